@@ -1,0 +1,21 @@
+"""napari-wbcseg: white blood cell segmentation and classification for napari.
+
+Light on purpose: importing this package never imports torch or Qt.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "ahe_retinex", "clahe", "msrcr", "synthetic_smear"]
+
+
+def __getattr__(name):  # lazy re-exports keep ``import napari_wbcseg`` cheap
+    if name in ("ahe_retinex", "clahe", "msrcr"):
+        from .core import preprocessing
+
+        return getattr(preprocessing, name)
+    if name == "synthetic_smear":
+        from .core.synthetic import synthetic_smear
+
+        return synthetic_smear
+    raise AttributeError(f"module 'napari_wbcseg' has no attribute {name!r}")

@@ -1,0 +1,190 @@
+"""Dock widget: AHE-Retinex / CLAHE / MSRCR colour correction with live preview.
+
+Thin on purpose: it collects parameters, runs ``core.batch.preprocess_planes``
+in a background thread and adds the result as a *new* layer; the source layer
+is never touched.
+"""
+from __future__ import annotations
+
+import numpy as np
+from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit,
+                              ProgressBar, PushButton, SpinBox, create_widget)
+from napari.layers import Image
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+
+from ..core.batch import preprocess_planes
+from ..core.image import ImageFormatError
+
+METHOD_LABELS = {"ahe-retinex": "AHE-Retinex", "clahe": "CLAHE only", "msrcr": "MSRCR only"}
+
+
+class PreprocessWidget(Container):
+    def __init__(self, napari_viewer: "napari.viewer.Viewer"):  # noqa: F821
+        super().__init__()
+        from ..core.preprocessing import AheRetinexParams
+
+        self._viewer = viewer = napari_viewer
+        self._defaults = AheRetinexParams()
+        self._worker = None
+        self._preview_pending = False
+
+        self.image = create_widget(annotation=Image, label="image")
+        self.method = ComboBox(label="method", choices=[(v, k) for k, v in METHOD_LABELS.items()],
+                               value=self._defaults.method)
+        self.order = ComboBox(label="order", choices=["ahe-first", "retinex-first"],
+                              value=self._defaults.order,
+                              tooltip="The paper does not fix the order; see docs/preprocessing.md")
+        self.clip_limit = FloatSpinBox(label="CLAHE clip limit", min=0.0, max=40.0, step=0.5,
+                                       tooltip="0 = plain AHE without clipping")
+        self.tiles = SpinBox(label="CLAHE tiles", min=1, max=64)
+        self.sigmas = LineEdit(label="Retinex sigmas (px)")
+        self.gain = FloatSpinBox(label="gain α", min=0.01, max=1000.0, step=1.0)
+        self.offset = FloatSpinBox(label="offset β", min=0.01, max=10000.0, step=5.0)
+        self.low_clip = FloatSpinBox(label="low clip %", min=0.0, max=49.0, step=0.5)
+        self.high_clip = FloatSpinBox(label="high clip %", min=51.0, max=100.0, step=0.5)
+        self.preview = CheckBox(text="live preview")
+        self.apply_button = PushButton(text="Apply (new layer)")
+        self.reset_button = PushButton(text="Reset parameters")
+        self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
+        self.status = Label(value="")
+        self.extend([self.image, self.method, self.order, self.clip_limit, self.tiles, self.sigmas,
+                     self.gain, self.offset, self.low_clip, self.high_clip, self.preview,
+                     self.apply_button, self.reset_button, self.progress, self.status])
+        self.reset_parameters()
+
+        self.apply_button.changed.connect(self.apply)
+        self.reset_button.changed.connect(self.reset_parameters)
+        self.preview.changed.connect(self._on_preview_toggled)
+        for w in (self.image, self.method, self.order, self.clip_limit, self.tiles, self.sigmas,
+                  self.gain, self.offset, self.low_clip, self.high_clip):
+            w.changed.connect(self._on_parameter_changed)
+        self.method.changed.connect(self._update_enabled)
+        viewer.layers.events.inserted.connect(self.image.reset_choices)
+        viewer.layers.events.removed.connect(self.image.reset_choices)
+        self._update_enabled()
+
+    # ---- parameters -------------------------------------------------------------------------
+    def reset_parameters(self, *_):
+        d = self._defaults
+        self.method.value, self.order.value = d.method, d.order
+        self.clip_limit.value, self.tiles.value = d.clip_limit, d.tile_grid[0]
+        self.sigmas.value = ", ".join(f"{s:g}" for s in d.sigmas)
+        self.gain.value, self.offset.value = d.gain, d.offset
+        self.low_clip.value, self.high_clip.value = 100 * d.low_clip, 100 * d.high_clip
+
+    def params(self):
+        """The current settings as the core's parameter dataclass (ValueError if invalid)."""
+        from ..core.preprocessing import AheRetinexParams
+
+        try:
+            sigmas = tuple(float(s) for s in self.sigmas.value.replace(";", ",").split(",") if s.strip())
+        except ValueError:
+            raise ValueError(f"sigmas must be numbers separated by commas, got {self.sigmas.value!r}") from None
+        return AheRetinexParams(method=self.method.value, order=self.order.value,
+                                clip_limit=self.clip_limit.value,
+                                tile_grid=(self.tiles.value, self.tiles.value), sigmas=sigmas,
+                                gain=self.gain.value, offset=self.offset.value,
+                                low_clip=self.low_clip.value / 100, high_clip=self.high_clip.value / 100)
+
+    def _update_enabled(self, *_):
+        m = self.method.value
+        self.order.enabled = m == "ahe-retinex"
+        for w in (self.clip_limit, self.tiles):
+            w.enabled = m in ("ahe-retinex", "clahe")
+        for w in (self.sigmas, self.gain, self.offset, self.low_clip, self.high_clip):
+            w.enabled = m in ("ahe-retinex", "msrcr")
+
+    # ---- running ----------------------------------------------------------------------------
+    def _job(self, layer: Image | None):
+        """Validate and snapshot what a background job needs; None after reporting a problem."""
+        if layer is None:
+            show_error("AHE-Retinex: open or select an image layer first")
+            return None
+        if layer.multiscale:
+            show_error(f"AHE-Retinex: {layer.name!r} is multiscale; open a single-resolution image")
+            return None
+        try:
+            params = self.params()
+            data = np.asarray(layer.data)  # snapshot: the worker never sees the layer
+            from ..core.batch import plane_count
+            plane_count(data, layer.rgb)
+            from ..core.image import check_image
+            check_image(data if data.ndim == (3 if layer.rgb else 2) else data[0], what=layer.name)
+        except (ValueError, ImageFormatError) as exc:
+            show_error(f"AHE-Retinex: {exc}")
+            return None
+        return data, params, layer.rgb
+
+    def apply(self, *_):
+        """Run on the selected layer and add the result as a new layer."""
+        layer = self.image.value
+        job = self._job(layer)
+        if job is not None:
+            self._start(job, lambda out, p: self._add_result(layer, out, p, preview=False))
+
+    def _on_preview_toggled(self, on: bool):
+        if on:
+            self._refresh_preview()
+        else:
+            self._remove_preview()
+
+    def _on_parameter_changed(self, *_):
+        if self.preview.value:
+            self._refresh_preview()
+
+    def _refresh_preview(self):
+        if self._worker is not None:  # one job at a time; redo when it finishes
+            self._preview_pending = True
+            return
+        layer = self.image.value
+        if layer is None or layer.name.endswith(" preview"):
+            return
+        job = self._job(layer)
+        if job is not None:
+            self._start(job, lambda out, p: self._add_result(layer, out, p, preview=True))
+
+    def _start(self, job, on_done):
+        data, params, rgb = job
+        self.progress.visible, self.progress.value = True, 0
+        self.status.value = "working..."
+        self.apply_button.enabled = False
+        worker = thread_worker(preprocess_planes, start_thread=False)(data, params, rgb)
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(lambda out: on_done(out, params))
+        worker.errored.connect(lambda exc: show_error(f"AHE-Retinex failed: {exc}"))
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        worker.start()
+
+    def _on_progress(self, event):
+        self.progress.max, self.progress.value = event.total, event.done
+
+    def _on_finished(self):
+        self._worker = None
+        self.progress.visible = False
+        self.apply_button.enabled = True
+        if self._preview_pending:
+            self._preview_pending = False
+            self._refresh_preview()
+
+    def _add_result(self, source: Image, out: np.ndarray, params, preview: bool):
+        label = METHOD_LABELS[params.method]
+        name = f"{source.name} preview" if preview else f"{source.name} {label}"
+        meta = {"source_layer": source.name, "preprocessing": params.__dict__.copy()}
+        if preview and name in self._viewer.layers:
+            self._viewer.layers[name].data = out
+            self._viewer.layers[name].metadata.update(meta)
+        else:
+            # same world coordinates as the source: its scale/translate exclude the RGB axis
+            self._viewer.add_image(out, name=name, rgb=True, metadata=meta,
+                                   scale=source.scale, translate=source.translate)
+        self.status.value = f"{label} -> {name!r}"
+        if not preview:
+            show_info(f"{label} applied to {source.name!r}; result in new layer {name!r}")
+
+    def _remove_preview(self):
+        for layer in list(self._viewer.layers):
+            if layer.name.endswith(" preview") and "preprocessing" in layer.metadata:
+                self._viewer.layers.remove(layer)
+        self.status.value = ""

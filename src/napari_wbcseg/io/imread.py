@@ -1,0 +1,129 @@
+"""Reading smear images from disk (no napari): PNG, JPEG, BMP and TIFF.
+
+Errors come out as :class:`ImageFormatError` with one sentence naming the file
+and the problem, so the reader, the CLI and scripts can report them as they are.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..core.image import ImageFormatError, check_image
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+SUPPORTED_SUFFIXES = TIFF_SUFFIXES + RASTER_SUFFIXES
+_MEMMAP_ABOVE = 1 << 30  # uncompressed TIFFs over 1 GiB are memory-mapped, not loaded
+
+
+def is_supported(path) -> bool:
+    return isinstance(path, (str, os.PathLike)) and Path(path).suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def read_image(path) -> np.ndarray:
+    """Return the pixels of one image file: (H, W), (H, W, C) or a page stack (P, H, W[, C]).
+
+    Raises ImageFormatError for missing, empty, truncated, corrupt or unsupported files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageFormatError(f"{path.name}: file not found")
+    if path.stat().st_size == 0:
+        raise ImageFormatError(f"{path.name}: the file is empty")
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        data = _read_tiff(path)
+    elif suffix in RASTER_SUFFIXES:
+        data = _read_raster(path)
+    else:
+        raise ImageFormatError(f"{path.name}: unsupported file type {suffix!r}")
+    _check_planes(data, path.name)
+    return data
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes = series.axes
+            if path.stat().st_size > _MEMMAP_ABOVE:
+                try:
+                    data = tifffile.memmap(path, mode="r")
+                except ValueError:  # compressed or tiled: must be decoded into memory
+                    data = series.asarray()
+            else:
+                data = series.asarray()
+    except ImageFormatError:
+        raise
+    except Exception as exc:  # tifffile raises many types for broken files
+        raise ImageFormatError(f"{path.name}: not a readable TIFF ({_short(exc)})") from None
+    return _channels_last(np.asarray(data) if not isinstance(data, np.memmap) else data, axes)
+
+
+def saved_labels_metadata(path) -> dict | None:
+    """The plugin's own label TIFFs carry a JSON tag; return it, or None for other files."""
+    import json
+
+    from .writer import LABELS_TAG
+
+    if Path(path).suffix.lower() not in TIFF_SUFFIXES:
+        return None
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            info = json.loads(tif.pages[0].description or "{}")
+    except Exception:  # not ours (or unreadable, which read_image reports)
+        return None
+    return info.get(LABELS_TAG) if isinstance(info, dict) else None
+
+
+def _channels_last(data: np.ndarray, axes: str) -> np.ndarray:
+    """Move a leading colour axis ('C' or 'S' of size 3/4 before Y) to the end."""
+    axes = axes[-data.ndim:] if len(axes) >= data.ndim else axes
+    for name in ("S", "C"):
+        if name in axes and "Y" in axes and axes.index(name) < axes.index("Y"):
+            i = axes.index(name)
+            if data.shape[i] in (3, 4) and i == data.ndim - 3:
+                return np.moveaxis(data, i, -1)
+    return data
+
+
+def _read_raster(path: Path) -> np.ndarray:
+    import cv2
+
+    raw = np.fromfile(path, dtype=np.uint8)
+    if path.suffix.lower() in (".jpg", ".jpeg") and b"\xff\xd9" not in raw[-1024:].tobytes():
+        raise ImageFormatError(f"{path.name}: the JPEG file is truncated (no end-of-image marker)")
+    img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageFormatError(f"{path.name}: not a readable {path.suffix.lstrip('.').upper()} image "
+                               "(corrupt, truncated or of another format)")
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    return img
+
+
+def _check_planes(data: np.ndarray, name: str) -> None:
+    """A file may hold one image or a stack of pages; each plane must be usable."""
+    if data.ndim == 3 and data.shape[-1] <= 8 and data.shape[-1] not in (3, 4) and data.shape[0] > 8:
+        # (H, W, C) with an unsupported channel count, e.g. 2 or 5
+        raise ImageFormatError(
+            f"{name}: image has {data.shape[-1]} channels; expected grayscale, RGB or RGBA"
+        )
+    colour = data.ndim >= 3 and data.shape[-1] in (3, 4)
+    plane_ndim = 3 if colour else 2
+    if data.ndim not in (plane_ndim, plane_ndim + 1):
+        raise ImageFormatError(f"{name}: unsupported layout, shape {tuple(data.shape)}")
+    check_image(data if data.ndim == plane_ndim else data[0], what=name)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]

@@ -1,0 +1,81 @@
+"""Packaging contract: manifest, napari discovery, reader in the viewer, lazy torch."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+
+def test_npe2_validate():
+    npe2 = pytest.importorskip("npe2")
+    from npe2 import PluginManifest
+
+    manifest = PluginManifest.from_distribution("napari-wbcseg")
+    assert manifest.name == "napari-wbcseg"
+    proc = subprocess.run([sys.executable, "-m", "npe2", "validate", "napari-wbcseg"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_manifest_command_imports():
+    from npe2 import PluginManifest
+
+    manifest = PluginManifest.from_distribution("napari-wbcseg")
+    for cmd in manifest.contributions.commands:
+        module, attr = cmd.python_name.split(":")
+        assert callable(getattr(__import__(module, fromlist=[attr]), attr)), cmd.id
+
+
+def test_viewer_opens_files_through_plugin(make_napari_viewer, shared_data):
+    viewer = make_napari_viewer()
+    path = shared_data / "segmentation_WBC" / "Dataset 2" / "004.bmp"
+    layers = viewer.open(str(path), plugin="napari-wbcseg")
+    assert len(layers) == 1 and layers[0].rgb and layers[0].data.shape == (300, 300, 3)
+
+
+def test_viewer_corrupt_file_adds_nothing(make_napari_viewer, tmp_path, monkeypatch):
+    import napari.utils.notifications as notifications
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    viewer = make_napari_viewer()
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    viewer.open(str(bad), plugin="napari-wbcseg")
+    assert len(viewer.layers) == 0 and "broken.png" in shown[0]
+
+
+def test_synthetic_sample_through_manifest(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-wbcseg", "synthetic_smear")
+    names = [l.name for l in viewer.layers]
+    assert names[0] == "synthetic smear"
+    assert {"synthetic smear (truth) nucleus", "synthetic smear (truth) cytoplasm",
+            "synthetic smear (truth) cell type"} <= set(names)
+    cell_type = viewer.layers["synthetic smear (truth) cell type"]
+    # fixed schema colours: basophil (5) red, eosinophil (4) green
+    assert np.allclose(cell_type.colormap.map(5)[..., :3], [1.0, 32 / 255, 32 / 255], atol=0.01)
+    assert np.allclose(cell_type.colormap.map(4)[..., :3], [0.0, 200 / 255, 0.0], atol=0.01)
+
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import napari
+    viewer = napari.Viewer(show=False)
+    viewer.window.add_plugin_dock_widget("napari-wbcseg", "AHE-Retinex colour correction")
+    viewer.open_sample("napari-wbcseg", "synthetic_smear")
+    import napari_wbcseg
+    napari_wbcseg.ahe_retinex(viewer.layers[0].data)
+    print(json.dumps({"torch": "torch" in sys.modules, "layers": len(viewer.layers)}))
+    viewer.close()
+""")
+
+
+def test_opening_napari_with_plugin_does_not_import_torch():
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"torch": False, "layers": 4}
