@@ -41,8 +41,9 @@ def synthetic_smear(shape=(768, 1024), n_wbc: int = 5, seed=0, classes: Sequence
     ``classes`` lists class codes (1 neutrophil, 2 lymphocyte, 3 monocyte,
     4 eosinophil, 5 basophil) used in order for cells 1..n_wbc, repeated if shorter;
     by default the five types in turn.  ``touching=True`` puts cells (1, 2), (3, 4), ...
-    against each other.  ``rbc_density`` is the slide fraction red cells would cover,
-    ``illumination`` the strength of the uneven lighting (vignetting plus gradient),
+    against each other.  ``rbc_density`` sets the number of red cells as the slide
+    fraction their discs would cover if none overlapped (dense values saturate) and
+    scales the platelets with them; 0 gives an empty slide.  ``illumination`` is the strength of the uneven lighting (vignetting plus gradient),
     ``noise`` the std of the sensor noise in grey levels.  The same seed always gives
     the same smear.  Raises ValueError for bad arguments or if the cells do not fit.
     """
@@ -83,9 +84,11 @@ def synthetic_smear(shape=(768, 1024), n_wbc: int = 5, seed=0, classes: Sequence
 def _check_args(shape, n_wbc, classes, pixel_size_um, rbc_density, illumination, noise):
     try:
         H, W = (int(s) for s in shape)
-        assert all(float(s) == int(s) for s in shape)
-    except (TypeError, ValueError, AssertionError):
-        raise ValueError(f"shape must be two integers (height, width), got {shape!r}") from None
+        exact = all(float(s) == int(s) for s in shape)
+    except (TypeError, ValueError):
+        exact = False
+    if not exact:
+        raise ValueError(f"shape must be two integers (height, width), got {shape!r}")
     if H < 32 or W < 32:
         raise ValueError(f"shape must be at least 32x32 pixels, got {H}x{W}")
     if isinstance(n_wbc, bool) or not isinstance(n_wbc, (int, np.integer)) or n_wbc < 0:

@@ -1,0 +1,37 @@
+"""Regenerate the README/docs screenshots (needs a display; run under Xvfb).
+
+    xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py
+"""
+from pathlib import Path
+
+import napari
+import numpy as np
+
+HERE = Path(__file__).resolve().parent / "images"
+
+
+def main():
+    HERE.mkdir(exist_ok=True)
+    viewer = napari.Viewer(title="napari-wbcseg")
+    viewer.window.resize(1500, 900)
+    viewer.open_sample("napari-wbcseg", "synthetic_smear")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-wbcseg", "AHE-Retinex colour correction")
+    widget.image.value = viewer.layers["synthetic smear"]
+    for name in ("nucleus", "cytoplasm"):
+        viewer.layers[f"synthetic smear (truth) {name}"].visible = False
+    viewer.layers["synthetic smear (truth) cell type"].opacity = 0.35
+    widget.apply()
+    app = napari.qt.get_qapp()
+    while "synthetic smear AHE-Retinex" not in viewer.layers:
+        app.processEvents()
+    corrected = viewer.layers["synthetic smear AHE-Retinex"]
+    corrected.translate = (0, viewer.layers["synthetic smear"].data.shape[1] + 20)
+    viewer.reset_view()
+    for _ in range(20):
+        app.processEvents()
+    viewer.screenshot(path=str(HERE / "ahe_retinex_widget.png"), canvas_only=False, flash=False)
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_wbcseg.cli import main
+from napari_wbcseg.io.imread import read_image
+
+
+def test_preprocess_writes_corrected_images(tmp_path, shared_data, capsys):
+    src = shared_data / "segmentation_WBC" / "Dataset 2" / "004.bmp"
+    assert main(["preprocess", str(src), "--out", str(tmp_path)]) == 0
+    out = read_image(tmp_path / "004_ahe-retinex.png")
+    from napari_wbcseg import ahe_retinex
+
+    assert np.array_equal(out, ahe_retinex(read_image(src)))
+    assert "[1/1] 004.bmp" in capsys.readouterr().out
+
+
+def test_preprocess_bad_file_is_one_line_and_nonzero(tmp_path, shared_data, capsys):
+    bad = tmp_path / "x.png"
+    bad.write_text("nope")
+    good = shared_data / "segmentation_WBC" / "Dataset 2" / "004.bmp"
+    assert main(["preprocess", str(bad), str(good), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: x.png")
+    assert (tmp_path / "o" / "004_ahe-retinex.png").is_file()  # the good file is still done
+
+
+def test_bad_parameters_are_reported(tmp_path, capsys):
+    assert main(["preprocess", "a.png", "--out", str(tmp_path), "--sigmas", "1,x"]) == 2
+    assert "--sigmas" in capsys.readouterr().err
+    assert main(["preprocess", "a.png", "--out", str(tmp_path), "--sigmas", "-5"]) == 2
+
+
+def test_demo_headless_writes_files(tmp_path):
+    assert main(["demo", "--headless", "--out", str(tmp_path)]) == 0
+    corrected = read_image(tmp_path / "synthetic_smear_ahe-retinex.png")
+    original = read_image(tmp_path / "synthetic_smear.png")
+    assert corrected.shape == original.shape and not np.array_equal(corrected, original)
+    for kind in ("nucleus", "cytoplasm", "cell_type"):
+        assert read_image(tmp_path / f"synthetic_smear_truth_{kind}.tif").max() > 0
+
+
+def test_console_script_runs_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "napari_wbcseg.cli", "demo", "--image",
+                           str(tmp_path / "missing.png"), "--headless", "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: missing.png: file not found"
