@@ -43,9 +43,11 @@ def synthetic_smear(shape=(768, 1024), n_wbc: int = 5, seed=0, classes: Sequence
     by default the five types in turn.  ``touching=True`` puts cells (1, 2), (3, 4), ...
     against each other.  ``rbc_density`` sets the number of red cells as the slide
     fraction their discs would cover if none overlapped (dense values saturate) and
-    scales the platelets with them; 0 gives an empty slide.  ``illumination`` is the strength of the uneven lighting (vignetting plus gradient),
-    ``noise`` the std of the sensor noise in grey levels.  The same seed always gives
-    the same smear.  Raises ValueError for bad arguments or if the cells do not fit.
+    scales the platelets with them; 0 gives an empty slide.  ``illumination`` is the
+    strength of the uneven lighting (vignetting plus a gradient, corners dimmer and
+    slightly yellow), ``noise`` the std of the sensor noise in grey levels.  The same
+    seed always gives the same smear.  Raises ValueError for bad arguments or if the
+    cells do not fit.
     """
     H, W, n_wbc, codes = _check_args(shape, n_wbc, classes, pixel_size_um, rbc_density,
                                      illumination, noise)
@@ -123,7 +125,8 @@ def _place(cells, H, W, touching, rng, tries=4000):
         if len(g) == 2:
             b = cells[g[1]]
             theta = rng.uniform(-np.pi, np.pi, len(cand))
-            d = a.radius_at(theta) + b.radius_at(theta + np.pi) - max(2.0, 0.06 * (a.radius + b.radius))
+            press = max(2.0, 0.06 * (a.radius + b.radius))  # overlap, clipped off the second
+            d = a.radius_at(theta) + b.radius_at(theta + np.pi) - press
             pos.append(cand + d[:, None] * np.stack([np.sin(theta), np.cos(theta)], 1))
         ok = np.ones(len(cand), bool)
         for p, i in zip(pos, g):
@@ -214,7 +217,8 @@ def _draw_platelets(od, rbc_density, px, rng):
                 continue
             yy, xx = _grid((ys, xs))
             th = np.arctan2(yy - y, xx - x)
-            rr = r * (1 + 0.15 * np.cos(2 * th + rng.uniform(0, 6)) + 0.1 * np.cos(3 * th + rng.uniform(0, 6)))
+            ph = rng.uniform(0, 2 * np.pi, 2)
+            rr = r * (1 + 0.15 * np.cos(2 * th + ph[0]) + 0.1 * np.cos(3 * th + ph[1]))
             cov = np.clip(rr - np.hypot(yy - y, xx - x) + 0.5, 0, 1)[..., None]
             g = np.clip(0.5 + 0.5 * noise(rng, cov.shape[:2], 0.25 * px), 0, 1)[..., None]
             od[ys, xs] += cov * (PLATELET_OD * (1 - g) + PLATELET_GRANULE_OD * g)

@@ -171,8 +171,8 @@ def _bilobed(R, rng, lobe, gap, band):
     b = R * rng.uniform(*lobe)
     d = b + gap * R
     ends = [(oy - d * s, ox - d * c), (oy + d * s, ox + d * c)]
-    prims = [("+", "ellipse", (y, x, b * rng.uniform(1.2, 1.45), b, ang + np.pi / 2 + rng.normal(0, 0.3)))
-             for y, x in ends]
+    prims = [("+", "ellipse", (y, x, b * rng.uniform(1.2, 1.45), b,
+                                ang + np.pi / 2 + rng.normal(0, 0.3))) for y, x in ends]
     prims.append(("+", "segment", (*ends[0], *ends[1], max(0.8, band * R))))
     return prims
 
@@ -217,7 +217,8 @@ def cell_density(cell: WhiteCell, f, fn, rng, um_per_px):
             ry, rx = np.nonzero((f > r + 1) & (fn < -r - 1))
             if ry.size:
                 j = rng.integers(ry.size)
-                d = np.hypot(np.arange(shape[0])[:, None] - ry[j], np.arange(shape[1])[None] - rx[j])
+                d = np.hypot(np.arange(shape[0])[:, None] - ry[j],
+                             np.arange(shape[1])[None] - rx[j])
                 cyto = cyto * (1 - 0.75 * np.clip(r + 0.5 - d, 0, 1))[..., None]
     chrom_od = NUCLEUS_LIGHT_OD if code == MONOCYTE else NUCLEUS_OD
     if code == MONOCYTE:  # lacy chromatin
