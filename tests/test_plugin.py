@@ -79,3 +79,20 @@ def test_opening_napari_with_plugin_does_not_import_torch():
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"torch": False, "layers": 4}
+
+
+def test_wheel_ships_the_manifest(tmp_path):
+    """napari.yaml lives at the top of the repo; the wheel must carry it inside the package."""
+    import zipfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "-q", "-w", str(tmp_path), str(repo)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [wheel] = tmp_path.glob("napari_wbcseg-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        shipped = zf.read("napari_wbcseg/napari.yaml")
+        entry_points = zf.read(next(n for n in zf.namelist() if n.endswith("entry_points.txt")))
+    assert shipped == (repo / "napari.yaml").read_bytes()
+    assert b"napari-wbcseg = napari_wbcseg:napari.yaml" in entry_points
