@@ -5,7 +5,7 @@ Same pipeline as the fast module, written as directly as possible:
 * CLAHE on V through a float64 HSV round trip (scikit-image), with OpenCV's
   CLAHE on the 8-bit V channel (the same operator the fast code uses);
 * MSRCR with exact Gaussian surrounds (``scipy.ndimage.gaussian_filter``,
-  float64, full resolution, ``mode="mirror"`` = OpenCV's BORDER_REFLECT_101,
+  float64, full resolution, ``mode="reflect"`` = OpenCV's BORDER_REFLECT,
   ``truncate=4``) and exact quantiles (``np.quantile``) for the stretch.
 
 Used by the unit tests and by ``benchmarks/bench_ahe_retinex.py``.
@@ -29,7 +29,9 @@ def reference_clahe(rgb, clip_limit=2.0, tile_grid=(8, 8)) -> np.ndarray:
     rows, cols = tile_grid
     v_new = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(cols, rows)).apply(v)
     hsv[..., 2] = v_new / 255.0
-    return np.clip(np.rint(hsv2rgb(hsv) * 255.0), 0, 255).astype(np.uint8)
+    # round(.., 6) snaps float noise onto exact halves, so ties round half to even
+    # as exact arithmetic would (the fast code rounds exactly)
+    return np.clip(np.rint(np.round(hsv2rgb(hsv) * 255.0, 6)), 0, 255).astype(np.uint8)
 
 
 def reference_msrcr_float(rgb, sigmas=(15, 80, 250), gain=46.0, offset=125.0) -> np.ndarray:
@@ -39,7 +41,7 @@ def reference_msrcr_float(rgb, sigmas=(15, 80, 250), gain=46.0, offset=125.0) ->
     msr = np.zeros_like(img)
     for sigma in sigmas:
         for c in range(3):
-            blur = gaussian_filter(img[..., c], sigma, mode="mirror", truncate=4.0)
+            blur = gaussian_filter(img[..., c], sigma, mode="reflect", truncate=4.0)
             msr[..., c] += log_i[..., c] - np.log(blur)
     msr /= len(sigmas)
     colour = gain * np.log(offset * img / img.sum(axis=2, keepdims=True))
