@@ -1,6 +1,6 @@
 """Regenerate the README/docs screenshots (needs a display; run under Xvfb).
 
-    xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py
+    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python docs/make_screenshots.py
 """
 from pathlib import Path
 
@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent / "images"
 def main():
     HERE.mkdir(exist_ok=True)
     viewer = napari.Viewer(title="napari-wbcseg")
-    viewer.window.resize(1500, 900)
+    viewer.window.resize(1800, 1000)
     viewer.open_sample("napari-wbcseg", "synthetic_smear")
     _, widget = viewer.window.add_plugin_dock_widget("napari-wbcseg", "AHE-Retinex colour correction")
     widget.image.value = viewer.layers["synthetic smear"]
@@ -27,6 +27,10 @@ def main():
     corrected = viewer.layers["synthetic smear AHE-Retinex"]
     corrected.translate = (0, viewer.layers["synthetic smear"].data.shape[1] + 20)
     viewer.reset_view()
+    viewer.camera.zoom *= 1.15
+    from napari.utils.notifications import notification_manager
+
+    notification_manager.records.clear()
     for _ in range(20):
         app.processEvents()
     viewer.screenshot(path=str(HERE / "ahe_retinex_widget.png"), canvas_only=False, flash=False)
