@@ -52,3 +52,17 @@ def test_table_csv(tmp_path):
     assert (tmp_path / "d.csv").read_text().splitlines() == ["a,b", "1,x", "2,y"]
     with pytest.raises(ValueError, match="no per-cell table"):
         write_features_csv(str(tmp_path / "e.csv"), None, {"features": pd.DataFrame(), "name": "x"})
+
+
+def test_expert_masks_round_trip_through_schema_layers(tmp_path, shared_data):
+    from napari_wbcseg.schema import check_labels, layers_from_semantic, semantic_from_layers
+
+    mask = read_image(shared_data / "segmentation_WBC" / "Dataset 1" / "001.png")
+    semantic = (mask >= 64).astype(np.uint8) + (mask >= 192)
+    layers = layers_from_semantic(semantic, class_code=2)
+    back = []
+    for kind, arr in zip(("nucleus", "cytoplasm", "cell_type"), layers):
+        [path] = write_labels_tiff(str(tmp_path / f"001_{kind}.tif"), arr, {"name": kind})
+        back.append(read_image(path))
+    check_labels(*back)
+    assert np.array_equal(semantic_from_layers(back[0], back[1]), semantic)
