@@ -1,0 +1,180 @@
+"""Per-cell measurements and the differential count, from the schema layers.
+
+:func:`cell_table` gives one row per cell id (the layers' ``features`` table);
+:func:`differential_count` the count and percentage of each white-cell class over one
+or many tables.  All per-cell work is vectorised over the label images
+(``bincount``, ``regionprops_table``, one distance transform), never a Python loop
+over pixels.
+
+Definitions
+-----------
+* ``cell_area_px`` = nucleus + cytoplasm pixels of the cell; ``perimeter_px`` is
+  scikit-image's ``regionprops`` perimeter of the whole cell (4-connected contour
+  length, a single pixel has perimeter 0).
+* ``nc_ratio`` = nucleus area / cytoplasm area.  A cell without cytoplasm pixels (a
+  bare nucleus) has an undefined ratio: NaN, so pandas means and medians skip it
+  (never ``inf``).  A cell without nucleus pixels has ratio 0.
+* ``circularity`` = 4 pi area / perimeter^2, clipped to at most 1 (pixel perimeters
+  can make small discs exceed 1); NaN where the perimeter is 0.
+* ``nucleus_lobes`` is a constriction-based count: a lobe is a part of the nucleus
+  whose half-thickness (Euclidean distance to the nucleus border, measured per cell)
+  reaches more than ``LOBE_CORE_RATIO`` (0.45) of the thickest point of that nucleus;
+  lobes are the connected cores ``distance > 0.45 * max distance``.  Parts joined by
+  a filament or a neck thinner than that (the segmented nucleus of a neutrophil,
+  the two lobes of an eosinophil) count apart, a round, oval, kidney or horseshoe
+  nucleus counts one.  The count needs no pixel size.  Lobes much thinner than the
+  thickest one (under 0.45 of its thickness) are not counted.  0 for a cell without
+  nucleus.
+* ``centroid_y``, ``centroid_x``: centroid of the whole cell, in pixels (row, column).
+* With ``pixel_size_um``: ``cell_area_um2``, ``nucleus_area_um2``,
+  ``cytoplasm_area_um2`` and ``perimeter_um`` are added.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+import pandas as pd
+from skimage.measure import regionprops_table
+
+from ..schema import DEFAULT_CLASSES, UNIDENTIFIED, class_by_code
+
+LOBE_CORE_RATIO = 0.45
+
+BASE_COLUMNS = ["class_code", "class", "confidence", "cell_area_px", "nucleus_area_px",
+                "cytoplasm_area_px", "nc_ratio", "perimeter_px", "circularity",
+                "nucleus_lobes", "centroid_y", "centroid_x"]
+UM_COLUMNS = ["cell_area_um2", "nucleus_area_um2", "cytoplasm_area_um2", "perimeter_um"]
+
+__all__ = ["cell_table", "differential_count", "BASE_COLUMNS", "UM_COLUMNS", "LOBE_CORE_RATIO"]
+
+
+def _class_name(code: int, by_code) -> str:
+    c = by_code.get(int(code))
+    return c.name if c is not None else f"class {int(code)}"
+
+
+def cell_table(nucleus, cytoplasm, cell_type, *, confidence=None, pixel_size_um=None,
+               classes=DEFAULT_CLASSES) -> pd.DataFrame:
+    """One row per cell id (index ``cell_id``, ascending); see the module docstring.
+
+    ``confidence``: mapping (or pandas Series) cell id -> confidence; NaN where absent.
+    ``classes``: the class table used for the ``class`` names (an unknown code is
+    named ``"class <code>"``).  Empty labels give an empty table with all columns.
+    """
+    nucleus, cytoplasm, cell_type = (np.asarray(a) for a in (nucleus, cytoplasm, cell_type))
+    if not (nucleus.shape == cytoplasm.shape == cell_type.shape) or nucleus.ndim != 2:
+        raise ValueError(f"need three 2-D label images of one shape, got {nucleus.shape}, "
+                         f"{cytoplasm.shape}, {cell_type.shape}")
+    if pixel_size_um is not None and not float(pixel_size_um) > 0:
+        raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um!r}")
+    columns = BASE_COLUMNS + (UM_COLUMNS if pixel_size_um is not None else [])
+    cells = np.where(nucleus > 0, nucleus, cytoplasm).astype(np.int64)
+    n = int(cells.max()) + 1 if cells.size else 1
+    cell_area = np.bincount(cells.ravel(), minlength=n)
+    ids = np.flatnonzero(cell_area[1:]) + 1
+    if ids.size == 0:
+        ints = {"class_code", "cell_area_px", "nucleus_area_px", "cytoplasm_area_px",
+                "nucleus_lobes"}
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "class" else
+                                          np.int64 if c in ints else float) for c in columns},
+                            index=pd.Index([], dtype=np.int64, name="cell_id"))
+
+    nmask = (nucleus > 0).ravel()
+    nuc_area = np.bincount(cells.ravel()[nmask], minlength=n)[ids]
+    cyto_area = cell_area[ids] - nuc_area
+    code = np.zeros(n, np.int64)
+    code[cells.ravel()] = cell_type.ravel()  # one class per cell (schema): any pixel will do
+    code = code[ids]
+    props = regionprops_table(cells, properties=("label", "perimeter", "centroid"))
+    order = np.searchsorted(props["label"], ids)
+    perim = np.asarray(props["perimeter"], float)[order]
+    area = cell_area[ids].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nc = np.where(cyto_area > 0, nuc_area / np.maximum(cyto_area, 1), np.nan)
+        circ = np.where(perim > 0, np.minimum(4 * np.pi * area / perim**2, 1.0), np.nan)
+    if confidence is None:
+        conf = np.full(ids.size, np.nan)
+    else:
+        mapping = confidence if isinstance(confidence, (Mapping, pd.Series)) else dict(confidence)
+        get = mapping.get
+        conf = np.array([np.nan if get(int(i)) is None else float(get(int(i))) for i in ids])
+    by_code = class_by_code(classes)
+    data = {
+        "class_code": code,
+        "class": [_class_name(c, by_code) for c in code],
+        "confidence": conf,
+        "cell_area_px": cell_area[ids],
+        "nucleus_area_px": nuc_area,
+        "cytoplasm_area_px": cyto_area,
+        "nc_ratio": nc,
+        "perimeter_px": perim,
+        "circularity": circ,
+        "nucleus_lobes": _lobes(nucleus, n)[ids],
+        "centroid_y": np.asarray(props["centroid-0"], float)[order],
+        "centroid_x": np.asarray(props["centroid-1"], float)[order],
+    }
+    if pixel_size_um is not None:
+        p = float(pixel_size_um)
+        data.update(cell_area_um2=data["cell_area_px"] * p * p,
+                    nucleus_area_um2=nuc_area * p * p, cytoplasm_area_um2=cyto_area * p * p,
+                    perimeter_um=perim * p)
+    return pd.DataFrame(data, index=pd.Index(ids, name="cell_id"))[columns]
+
+
+def _lobes(nucleus: np.ndarray, n: int) -> np.ndarray:
+    """Lobe count per cell id 0..n-1 (constriction-based, see the module docstring)."""
+    nuc = nucleus.astype(np.int64)
+    inside = nuc > 0
+    # pixels next to a different cell's nucleus are border too, so touching nuclei part
+    inside[:, :-1] &= nuc[:, :-1] == nuc[:, 1:]
+    inside[:, 1:] &= nuc[:, 1:] == nuc[:, :-1]
+    inside[:-1] &= nuc[:-1] == nuc[1:]
+    inside[1:] &= nuc[1:] == nuc[:-1]
+    dist = cv2.distanceTransform(np.pad(inside, 1).astype(np.uint8), cv2.DIST_L2,
+                                 cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    peak = np.zeros(n)
+    np.maximum.at(peak, nuc[inside], dist[inside])
+    core = inside & (dist > LOBE_CORE_RATIO * peak[nuc])
+    ncomp, comp = cv2.connectedComponents(core.astype(np.uint8), connectivity=8,
+                                          ltype=cv2.CV_32S)
+    lobes = np.zeros(n, np.int64)
+    if ncomp > 1:
+        owner = np.zeros(ncomp, np.int64)
+        owner[comp[core]] = nuc[core]  # cores lie inside one nucleus each
+        np.add.at(lobes, owner[1:], 1)
+    has_nucleus = np.bincount(nuc.ravel(), minlength=n) > 0
+    lobes[has_nucleus & (lobes == 0)] = 1  # a nucleus too thin for any core is one lobe
+    lobes[0] = 0
+    return lobes
+
+
+def differential_count(tables, classes=DEFAULT_CLASSES) -> pd.DataFrame:
+    """Count and percentage of each class over one cell table or a list of them.
+
+    One row per class of ``classes`` (index ``class_code``, in table order) except
+    "unidentified", which gets a row only when some cell has it; cells whose code is
+    not in ``classes`` are counted as unidentified.  Columns ``class``, ``count`` and
+    ``percent`` (of all counted cells; 0 when there are none, so percentages sum to
+    100 or to 0).  The total is not a row (it would break sums over the column): it
+    is ``result.attrs["total"]``.
+    """
+    if isinstance(tables, pd.DataFrame):
+        tables = [tables]
+    codes = [t["class_code"].to_numpy(np.int64) for t in tables]
+    allc = np.concatenate(codes) if codes else np.zeros(0, np.int64)
+    known = [c.code for c in classes if c.code != UNIDENTIFIED]
+    by_code = class_by_code(classes)
+    counts = {k: int((allc == k).sum()) for k in known}
+    unident = int(allc.size - sum(counts.values()))
+    if unident:
+        counts[UNIDENTIFIED] = unident
+    total = int(allc.size)
+    names = [by_code[k].name if k in by_code else "unidentified" for k in counts]
+    cnt = np.array(list(counts.values()), np.int64)
+    pct = cnt * (100.0 / total) if total else np.zeros(cnt.size)
+    out = pd.DataFrame({"class": names, "count": cnt, "percent": pct},
+                       index=pd.Index(list(counts), dtype=np.int64, name="class_code"))
+    out.attrs["total"] = total
+    return out
