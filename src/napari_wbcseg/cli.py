@@ -143,6 +143,99 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _progress_bar(total: int, desc: str):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # plain counter
+        return None
+    return tqdm(total=total, desc=desc, unit="tile", leave=False, file=sys.stderr)
+
+
+def cmd_segment(args) -> int:
+    from .core.image import ImageFormatError
+    from .core.measurements import differential_count
+    from .inference.predictor import ModelLoadError
+    from .inference.segment import SegmentParams, segment_steps
+    from .io.imread import read_image
+    from .io.model_store import ModelNotFoundError
+    from .io.writer import save_labels, save_table
+
+    params = SegmentParams(model=args.model, device=args.device, preprocess=args.preprocess,
+                           cell_diameter=args.cell_diameter, pixel_size_um=args.pixel_size,
+                           tile=args.tile)
+    out = Path(args.out)
+    tables, failures = [], 0
+    for i, name in enumerate(args.images, 1):
+        src = Path(name)
+        bar = None
+        try:
+            image = read_image(src)
+            gen = segment_steps(image, params)
+            while True:
+                try:
+                    ev = next(gen)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                if ev.stage == "predict" and ev.total > 1:
+                    bar = bar or _progress_bar(ev.total, f"[{i}/{len(args.images)}] {src.name}")
+                    if bar is not None:
+                        bar.n = ev.done
+                        bar.refresh()
+        except (ImageFormatError, ModelNotFoundError, ModelLoadError, ValueError) as exc:
+            print(f"error: {src.name}: {exc}" if src.name not in str(exc) else f"error: {exc}",
+                  file=sys.stderr)
+            failures += 1
+            continue
+        finally:
+            if bar is not None:
+                bar.close()
+        for kind, arr in (("nucleus", result.nucleus), ("cytoplasm", result.cytoplasm),
+                          ("celltype", result.cell_type)):
+            save_labels(out / f"{src.stem}_{kind}.tif", arr, name=f"{src.stem} {kind}")
+        table = result.table.copy()
+        table.insert(0, "image", src.name)
+        save_table(out / f"{src.stem}_cells.csv", table)
+        tables.append(result.table)
+        for msg in result.messages:
+            print(f"note: {msg}", file=sys.stderr)
+        print(f"[{i}/{len(args.images)}] {src.name}: {len(result.table)} white cells "
+              f"({result.timings['total_s']:.1f} s on {result.device})")
+    if tables:
+        save_table(out / "differential.csv", differential_count(tables))
+        print(f"differential count of {sum(len(t) for t in tables)} cells -> {out / 'differential.csv'}")
+    if failures and not tables:
+        raise CliError(f"no image could be segmented ({failures} failed)")
+    return EXIT_BAD_INPUT if failures else 0
+
+
+def cmd_models(args) -> int:
+    from .io.model_store import model_entries
+
+    entries = model_entries()
+    if not entries:
+        print("no models with weights found")
+        return 0
+    print(f"{'name':28} {'architecture':22} {'origin':8} {'cell Dice':>9} {'class acc':>9}")
+    for name, e in entries.items():
+        val = e.card.get("validation", {}).get("summary", {})
+        dice = val.get("cell_dice")
+        acc = val.get("class_accuracy")
+        print(f"{name:28} {e.architecture:22} {e.origin:8} "
+              f"{dice if dice is None else format(dice, '.3f'):>9} "
+              f"{acc if acc is None else format(acc, '.3f'):>9}")
+    return 0
+
+
+def cmd_architectures(args) -> int:
+    from .models import architecture_info, list_architectures
+
+    for name in list_architectures():
+        info = architecture_info(name)
+        print(f"{name:24} {info.get('description', '')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -163,6 +256,25 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--out", required=True)
     _add_preprocess_options(pre)
     pre.set_defaults(func=cmd_preprocess)
+
+    seg = sub.add_parser("segment", help="segment white cells; labels, per-cell table, differential")
+    seg.add_argument("images", nargs="+")
+    seg.add_argument("--model", default=None, help="model name or .safetensors file "
+                     "(default: the bundled default; see `napari-wbcseg models`)")
+    seg.add_argument("--out", required=True)
+    seg.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    seg.add_argument("--preprocess", default="model", choices=["model", "ahe-retinex", "none"],
+                     help="colour correction before the network (model = as trained)")
+    seg.add_argument("--cell-diameter", type=float, default=None,
+                     help="typical white-cell diameter in pixels (default: the model's scale)")
+    seg.add_argument("--pixel-size", type=float, default=None, help="um per pixel, for the table")
+    seg.add_argument("--tile", type=int, default=512)
+    seg.set_defaults(func=cmd_segment)
+
+    models = sub.add_parser("models", help="list models with weights (bundled and user)")
+    models.set_defaults(func=cmd_models)
+    archs = sub.add_parser("architectures", help="list network architectures")
+    archs.set_defaults(func=cmd_architectures)
     return parser
 
 

@@ -1,0 +1,177 @@
+"""Dock widget: segment white cells with a bundled or user network.
+
+Thin: it snapshots the image and a ``SegmentParams``, drives
+``inference.segment.segment_steps`` in a worker thread, and only touches layers
+in the ``returned`` handler on the GUI thread.  Cancel closes the generator
+between tiles; nothing is added for a cancelled or failed run.
+"""
+from __future__ import annotations
+
+import numpy as np
+from magicgui.widgets import (ComboBox, Container, FloatSpinBox, Label, ProgressBar, PushButton,
+                              Table, create_widget)
+from napari.layers import Image
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from ..schema import labels_layer_kwargs
+
+
+class SegmentWidget(Container):
+    def __init__(self, napari_viewer: "napari.viewer.Viewer"):  # noqa: F821
+        super().__init__()
+        self._viewer = napari_viewer
+        self._worker = None
+        self._last = None  # (image name, Segmentation) of the last finished run
+        self.image = create_widget(annotation=Image, label="image")
+        self.model = ComboBox(label="model", choices=self._model_choices)
+        self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"], value="auto",
+                               tooltip="auto = CUDA GPU, then Apple MPS, then CPU")
+        self.preprocess = ComboBox(label="colour correction",
+                                   choices=[("as trained", "model"), ("none", "none"),
+                                            ("AHE-Retinex", "ahe-retinex")], value="model")
+        self.cell_diameter = FloatSpinBox(label="cell diameter (px)", min=0, max=2000, step=5,
+                                          value=0, tooltip="typical white-cell diameter; "
+                                          "0 = the model's own scale")
+        self.pixel_size = FloatSpinBox(label="pixel size (µm)", min=0, max=10, step=0.01, value=0,
+                                       tooltip="0 = unknown (table in pixels)")
+        self.run_button = PushButton(text="Segment")
+        self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
+        self.status = Label(value="")
+        self.counts = Table(value={"class": [], "count": [], "percent": []})
+        self.export_button = PushButton(text="Export differential count (CSV)...", enabled=False)
+        self.extend([self.image, self.model, self.device, self.preprocess, self.cell_diameter,
+                     self.pixel_size, self.run_button, self.progress, self.status, self.counts,
+                     self.export_button])
+        self.run_button.changed.connect(self._on_run_clicked)
+        self.export_button.changed.connect(self._on_export_clicked)
+        napari_viewer.layers.events.inserted.connect(self.image.reset_choices)
+        napari_viewer.layers.events.removed.connect(self.image.reset_choices)
+
+    @staticmethod
+    def _model_choices(_widget=None):
+        from ..io.model_store import DEFAULT_MODEL, list_models
+
+        names = list_models()
+        return sorted(names, key=lambda n: (n != DEFAULT_MODEL, n)) or ["(no model installed)"]
+
+    def refresh_models(self):
+        self.model.reset_choices()
+
+    def params(self):
+        from ..inference.segment import SegmentParams
+
+        return SegmentParams(model=self.model.value, device=self.device.value,
+                             preprocess=self.preprocess.value,
+                             cell_diameter=self.cell_diameter.value or None,
+                             pixel_size_um=self.pixel_size.value or None)
+
+    # ---- running ----------------------------------------------------------------------------
+    def _on_run_clicked(self, *_):
+        if self._worker is not None:
+            self.cancel()
+        else:
+            self.run()
+
+    def run(self):
+        from ..core.image import ImageFormatError, as_rgb_uint8
+        from ..inference.segment import segment_steps
+
+        layer = self.image.value
+        if layer is None:
+            show_error("Segment: open or select an image layer first")
+            return
+        if layer.multiscale or np.asarray(layer.data).ndim > (3 if layer.rgb else 2):
+            show_error(f"Segment: {layer.name!r} must be one 2D image (not a stack or pyramid)")
+            return
+        try:
+            rgb = as_rgb_uint8(np.asarray(layer.data), what=layer.name)  # snapshot for the worker
+        except ImageFormatError as exc:
+            show_error(f"Segment: {exc}")
+            return
+        params = self.params()
+        self._source = (layer.name, tuple(layer.scale), tuple(layer.translate))
+        worker = thread_worker(segment_steps, start_thread=False)(rgb, params)
+        worker.yielded.connect(self._on_event)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.run_button.text = "Cancel"
+        self.progress.visible, self.progress.value = True, 0
+        self.status.value = "starting..."
+        worker.start()
+
+    def cancel(self):
+        if self._worker is not None:
+            self._worker.quit()  # the generator is closed after the current tile
+            self.status.value = "cancelling..."
+
+    def _on_event(self, ev):
+        self.progress.max = max(ev.total, 1)
+        self.progress.value = ev.done
+        self.status.value = ev.message
+
+    def _on_errored(self, exc):
+        show_error(f"Segment failed: {exc}")
+        self.status.value = f"failed: {exc}"
+
+    def _on_finished(self):
+        if self._worker is not None and self._worker.abort_requested:
+            self.status.value = "cancelled: nothing was added"
+        self._worker = None
+        self.run_button.text = "Segment"
+        self.progress.visible = False
+
+    def _on_returned(self, result):
+        name, scale, translate = self._source
+        if name not in self._viewer.layers:
+            show_warning(f"Segment: layer {name!r} was removed while segmenting; results dropped")
+            return
+        self._add_layers(name, result, scale, translate)
+        self._last = (name, result)
+        self._show_counts(result.differential)
+        for msg in result.messages:
+            show_warning(msg)
+        self.status.value = (f"{len(result.table)} white cells in {result.timings['total_s']:.1f} s "
+                             f"on {result.device} ({result.model})")
+        show_info(f"Segment: {len(result.table)} white cells found in {name!r}")
+
+    def _add_layers(self, name, result, scale, translate):
+        features = result.table.reset_index().rename(columns={"cell_id": "index"})
+        diff = result.differential.reset_index().rename(columns={"class_code": "index"})
+        for kind, data, feats in (("nucleus", result.nucleus, features),
+                                  ("cytoplasm", result.cytoplasm, features),
+                                  ("cell_type", result.cell_type, diff)):
+            # always new layers: a re-run must never overwrite hand corrections
+            # (napari numbers duplicate names)
+            meta = {"model": result.model, "device": result.device, "source_layer": name}
+            self._viewer.add_labels(data, features=feats, metadata=meta, scale=scale,
+                                    translate=translate, **labels_layer_kwargs(name, kind))
+
+    def _show_counts(self, differential):
+        self.counts.value = {
+            "class": list(differential["class"]),
+            "count": [int(c) for c in differential["count"]],
+            "percent": [f"{p:.1f}" for p in differential["percent"]],
+        }
+        self.export_button.enabled = True
+
+    # ---- export ---------------------------------------------------------------------------
+    def export_differential(self, path) -> str:
+        from ..io.writer import save_table
+
+        if self._last is None:
+            raise ValueError("nothing segmented yet")
+        return save_table(path, self._last[1].differential)
+
+    def _on_export_clicked(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(None, "Save differential count", "differential.csv",
+                                              "CSV (*.csv)")
+        if path:
+            try:
+                show_info(f"saved {self.export_differential(path)}")
+            except (OSError, ValueError) as exc:
+                show_error(f"could not save: {exc}")

@@ -1,0 +1,72 @@
+"""Loaded networks as plain predictor callables, cached per (model, device).
+
+The cache is what keeps a second click on Segment instant: a model is read from
+its safe weight file once per device, never rebuilt per call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..io.model_store import ModelEntry, find_model
+
+
+class ModelLoadError(ValueError):
+    """A model file that is corrupt, of an unknown architecture, or unusable here."""
+
+
+@dataclass
+class LoadedModel:
+    entry: ModelEntry
+    device: str
+    module: object  # the torch module, in eval mode on ``device``
+    num_classes: int
+    size_multiple: int
+
+    @property
+    def card(self) -> dict:
+        return self.entry.card
+
+    @property
+    def native_cell_diameter(self) -> float:
+        return float(self.card.get("native_cell_diameter_px", 80.0))
+
+    @property
+    def class_codes(self) -> tuple[int, ...]:
+        classes = self.card.get("classes")
+        if classes:
+            return tuple(int(c["code"]) for c in classes)[: self.num_classes]
+        return tuple(range(1, self.num_classes + 1))
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 3, h, w) float32 in 0..255 -> (N, 3 + K, h, w) probabilities."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32) / 255.0)
+        out = self.module.predict(x.to(self.device))
+        probs = torch.cat([out["semantic"], out["cell_type"]], dim=1)
+        return probs.float().cpu().numpy()
+
+
+def load_model(name=None, device: str = "cpu") -> LoadedModel:
+    """Load a model by name or weight-file path on a resolved device (module cached)."""
+    entry = find_model(name)
+    module = _module_cached(str(entry.weights), device)
+    return LoadedModel(entry, device, module, int(module.num_classes), int(module.size_multiple))
+
+
+@lru_cache(maxsize=8)
+def _module_cached(weights: str, device: str):
+    from ..models.weights import build_from_file
+
+    try:
+        module = build_from_file(weights)
+    except (KeyError, ValueError, OSError) as exc:
+        raise ModelLoadError(f"cannot load model {weights}: {exc}") from None
+    return module.inference_copy().to(device).eval()  # BatchNorm folded: ~10% faster
+
+
+def clear_cache() -> None:
+    _module_cached.cache_clear()

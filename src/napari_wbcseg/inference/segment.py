@@ -1,0 +1,154 @@
+"""Segment a smear end to end: preprocess, tiled network, instances, table.
+
+``segment_steps`` is a generator of :class:`SegmentEvent` that returns a
+:class:`Segmentation`; the widget drives it in a worker thread, ``segment`` and
+the CLI run it to the end.  Closing the generator cancels between tiles.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PREPROCESS_CHOICES = ("model", "none", "ahe-retinex")
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    model: str | None = None  # None = the default bundled model
+    device: str = "auto"
+    preprocess: str = "model"  # "model" = what the model was trained with
+    cell_diameter: float | None = None  # px; None = the model's native scale (no resizing)
+    pixel_size_um: float | None = None  # only for physical units in the table
+    tile: int = 512
+    overlap: int = 64
+    batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class SegmentEvent:
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass
+class Segmentation:
+    nucleus: np.ndarray
+    cytoplasm: np.ndarray
+    cell_type: np.ndarray
+    table: object  # pandas.DataFrame indexed by cell id
+    differential: object  # pandas.DataFrame
+    model: str
+    device: str
+    timings: dict = field(default_factory=dict)
+    messages: list = field(default_factory=list)
+
+
+def segment(image, model=None, device="auto", preprocess="model", **kwargs) -> Segmentation:
+    """Nucleus, cytoplasm and cell-type labels, per-cell table and differential count."""
+    from ..core.batch import run_to_end
+
+    params = SegmentParams(model=model, device=device, preprocess=preprocess, **kwargs)
+    return run_to_end(segment_steps(image, params))
+
+
+def _resize(arr: np.ndarray, hw: tuple[int, int], shrink: bool) -> np.ndarray:
+    import cv2
+
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(arr, (hw[1], hw[0]), interpolation=interp)
+
+
+def _probabilities_full(probs_hwc_chw: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """(C, h, w) -> (C, H, W), channel chunks because OpenCV caps channel counts."""
+    if probs_hwc_chw.shape[1:] == hw:
+        return probs_hwc_chw
+    out = np.empty((probs_hwc_chw.shape[0], *hw), np.float32)
+    for c in range(probs_hwc_chw.shape[0]):
+        out[c] = _resize(probs_hwc_chw[c], hw, shrink=False)
+    return out
+
+
+def segment_steps(image, params: SegmentParams):
+    from ..core.image import as_rgb_uint8
+    from ..core.measurements import cell_table, differential_count
+    from ..core.postprocessing import instances_from_probabilities
+    from .device import describe_device, is_out_of_memory, resolve_device
+    from .predictor import load_model
+    from .tiling import halve_tile, predict_tiled
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    messages: list[str] = []
+    if params.preprocess not in PREPROCESS_CHOICES:
+        raise ValueError(f"preprocess must be one of {', '.join(PREPROCESS_CHOICES)}, "
+                         f"got {params.preprocess!r}")
+    rgb = as_rgb_uint8(image)
+    device = resolve_device(params.device)
+    yield SegmentEvent("load", 0, 1, f"loading model on {describe_device(device)}")
+    net = load_model(params.model, device)
+    timings["load_s"] = time.perf_counter() - t0
+
+    method = net.card.get("preprocessing", {}).get("method", "none")
+    method = method if params.preprocess == "model" else params.preprocess
+    if method == "ahe-retinex":
+        from ..core.preprocessing import ahe_retinex
+
+        rgb = ahe_retinex(rgb)
+    timings["preprocess_s"] = time.perf_counter() - t0 - timings["load_s"]
+
+    hw = rgb.shape[:2]
+    factor = 1.0 if not params.cell_diameter else net.native_cell_diameter / params.cell_diameter
+    small_hw = (max(8, round(hw[0] * factor)), max(8, round(hw[1] * factor)))
+    work = rgb if small_hw == hw else _resize(rgb, small_hw, shrink=factor < 1)
+
+    tile = params.tile
+    t1 = time.perf_counter()
+    while True:
+        try:
+            gen = predict_tiled(work, net, tile=tile, overlap=params.overlap,
+                                batch_size=params.batch_size, pad_multiple=net.size_multiple)
+            while True:
+                try:
+                    ev = next(gen)
+                except StopIteration as stop:
+                    probs = stop.value
+                    break
+                yield SegmentEvent("predict", ev.done, ev.total,
+                                   f"tile {ev.done}/{ev.total} on {device}")
+            break
+        except Exception as exc:  # only out-of-memory is handled; everything else propagates
+            if not is_out_of_memory(exc):
+                raise
+            from .device import free_cached_memory
+
+            free_cached_memory(device)
+            try:
+                tile = halve_tile(tile)
+                messages.append(f"out of memory on {device}: retrying with {tile} px tiles")
+            except ValueError:
+                if device == "cpu":
+                    raise
+                messages.append(f"out of memory on {device} even with small tiles: using the CPU")
+                device, tile = "cpu", params.tile
+                net = load_model(params.model, device)
+            yield SegmentEvent("predict", 0, 1, messages[-1])
+    timings["predict_s"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    yield SegmentEvent("postprocess", 0, 1, "separating cells")
+    probs = _probabilities_full(probs, hw)
+    area_scale = 1.0 / (factor * factor)
+    inst = instances_from_probabilities(
+        probs[:3], probs[3:], class_codes=net.class_codes,
+        min_cell_area=int(100 * area_scale), min_nucleus_area=int(20 * area_scale))
+    table = cell_table(inst.nucleus, inst.cytoplasm, inst.cell_type,
+                       confidence=inst.confidence, pixel_size_um=params.pixel_size_um)
+    timings["postprocess_s"] = time.perf_counter() - t2
+    timings["total_s"] = time.perf_counter() - t0
+    yield SegmentEvent("done", 1, 1, f"{inst.n_cells} white cells")
+    return Segmentation(inst.nucleus, inst.cytoplasm, inst.cell_type, table,
+                        differential_count(table), net.entry.name, device, timings, messages)

@@ -1,0 +1,71 @@
+"""Write a trained model as a safe weight file plus its JSON model card."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from pathlib import Path
+
+from ..io.fetch import sha256_of
+from ..schema import DEFAULT_CLASSES
+
+DATA_LICENCES = {
+    "segmentation_WBC": "zxaoyou/segmentation_WBC, GPL-3.0 (Zheng et al. 2018; acknowledge "
+                        "Jiangxi Tecom Science Corporation and the CellaVision blog)",
+    "BCISC": "fpklipic/BCISC, Apache-2.0 (Fan et al. 2019)",
+    "synthetic": "napari-wbcseg synthetic smears (generated, BSD-3-Clause)",
+}
+
+
+def hardware() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"CUDA {torch.cuda.get_device_name(0)}"
+        threads = torch.get_num_threads()
+    except ImportError:
+        threads = os.cpu_count()
+    return f"CPU {platform.processor() or platform.machine()}, {threads} threads"
+
+
+def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
+                native_cell_diameter=80.0, notes: str = "") -> Path:
+    """Save ``result.model`` as ``<folder>/<name>.safetensors`` + ``<name>.json``."""
+    from ..models.weights import save_weights
+    from .evaluate import summary
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / f"{name}.safetensors"
+    model = result.model
+    save_weights(model, weights, {"name": name})
+    card = {
+        "name": name,
+        "architecture": model.architecture,
+        "config": model.config,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "classes": [{"code": c.code, "name": c.name, "color": c.color}
+                    for c in DEFAULT_CLASSES if c.code < 255][: model.num_classes],
+        "input": "RGB, 0..1, no normalisation",
+        "preprocessing": {"method": preprocessing},
+        "native_cell_diameter_px": native_cell_diameter,
+        "training": {
+            "data": data,
+            "licences": [v for k, v in DATA_LICENCES.items() if any(k in d for d in data)],
+            "settings": result.config,
+            "best_epoch": result.best_epoch,
+            "stopped": result.stopped,
+            "seconds": round(result.seconds, 1),
+            "hardware": hardware(),
+            "date": _dt.date.today().isoformat(),
+        },
+        "validation": {"per_dataset": result.best_validation,
+                       "summary": summary(result.best_validation)},
+        "weights": {"file": weights.name, "sha256": sha256_of(weights), "format": "safetensors"},
+        "notes": notes,
+    }
+    card_path = folder / f"{name}.json"
+    card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return card_path
