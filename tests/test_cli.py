@@ -49,3 +49,37 @@ def test_console_script_runs_without_traceback(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: missing.png: file not found"
+
+
+def test_segment_writes_layers_tables_and_differential(tmp_path, tiny_model, capsys):
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    img = tmp_path / "field.png"
+    import cv2
+
+    cv2.imwrite(str(img), cv2.cvtColor(synthetic_smear(shape=(128, 160), n_wbc=1).image,
+                                       cv2.COLOR_RGB2BGR))
+    bad = tmp_path / "bad.png"
+    bad.write_text("x")
+    out = tmp_path / "out"
+    code = main(["segment", str(img), str(bad), "--model", tiny_model, "--out", str(out),
+                 "--device", "cpu"])
+    assert code == 2  # one image failed, the other is done
+    for suffix in ("nucleus.tif", "cytoplasm.tif", "celltype.tif", "cells.csv"):
+        assert (out / f"field_{suffix}").is_file()
+    assert (out / "differential.csv").read_text().startswith("class_code,class,count,percent")
+    captured = capsys.readouterr()
+    assert "[1/2] field.png" in captured.out and "error: bad.png" in captured.err
+
+
+def test_segment_unknown_model_lists_models(tmp_path, tiny_model, capsys):
+    assert main(["segment", "x.png", "--model", "nope", "--out", str(tmp_path)]) == 2
+    assert "tiny" in capsys.readouterr().err
+
+
+def test_models_and_architectures(tiny_model, capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "wcsegnet-compact" in out and "0.500" in out
+    assert main(["architectures"]) == 0
+    assert "wcsegnet" in capsys.readouterr().out

@@ -163,6 +163,14 @@ def cmd_segment(args) -> int:
     params = SegmentParams(model=args.model, device=args.device, preprocess=args.preprocess,
                            cell_diameter=args.cell_diameter, pixel_size_um=args.pixel_size,
                            tile=args.tile)
+    try:  # a wrong model or device is one error, not one per image
+        from .inference.device import resolve_device
+        from .io.model_store import find_model
+
+        find_model(args.model)
+        resolve_device(args.device)
+    except (ModelNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
     out = Path(args.out)
     tables, failures = [], 0
     for i, name in enumerate(args.images, 1):

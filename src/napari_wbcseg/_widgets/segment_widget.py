@@ -81,11 +81,12 @@ class SegmentWidget(Container):
         if layer is None:
             show_error("Segment: open or select an image layer first")
             return
-        if layer.multiscale or np.asarray(layer.data).ndim > (3 if layer.rgb else 2):
+        data = np.asarray(layer.data) if not layer.multiscale else None
+        if data is None or data.ndim > 3 or (data.ndim == 3 and not layer.rgb and data.shape[-1] > 8):
             show_error(f"Segment: {layer.name!r} must be one 2D image (not a stack or pyramid)")
             return
         try:
-            rgb = as_rgb_uint8(np.asarray(layer.data), what=layer.name)  # snapshot for the worker
+            rgb = as_rgb_uint8(data, what=layer.name)  # a snapshot: the worker never sees the layer
         except ImageFormatError as exc:
             show_error(f"Segment: {exc}")
             return

@@ -73,7 +73,8 @@ def _table_rows(table):
     if hasattr(table, "to_dict") and hasattr(table, "columns"):  # pandas DataFrame
         df = table
         if not any(c in df.columns for c in ("index", "label", "cell_id")):
-            df = df.reset_index().rename(columns={df.index.name or "index": "cell_id"})
+            # keep a named index (cell_id, class_code); an unnamed one holds cell ids
+            df = df.reset_index().rename(columns={"index": "cell_id"})
         return [str(c) for c in df.columns], df.itertuples(index=False, name=None)
     columns = list(table)
     n = len(next(iter(table.values()))) if table else 0

@@ -1,0 +1,86 @@
+"""The end-to-end pipeline mechanics with a small random network (accuracy: test_bundled)."""
+import numpy as np
+import pytest
+
+from napari_wbcseg.core.batch import run_to_end
+from napari_wbcseg.core.image import ImageFormatError
+from napari_wbcseg.inference.predictor import LoadedModel, ModelLoadError
+from napari_wbcseg.inference.segment import SegmentParams, segment, segment_steps
+from napari_wbcseg.io.model_store import ModelNotFoundError
+from napari_wbcseg.schema import check_labels
+
+
+@pytest.fixture
+def smear():
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    return synthetic_smear(shape=(192, 256), n_wbc=2, seed=3)
+
+
+def test_outputs_follow_the_schema(tiny_model, smear):
+    r = segment(smear.image, model=tiny_model, device="cpu", tile=128, overlap=32)
+    check_labels(r.nucleus, r.cytoplasm, r.cell_type)
+    assert r.nucleus.shape == smear.image.shape[:2] and r.device == "cpu" and r.model == "tiny"
+    assert {"class", "confidence", "cell_area_px", "nc_ratio", "nucleus_lobes"} <= set(r.table.columns)
+    assert list(r.differential["class"])[:5] == ["neutrophil", "lymphocyte", "monocyte",
+                                                 "eosinophil", "basophil"]
+    assert set(r.timings) >= {"predict_s", "postprocess_s", "total_s"}
+
+
+def test_progress_events_and_cancel(tiny_model, smear):
+    params = SegmentParams(model=tiny_model, device="cpu", tile=128, overlap=32)
+    events = []
+    gen = segment_steps(smear.image, params)
+    for ev in gen:
+        events.append(ev)
+        if ev.stage == "predict" and ev.done == 1:
+            gen.close()  # what the widget's Cancel does between tiles
+            break
+    assert events[0].stage == "load" and events[-1].done == 1 and events[-1].total > 1
+
+
+def test_rescaling_to_the_model_scale(tiny_model, smear):
+    r = segment(smear.image, model=tiny_model, device="cpu", cell_diameter=160)
+    assert r.nucleus.shape == smear.image.shape[:2]
+
+
+def test_out_of_memory_falls_back_to_smaller_tiles(tiny_model, smear, monkeypatch):
+    original = LoadedModel.__call__
+
+    def picky(self, batch):
+        if batch.shape[-1] > 128:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(self, batch)
+
+    monkeypatch.setattr(LoadedModel, "__call__", picky)
+    r = segment(smear.image, model=tiny_model, device="cpu", tile=512)
+    assert any("256 px tiles" in m for m in r.messages) and any("128 px" in m for m in r.messages)
+
+
+def test_clear_errors(tiny_model, smear, tmp_path):
+    with pytest.raises(ModelNotFoundError, match="tiny"):
+        segment(smear.image, model="nope", device="cpu")
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(ModelLoadError, match="broken.safetensors"):
+        segment(smear.image, model=str(bad), device="cpu")
+    with pytest.raises(ImageFormatError, match="channels"):
+        segment(np.zeros((64, 64, 2), np.uint8), model=tiny_model, device="cpu")
+    with pytest.raises(ValueError, match="preprocess"):
+        segment(smear.image, model=tiny_model, device="cpu", preprocess="magic")
+    with pytest.raises(ValueError, match="cuda"):
+        segment(smear.image, model=tiny_model, device="cuda:7")
+
+
+def test_model_of_unknown_architecture_is_refused(tiny_model, tmp_path, smear):
+    from napari_wbcseg.models import create_model
+    from napari_wbcseg.models.weights import load_weights, save_weights
+
+    state, meta = load_weights(tmp_path / "models" / "tiny.safetensors")
+    import safetensors.torch as st
+
+    meta_str = {"napari_wbcseg": __import__("json").dumps({"architecture": "no-such-net",
+                                                          "config": {}})}
+    st.save_file(state, str(tmp_path / "alien.safetensors"), metadata=meta_str)
+    with pytest.raises(ModelLoadError):
+        segment(smear.image, model=str(tmp_path / "alien.safetensors"), device="cpu")
