@@ -229,9 +229,8 @@ def cmd_models(args) -> int:
         val = e.card.get("validation", {}).get("summary", {})
         dice = val.get("cell_dice")
         acc = val.get("class_accuracy")
-        print(f"{name:28} {e.architecture:22} {e.origin:8} "
-              f"{dice if dice is None else format(dice, '.3f'):>9} "
-              f"{acc if acc is None else format(acc, '.3f'):>9}")
+        cells = [("-" if v is None else format(v, ".3f")) for v in (dice, acc)]
+        print(f"{name:28} {e.architecture:22} {e.origin:8} {cells[0]:>9} {cells[1]:>9}")
     return 0
 
 
