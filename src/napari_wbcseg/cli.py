@@ -87,12 +87,15 @@ def has_display() -> bool:
 
 
 def cmd_demo(args) -> int:
-    """Synthetic smear (or a named image) with AHE-Retinex, in napari or headless to files."""
-    from .core.batch import preprocess_planes, run_to_end
-    from .core.image import ImageFormatError
-    from .core.preprocessing import AheRetinexParams
+    """Segment the synthetic smear (or a named field) with the default network.
 
-    params = AheRetinexParams()
+    With a display: napari with the image, the ground truth (synthetic smear) and the
+    Segment widget running.  Without one: the label TIFFs, tables and the differential
+    count are written to ``--out``, and on the synthetic smear the whole-cell Dice
+    against its ground truth is printed.
+    """
+    from .core.image import ImageFormatError
+
     truth = None
     if args.image:
         from .io.imread import read_image
@@ -105,26 +108,29 @@ def cmd_demo(args) -> int:
     else:
         from .core.synthetic import synthetic_smear
 
-        smear = synthetic_smear(seed=args.seed)
-        image, name, truth = smear.image, "synthetic smear", smear
-    rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
-    try:
-        corrected = run_to_end(preprocess_planes(image, params, rgb))
-    except (ImageFormatError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+        truth = synthetic_smear(seed=args.seed)
+        image, name = truth.image, "synthetic smear"
 
     if args.headless or not has_display():
+        from .core.metrics import dice
+        from .inference.segment import SegmentParams
+
+        params = SegmentParams(model=args.model, device=args.device,
+                               cell_diameter=args.cell_diameter)
         out = Path(args.out)
         stem = name.replace(" ", "_")
         if image.ndim == 3 and image.shape[-1] == 3:
             _save_rgb(out / f"{stem}.png", image)
-        _save_rgb(out / f"{stem}_ahe-retinex.png", corrected)
-        if truth is not None:
-            from .io.writer import save_labels
+        result = _segment_and_save(image, stem, params, out, "[1/1]")
+        from .io.writer import save_table
 
-            for kind in ("nucleus", "cytoplasm", "cell_type"):
-                save_labels(out / f"{stem}_truth_{kind}.tif", getattr(truth, kind), name=kind)
-        print(f"no display: wrote {name!r} and its AHE-Retinex correction to {out}/")
+        save_table(out / "differential.csv", result.differential)
+        print(result.differential.to_string())
+        if truth is not None:
+            cells = (result.nucleus > 0) | (result.cytoplasm > 0)
+            truth_cells = (truth.nucleus > 0) | (truth.cytoplasm > 0)
+            print(f"whole-cell Dice vs the generator's ground truth: {dice(cells, truth_cells):.3f}")
+        print(f"no display: results written to {out}/")
         return 0
 
     import napari
@@ -134,13 +140,53 @@ def cmd_demo(args) -> int:
         from .io.sample_data import synthetic_sample
 
         for data, kwargs, kind in synthetic_sample(seed=args.seed):
-            getattr(viewer, f"add_{kind}")(data, **kwargs)
+            getattr(viewer, f"add_{kind}")(data, visible=kind == "image", **kwargs)
     else:
-        viewer.add_image(image, name=name, rgb=rgb)
-    viewer.add_image(corrected, name=f"{name} AHE-Retinex", rgb=True)
-    viewer.window.add_plugin_dock_widget("napari-wbcseg", "AHE-Retinex colour correction")
+        viewer.add_image(image, name=name, rgb=image.ndim == 3 and image.shape[-1] in (3, 4))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-wbcseg", "Segment white blood cells")
+    widget.image.value = viewer.layers[name]
+    if args.model:
+        widget.model.value = args.model
+    widget.device.value = args.device
+    widget.cell_diameter.value = args.cell_diameter or 0
+    widget.run()
     napari.run()
     return 0
+
+
+def _segment_and_save(image, stem: str, params, out: Path, counter: str):
+    """Run one image through ``segment_steps`` with a terminal bar; write its files."""
+    from .inference.segment import segment_steps
+    from .io.writer import save_labels, save_table
+
+    bar = None
+    try:
+        gen = segment_steps(image, params)
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if ev.stage == "predict" and ev.total > 1:
+                bar = bar or _progress_bar(ev.total, f"{counter} {stem}")
+                if bar is not None:
+                    bar.n = ev.done
+                    bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+    for kind, arr in (("nucleus", result.nucleus), ("cytoplasm", result.cytoplasm),
+                      ("celltype", result.cell_type)):
+        save_labels(out / f"{stem}_{kind}.tif", arr, name=f"{stem} {kind}")
+    table = result.table.copy()
+    table.insert(0, "image", stem)
+    save_table(out / f"{stem}_cells.csv", table)
+    for msg in result.messages:
+        print(f"note: {msg}", file=sys.stderr)
+    print(f"{counter} {stem}: {len(result.table)} white cells "
+          f"({result.timings['total_s']:.1f} s on {result.device}, model {result.model})")
+    return result
 
 
 def _progress_bar(total: int, desc: str):
@@ -155,10 +201,10 @@ def cmd_segment(args) -> int:
     from .core.image import ImageFormatError
     from .core.measurements import differential_count
     from .inference.predictor import ModelLoadError
-    from .inference.segment import SegmentParams, segment_steps
+    from .inference.segment import SegmentParams
     from .io.imread import read_image
     from .io.model_store import ModelNotFoundError
-    from .io.writer import save_labels, save_table
+    from .io.writer import save_table
 
     params = SegmentParams(model=args.model, device=args.device, preprocess=args.preprocess,
                            cell_diameter=args.cell_diameter, pixel_size_um=args.pixel_size,
@@ -175,40 +221,15 @@ def cmd_segment(args) -> int:
     tables, failures = [], 0
     for i, name in enumerate(args.images, 1):
         src = Path(name)
-        bar = None
         try:
-            image = read_image(src)
-            gen = segment_steps(image, params)
-            while True:
-                try:
-                    ev = next(gen)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                if ev.stage == "predict" and ev.total > 1:
-                    bar = bar or _progress_bar(ev.total, f"[{i}/{len(args.images)}] {src.name}")
-                    if bar is not None:
-                        bar.n = ev.done
-                        bar.refresh()
+            result = _segment_and_save(read_image(src), src.stem, params, out,
+                                       f"[{i}/{len(args.images)}]")
         except (ImageFormatError, ModelNotFoundError, ModelLoadError, ValueError) as exc:
-            print(f"error: {src.name}: {exc}" if src.name not in str(exc) else f"error: {exc}",
+            print(f"error: {exc}" if src.name in str(exc) else f"error: {src.name}: {exc}",
                   file=sys.stderr)
             failures += 1
             continue
-        finally:
-            if bar is not None:
-                bar.close()
-        for kind, arr in (("nucleus", result.nucleus), ("cytoplasm", result.cytoplasm),
-                          ("celltype", result.cell_type)):
-            save_labels(out / f"{src.stem}_{kind}.tif", arr, name=f"{src.stem} {kind}")
-        table = result.table.copy()
-        table.insert(0, "image", src.name)
-        save_table(out / f"{src.stem}_cells.csv", table)
         tables.append(result.table)
-        for msg in result.messages:
-            print(f"note: {msg}", file=sys.stderr)
-        print(f"[{i}/{len(args.images)}] {src.name}: {len(result.table)} white cells "
-              f"({result.timings['total_s']:.1f} s on {result.device})")
     if tables:
         save_table(out / "differential.csv", differential_count(tables))
         print(f"differential count of {sum(len(t) for t in tables)} cells -> {out / 'differential.csv'}")
@@ -251,8 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-wbcseg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="synthetic smear + AHE-Retinex in napari (files when headless)")
+    demo = sub.add_parser("demo", help="segment the synthetic smear (or --image) in napari; "
+                          "files when headless")
     demo.add_argument("--image", help="use this image instead of the synthetic smear")
+    demo.add_argument("--model", default=None, help="default: the bundled default network")
+    demo.add_argument("--device", default="auto")
+    demo.add_argument("--cell-diameter", type=float, default=None,
+                      help="typical white-cell diameter in pixels (default: the model's scale)")
     demo.add_argument("--out", default="wbcseg-demo", help="output folder when headless")
     demo.add_argument("--headless", action="store_true", help="write files even with a display")
     demo.add_argument("--seed", type=int, default=0)
