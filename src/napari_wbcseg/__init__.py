@@ -6,7 +6,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "ahe_retinex", "clahe", "msrcr", "synthetic_smear"]
+__all__ = ["__version__", "ahe_retinex", "clahe", "list_models", "msrcr", "segment",
+           "synthetic_smear"]
 
 
 def __getattr__(name):  # lazy re-exports keep ``import napari_wbcseg`` cheap
@@ -14,6 +15,14 @@ def __getattr__(name):  # lazy re-exports keep ``import napari_wbcseg`` cheap
         from .core import preprocessing
 
         return getattr(preprocessing, name)
+    if name == "segment":
+        from .inference.segment import segment
+
+        return segment
+    if name == "list_models":
+        from .io.model_store import list_models
+
+        return list_models
     if name == "synthetic_smear":
         from .core.synthetic import synthetic_smear
 

@@ -148,7 +148,7 @@ def cmd_demo(args) -> int:
     if args.model:
         widget.model.value = args.model
     widget.device.value = args.device
-    widget.cell_diameter.value = args.cell_diameter or 0
+    widget.cell_diameter.value = args.cell_diameter if isinstance(args.cell_diameter, float) else 0
     widget.run()
     napari.run()
     return 0
@@ -264,6 +264,18 @@ def cmd_architectures(args) -> int:
     return 0
 
 
+def _diameter(text: str):
+    if text in ("auto", "native"):
+        return None if text == "native" else "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected pixels, 'auto' or 'native', got {text!r}")
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the cell diameter must be positive")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -277,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--image", help="use this image instead of the synthetic smear")
     demo.add_argument("--model", default=None, help="default: the bundled default network")
     demo.add_argument("--device", default="auto")
-    demo.add_argument("--cell-diameter", type=float, default=None,
-                      help="typical white-cell diameter in pixels (default: the model's scale)")
+    demo.add_argument("--cell-diameter", type=_diameter, default="auto",
+                      help="pixels, 'auto' (default) or 'native'")
     demo.add_argument("--out", default="wbcseg-demo", help="output folder when headless")
     demo.add_argument("--headless", action="store_true", help="write files even with a display")
     demo.add_argument("--seed", type=int, default=0)
@@ -298,8 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     seg.add_argument("--preprocess", default="model", choices=["model", "ahe-retinex", "none"],
                      help="colour correction before the network (model = as trained)")
-    seg.add_argument("--cell-diameter", type=float, default=None,
-                     help="typical white-cell diameter in pixels (default: the model's scale)")
+    seg.add_argument("--cell-diameter", type=_diameter, default="auto",
+                     help="typical white-cell diameter in pixels, 'auto' (default: estimated "
+                     "from the red cells) or 'native' (the model's own scale, no resizing)")
     seg.add_argument("--pixel-size", type=float, default=None, help="um per pixel, for the table")
     seg.add_argument("--tile", type=int, default=512)
     seg.set_defaults(func=cmd_segment)

@@ -32,7 +32,7 @@ class SegmentWidget(Container):
                                             ("AHE-Retinex", "ahe-retinex")], value="model")
         self.cell_diameter = FloatSpinBox(label="cell diameter (px)", min=0, max=2000, step=5,
                                           value=0, tooltip="typical white-cell diameter; "
-                                          "0 = the model's own scale")
+                                          "0 = estimate it from the red cells (auto)")
         self.pixel_size = FloatSpinBox(label="pixel size (µm)", min=0, max=10, step=0.01, value=0,
                                        tooltip="0 = unknown (table in pixels)")
         self.run_button = PushButton(text="Segment")
@@ -63,7 +63,7 @@ class SegmentWidget(Container):
 
         return SegmentParams(model=self.model.value, device=self.device.value,
                              preprocess=self.preprocess.value,
-                             cell_diameter=self.cell_diameter.value or None,
+                             cell_diameter=self.cell_diameter.value or "auto",
                              pixel_size_um=self.pixel_size.value or None)
 
     # ---- running ----------------------------------------------------------------------------

@@ -19,7 +19,9 @@ class SegmentParams:
     model: str | None = None  # None = the default bundled model
     device: str = "auto"
     preprocess: str = "model"  # "model" = what the model was trained with
-    cell_diameter: float | None = None  # px; None = the model's native scale (no resizing)
+    # typical white-cell diameter in px: a number, "auto" (estimated from the red cells,
+    # falling back to the model's scale) or None (the model's scale: no resizing)
+    cell_diameter: float | str | None = "auto"
     pixel_size_um: float | None = None  # only for physical units in the table
     tile: int = 512
     overlap: int = 64
@@ -101,9 +103,21 @@ def segment_steps(image, params: SegmentParams):
     timings["preprocess_s"] = time.perf_counter() - t0 - timings["load_s"]
 
     hw = rgb.shape[:2]
-    factor = 1.0 if not params.cell_diameter else net.native_cell_diameter / params.cell_diameter
+    diameter = params.cell_diameter
+    if diameter == "auto":
+        from ..core.scale import estimate_cell_diameter
+
+        diameter = estimate_cell_diameter(rgb)
+        if diameter is None:
+            messages.append("could not estimate the cell size: using the model's native scale")
+    elif diameter is not None and not (isinstance(diameter, (int, float)) and diameter > 0):
+        raise ValueError(f"cell diameter must be a positive number of pixels, 'auto' or None, "
+                         f"got {diameter!r}")
+    factor = 1.0 if not diameter else net.native_cell_diameter / float(diameter)
+    timings["cell_diameter_px"] = round(float(diameter), 1) if diameter else None
     small_hw = (max(8, round(hw[0] * factor)), max(8, round(hw[1] * factor)))
     work = rgb if small_hw == hw else _resize(rgb, small_hw, shrink=factor < 1)
+    timings["work_shape"] = small_hw
 
     tile = params.tile
     t1 = time.perf_counter()

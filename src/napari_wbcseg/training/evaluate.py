@@ -26,8 +26,17 @@ def predict_sample(predict, image: np.ndarray, multiple: int) -> np.ndarray:
     return predict(x)[0, :, :h, :w]
 
 
+def semantic_prediction(probs: np.ndarray, cell_threshold: float = 0.5) -> np.ndarray:
+    """0/1/2 map decided as post-processing does: cell where P(cyto) + P(nucleus) >= 0.5,
+    nucleus where "nucleus" is the most likely of the three classes inside the cell."""
+    cell = probs[1] + probs[2] >= cell_threshold
+    sem = np.where(cell, 1, 0).astype(np.uint8)
+    sem[cell & (probs[:3].argmax(0) == 2)] = 2
+    return sem
+
+
 def score_sample(probs: np.ndarray, semantic: np.ndarray, cell_class: np.ndarray) -> dict:
-    sem = probs[:3].argmax(0)
+    sem = semantic_prediction(probs)
     out = {}
     known_cell = semantic <= 3
     if (semantic[known_cell] > 0).any():
