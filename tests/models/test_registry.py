@@ -51,7 +51,7 @@ def test_unknown_config_key_lists_valid_ones():
 
 
 def test_config_overrides():
-    m = create_model("wcsegnet-compact", num_classes=7, filters=[4, 8, 16])
+    m = create_model("wcsegnet-compact", num_classes=7, filters=[4, 8, 16], class_head_level=1)
     assert m.num_classes == 7 and m.config["filters"] == [4, 8, 16]
     assert m.size_multiple == 4 and m.architecture == "wcsegnet-compact"
     with pytest.raises(ValueError, match="norm"):

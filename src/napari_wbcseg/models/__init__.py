@@ -43,6 +43,7 @@ _WCSEGNET_PAPER = ("Nasser, Belalem & Mahmoudi (2025), An Automatic Nucleus Segm
                    "Systèmes d'Information 30(1), doi:10.18280/isi.300102")
 _WCSEGNET_FULL = {
     "filters": [64, 128, 256, 512, 1024],
+    "class_head_level": 0,
     "num_classes": 5,
     "blocks_per_stage": 2,
     "negative_slope": 0.01,
@@ -123,7 +124,9 @@ register_architecture(
                  "About 65 M parameters: use a GPU."))
 register_architecture(
     "wcsegnet-compact", "napari_wbcseg.models.wcsegnet:WCSegNet", family="residual U-Net",
-    paper=_WCSEGNET_PAPER, default_config={**_WCSEGNET_FULL, "filters": [8, 16, 32, 64, 128]},
+    paper=_WCSEGNET_PAPER, default_config={**_WCSEGNET_FULL, "filters": [8, 16, 32, 64, 128],
+                    "class_head_level": 2},
     description=("WCSegNet with the paper's structure but filters divided by 8 "
                  "(8-16-32-64 + 128 bottleneck, about 1 M parameters) for CPU inference on whole "
-                 "2048x1536 fields."))
+                 "2048x1536 fields; the cell-type head reads the 32-channel decoder stage at "
+                 "1/4 resolution (8 full-resolution channels proved too narrow to learn it)."))

@@ -126,7 +126,7 @@ class WCSegNet(SegmentationModel):
                  num_classes: int = 5, blocks_per_stage: int = 2,
                  negative_slope: float = 0.01, norm: str = "batch",
                  encoder_dropout: float = 0.5, decoder_dropout: float = 0.3,
-                 head_dropout: float = 0.1):
+                 head_dropout: float = 0.1, class_head_level: int = 0):
         filters = [int(f) for f in filters]
         if len(filters) < 2 or any(f < 1 for f in filters):
             raise ValueError(f"filters must list >= 2 positive widths, got {filters}")
@@ -143,7 +143,11 @@ class WCSegNet(SegmentationModel):
                   "negative_slope": float(negative_slope), "norm": norm,
                   "encoder_dropout": float(encoder_dropout),
                   "decoder_dropout": float(decoder_dropout),
-                  "head_dropout": float(head_dropout)}
+                  "head_dropout": float(head_dropout),
+                  "class_head_level": int(class_head_level)}
+        if not 0 <= int(class_head_level) < len(filters) - 1:
+            raise ValueError(f"class_head_level must be in 0..{len(filters) - 2}, "
+                             f"got {class_head_level}")
         super().__init__(num_classes, config)
         use_norm, n, slope = norm == "batch", int(blocks_per_stage), float(negative_slope)
         depth = len(filters) - 1  # number of poolings
@@ -168,7 +172,15 @@ class WCSegNet(SegmentationModel):
         self.head = nn.Sequential(*_conv(filters[0], filters[0], 3, use_norm),
                                   nn.LeakyReLU(slope, inplace=True), nn.Dropout(head_dropout))
         self.semantic_head = nn.Conv2d(filters[0], SEMANTIC_CHANNELS, 1)
-        self.cell_type_head = nn.Conv2d(filters[0], self.num_classes, 1)
+        # The cell type depends on the whole cell (nuclear shape, granules), so a narrow
+        # network may read it from a coarser decoder stage (level L = 1/2^L resolution)
+        # and upsample the logits; level 0 is the shared full-resolution head.
+        self.class_head_level = level = int(class_head_level)
+        if level:
+            self.class_neck = nn.Sequential(*_conv(filters[level], filters[level], 3, use_norm),
+                                            nn.LeakyReLU(slope, inplace=True),
+                                            nn.Dropout(head_dropout))
+        self.cell_type_head = nn.Conv2d(filters[level], self.num_classes, 1)
         self._init_weights(slope)
 
     def _init_weights(self, slope: float) -> None:
@@ -193,10 +205,18 @@ class WCSegNet(SegmentationModel):
             skips.append(x)
             x = F.max_pool2d(x, 2)
         x = self.bottleneck(x)
+        coarse = None
         for j, stage in enumerate(self.decoder):
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = stage(torch.cat([skips.pop(), x], dim=1))
             if j in self._dropout_after:
                 x = self.decoder_dropout(x)
+            if self.class_head_level and j == len(self.decoder) - 1 - self.class_head_level:
+                coarse = self.cell_type_head(self.class_neck(x))
         x = self.head(x)
-        return {"semantic": self.semantic_head(x), "cell_type": self.cell_type_head(x)}
+        if coarse is None:
+            cell_type = self.cell_type_head(x)
+        else:
+            cell_type = F.interpolate(coarse, size=x.shape[2:], mode="bilinear",
+                                      align_corners=False)
+        return {"semantic": self.semantic_head(x), "cell_type": cell_type}

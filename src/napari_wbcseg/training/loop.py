@@ -29,6 +29,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     source_weights: dict = field(default_factory=dict)  # sampling weight per source
+    class_weight: float = 1.0  # weight of the cell-type loss
 
 
 @dataclass
@@ -113,8 +114,12 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     if config.threads:
         torch.set_num_threads(config.threads)
     model = create_model(config.architecture, **config.model_config)
-    if initial_state is not None:
-        model.load_state_dict(initial_state)
+    if initial_state is not None:  # warm start: every tensor whose name and shape match
+        own = model.state_dict()
+        usable = {k: v for k, v in initial_state.items() if k in own and own[k].shape == v.shape}
+        if not usable:
+            raise ValueError("the initial weights do not fit this architecture")
+        model.load_state_dict(usable, strict=False)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total_steps = config.epochs * config.steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total_steps,
@@ -134,7 +139,8 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
             batch = make_batch(draw, config, rng)
             out = model(torch.from_numpy(batch["image"]))
             loss, parts = segmentation_loss(out, torch.from_numpy(batch["semantic"]),
-                                            torch.from_numpy(batch["cell_class"]))
+                                            torch.from_numpy(batch["cell_class"]),
+                                            class_weight=config.class_weight)
             if not torch.isfinite(loss):
                 stopped = "non-finite loss"
                 break
