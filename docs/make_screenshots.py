@@ -37,5 +37,34 @@ def main():
     viewer.close()
 
 
+def segment_screenshot():
+    viewer = napari.Viewer(title="napari-wbcseg")
+    viewer.window.resize(1800, 1000)
+    viewer.open_sample("napari-wbcseg", "synthetic_smear")
+    for layer in list(viewer.layers)[1:]:
+        viewer.layers.remove(layer)  # show the network's result, not the ground truth
+    _, widget = viewer.window.add_plugin_dock_widget("napari-wbcseg", "Segment white blood cells")
+    widget.image.value = viewer.layers["synthetic smear"]
+    widget.device.value = "cpu"
+    widget.run()
+    app = napari.qt.get_qapp()
+    while widget._worker is not None:
+        app.processEvents()
+    viewer.layers["synthetic smear nucleus"].visible = False
+    viewer.layers["synthetic smear cytoplasm"].visible = False
+    viewer.layers["synthetic smear cell type"].opacity = 0.45
+    viewer.layers["synthetic smear cytoplasm"].contour = 2
+    viewer.layers.selection.active = viewer.layers["synthetic smear cell type"]
+    viewer.reset_view()
+    from napari.utils.notifications import notification_manager
+
+    notification_manager.records.clear()
+    for _ in range(20):
+        app.processEvents()
+    viewer.screenshot(path=str(HERE / "segment_widget.png"), canvas_only=False, flash=False)
+    viewer.close()
+
+
 if __name__ == "__main__":
     main()
+    segment_screenshot()

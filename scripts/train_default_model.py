@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--synthetic", type=int, default=60, help="synthetic smears (train + val)")
     p.add_argument("--no-fields", action="store_true", help="skip the BCISC full fields")
     p.add_argument("--class-weight", type=float, default=1.0)
+    p.add_argument("--patience", type=int, default=10)
     p.add_argument("--init", default=None, help="warm start from this .safetensors file")
     args = p.parse_args(argv)
 
@@ -48,7 +49,8 @@ def main(argv=None) -> int:
           f"{json.dumps(counts)}", flush=True)
     config = TrainConfig(architecture=args.architecture, epochs=args.epochs,
                          steps_per_epoch=args.steps, batch_size=args.batch, crop=args.crop,
-                         lr=args.lr, class_weight=args.class_weight)
+                         lr=args.lr, class_weight=args.class_weight,
+                         patience=args.patience)
     initial = None
     if args.init:
         from napari_wbcseg.models.weights import load_weights
