@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--init", default=None, help="warm start from this .safetensors file")
     args = p.parse_args(argv)
 
+    from napari_wbcseg.core.batch import run_to_end
     from napari_wbcseg.training.bundle import write_model
     from napari_wbcseg.training.datasets import load_all, split_by_group
     from napari_wbcseg.training.loop import BatchEvent, EpochEvent, TrainConfig, train_steps
@@ -57,18 +58,17 @@ def main(argv=None) -> int:
 
         initial, _ = load_weights(args.init)
     gen = train_steps(train, val, config, initial_state=initial)
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
+    def log(ev):
         if isinstance(ev, BatchEvent) and ev.step % 20 == 0:
             print(f"  epoch {ev.epoch} step {ev.step}/{ev.steps} loss {ev.loss:.3f}", flush=True)
         elif isinstance(ev, EpochEvent):
-            short = {src: {k: round(v, 3) for k, v in row.items()} for src, row in ev.validation.items()}
+            short = {src: {k: round(v, 3) for k, v in row.items()}
+                     for src, row in ev.validation.items()}
             print(f"epoch {ev.epoch}: train loss {ev.train_loss:.3f}, score {ev.score:.4f}"
-                  f"{' *' if ev.improved else ''} ({ev.seconds:.0f} s) {json.dumps(short)}", flush=True)
+                  f"{' *' if ev.improved else ''} ({ev.seconds:.0f} s) {json.dumps(short)}",
+                  flush=True)
+
+    result = run_to_end(gen, log)
     data = {"split": "group-aware 80/20, seed 0", "samples": counts}
     card = write_model(args.out, args.name, result, data=data,
                        notes="Trained by scripts/train_default_model.py")

@@ -159,20 +159,20 @@ def _segment_and_save(image, stem: str, params, out: Path, counter: str):
     from .inference.segment import segment_steps
     from .io.writer import save_labels, save_table
 
+    from .core.batch import run_to_end
+
     bar = None
+
+    def show(ev):
+        nonlocal bar
+        if ev.stage == "predict" and ev.total > 1:
+            bar = bar or _progress_bar(ev.total, f"{counter} {stem}")
+            if bar is not None:
+                bar.n = ev.done
+                bar.refresh()
+
     try:
-        gen = segment_steps(image, params)
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            if ev.stage == "predict" and ev.total > 1:
-                bar = bar or _progress_bar(ev.total, f"{counter} {stem}")
-                if bar is not None:
-                    bar.n = ev.done
-                    bar.refresh()
+        result = run_to_end(segment_steps(image, params), show)
     finally:
         if bar is not None:
             bar.close()

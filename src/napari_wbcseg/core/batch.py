@@ -45,10 +45,14 @@ def preprocess_planes(data, params, rgb: bool) -> Generator[Progress, None, np.n
     return np.stack(planes)
 
 
-def run_to_end(gen):
-    """Drive a progress generator synchronously and return its result."""
+def run_to_end(gen, on_event=None):
+    """Drive a progress generator synchronously and return its result.
+
+    ``on_event(event)`` is called with every yielded event (progress bars, logs)."""
     while True:
         try:
-            next(gen)
+            event = next(gen)
         except StopIteration as stop:
             return stop.value
+        if on_event is not None:
+            on_event(event)
