@@ -154,7 +154,7 @@ class SegmentWidget(Container):
         self.counts.value = {
             "class": list(differential["class"]),
             "count": [int(c) for c in differential["count"]],
-            "percent": [f"{p:.1f}" for p in differential["percent"]],
+            "percent": [f"{p:.1f} %" for p in differential["percent"]],
         }
         self.export_button.enabled = True
 
