@@ -130,3 +130,11 @@ register_architecture(
                  "(8-16-32-64 + 128 bottleneck, about 1 M parameters) for CPU inference on whole "
                  "2048x1536 fields; the cell-type head reads the 32-channel decoder stage at "
                  "1/4 resolution (8 full-resolution channels proved too narrow to learn it)."))
+
+# --- wbc-net: registrations of models/wbcnet.py ---
+
+# --- cbam-unet: registrations of models/cbam_unet.py ---
+
+# --- leukocytemask: registrations of models/leukocytemask.py ---
+
+# --- unet encoders: registrations of models/smp_unet.py ---

@@ -18,6 +18,14 @@ Contract (checked for every registered architecture by
   restored afterwards.  On the CPU the input is made channels-last first (faster).
 * ``size_multiple``, ``num_classes`` and ``config``: ``config`` is a JSON-serialisable
   dict from which ``create_model(architecture, **config)`` rebuilds the model.
+* Training: ``loss_config`` holds the keywords of
+  ``training.losses.segmentation_loss`` that give the paper's loss (e.g. Tversky for
+  WBC-Net, focal + Dice for the CBAM U-Net).  A model with deep supervision adds, in
+  training mode only, ``"deep_supervision"``: a list of ``{"semantic", "cell_type"}``
+  dicts, every one of which the loss supervises.  A model whose loss is not a dense
+  per-pixel loss (Mask R-CNN) defines
+  ``training_loss(x, semantic, cell_class, *, class_weight, class_weights)`` returning
+  ``(loss, parts)``; the training loop uses it instead.
 """
 from __future__ import annotations
 
@@ -27,6 +35,7 @@ import torch
 from torch import nn
 
 SEMANTIC_CHANNELS = 3  # background, cytoplasm, nucleus
+OUTPUT_KEYS = ("semantic", "cell_type")
 
 
 class SegmentationModel(nn.Module):
@@ -36,6 +45,8 @@ class SegmentationModel(nn.Module):
     architecture: str = ""
     #: H and W of the input must be multiples of this (2 ** number of poolings)
     size_multiple: int = 1
+    #: keywords of training.losses.segmentation_loss giving the paper's loss
+    loss_config: dict = {}
 
     def __init__(self, num_classes: int, config: dict):
         super().__init__()
@@ -66,7 +77,7 @@ class SegmentationModel(nn.Module):
                     # oneDNN runs narrow convolutions ~1.5-2x faster channels-last
                     x = x.contiguous(memory_format=torch.channels_last)
                 out = self(x)
-                return {key: torch.softmax(val, dim=1).contiguous() for key, val in out.items()}
+                return {key: torch.softmax(out[key], dim=1).contiguous() for key in OUTPUT_KEYS}
         finally:
             self.train(was_training)
 

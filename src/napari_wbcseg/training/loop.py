@@ -99,13 +99,35 @@ def make_batch(draw, config: TrainConfig, rng):
     return to_batch(crops)
 
 
+def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=None):
+    """``(loss, parts)`` of ``model`` (in training mode) on a numpy ``batch``.
+
+    Models with their own loss (``training_loss``, e.g. Mask R-CNN) use it; the others
+    get :func:`~.losses.segmentation_loss` with the model's ``loss_config`` (the
+    paper's loss), over every deep-supervision output when the model has them.
+    """
+    import torch
+
+    from .losses import segmentation_loss
+
+    x = torch.from_numpy(batch["image"])
+    semantic = torch.from_numpy(batch["semantic"])
+    cell_class = torch.from_numpy(batch["cell_class"])
+    if hasattr(model, "training_loss"):
+        return model.training_loss(x, semantic, cell_class, class_weight=class_weight,
+                                   class_weights=class_weights)
+    out = model(x)
+    outputs = out.get("deep_supervision") or out
+    return segmentation_loss(outputs, semantic, cell_class, class_weight=class_weight,
+                             class_weights=class_weights, **getattr(model, "loss_config", {}))
+
+
 def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(), *,
                 initial_state: dict | None = None, should_stop=lambda: False):
     import torch
 
     from ..models import create_model
     from .evaluate import evaluate, summary
-    from .losses import segmentation_loss
 
     if not train_samples:
         raise ValueError("no training samples")
@@ -137,10 +159,7 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
         model.train()
         for step in range(1, config.steps_per_epoch + 1):
             batch = make_batch(draw, config, rng)
-            out = model(torch.from_numpy(batch["image"]))
-            loss, parts = segmentation_loss(out, torch.from_numpy(batch["semantic"]),
-                                            torch.from_numpy(batch["cell_class"]),
-                                            class_weight=config.class_weight)
+            loss, parts = batch_loss(model, batch, class_weight=config.class_weight)
             if not torch.isfinite(loss):
                 stopped = "non-finite loss"
                 break
