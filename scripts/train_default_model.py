@@ -32,6 +32,11 @@ def main(argv=None) -> int:
     p.add_argument("--class-weight", type=float, default=1.0)
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--init", default=None, help="warm start from this .safetensors file")
+    p.add_argument("--model-config", default="{}", help="JSON overrides of the architecture")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16"],
+                   help="storage precision of the weight file")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="stop cleanly after this many minutes (best epoch kept)")
     args = p.parse_args(argv)
 
     from napari_wbcseg.core.batch import run_to_end
@@ -51,13 +56,16 @@ def main(argv=None) -> int:
     config = TrainConfig(architecture=args.architecture, epochs=args.epochs,
                          steps_per_epoch=args.steps, batch_size=args.batch, crop=args.crop,
                          lr=args.lr, class_weight=args.class_weight,
-                         patience=args.patience)
+                         patience=args.patience,
+                         model_config=json.loads(args.model_config))
     initial = None
     if args.init:
         from napari_wbcseg.models.weights import load_weights
 
         initial, _ = load_weights(args.init)
-    gen = train_steps(train, val, config, initial_state=initial)
+    deadline = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
+    gen = train_steps(train, val, config, initial_state=initial,
+                      should_stop=lambda: time.monotonic() > deadline)
     def log(ev):
         if isinstance(ev, BatchEvent) and ev.step % 20 == 0:
             print(f"  epoch {ev.epoch} step {ev.step}/{ev.steps} loss {ev.loss:.3f}", flush=True)
@@ -71,7 +79,7 @@ def main(argv=None) -> int:
     result = run_to_end(gen, log)
     data = {"split": "group-aware 80/20, seed 0", "samples": counts}
     card = write_model(args.out, args.name, result, data=data,
-                       notes="Trained by scripts/train_default_model.py")
+                       notes="Trained by scripts/train_default_model.py", dtype=args.dtype)
     print(f"best epoch {result.best_epoch} ({result.stopped}), {result.seconds / 60:.1f} min -> {card}")
     return 0
 

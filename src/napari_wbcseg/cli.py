@@ -1,4 +1,4 @@
-"""``napari-wbcseg`` command line: demo and colour correction.
+"""``napari-wbcseg`` command line: demo, colour correction, segmentation, models, training.
 
 Errors are one line on stderr and a non-zero exit status, never a traceback.
 """
@@ -321,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
     archs = sub.add_parser("architectures", help="list network architectures")
     archs.set_defaults(func=cmd_architectures)
+
+    from .cli_train import add_parser as add_train_parser
+    add_train_parser(sub)
     return parser
 
 

@@ -30,9 +30,18 @@ def hardware() -> str:
     return f"CPU {platform.processor() or platform.machine()}, {threads} threads"
 
 
+def data_licences(data: dict) -> list[str]:
+    """Licences of the datasets named in ``data["samples"]`` (keys = sample sources)."""
+    sources = " ".join(data.get("samples", {}))
+    return [text for key, text in DATA_LICENCES.items() if key in sources]
+
+
 def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
-                native_cell_diameter=80.0, notes: str = "") -> Path:
-    """Save ``result.model`` as ``<folder>/<name>.safetensors`` + ``<name>.json``."""
+                native_cell_diameter=80.0, notes: str = "", dtype: str = "float32") -> Path:
+    """Save ``result.model`` as ``<folder>/<name>.safetensors`` + ``<name>.json``.
+
+    ``dtype="float16"`` halves the file (weights are converted back to float32 on load).
+    """
     from ..models.weights import save_weights
     from .evaluate import summary
 
@@ -40,7 +49,7 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{name}.safetensors"
     model = result.model
-    save_weights(model, weights, {"name": name})
+    save_weights(model, weights, {"name": name}, dtype=dtype)
     card = {
         "name": name,
         "architecture": model.architecture,
@@ -48,12 +57,12 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "classes": [{"code": c.code, "name": c.name, "color": c.color}
                     for c in DEFAULT_CLASSES if c.code < 255][: model.num_classes],
-        "input": "RGB, 0..1, no normalisation",
+        "input": "RGB, 0..1 (any normalisation happens inside the model)",
         "preprocessing": {"method": preprocessing},
         "native_cell_diameter_px": native_cell_diameter,
         "training": {
             "data": data,
-            "licences": [v for k, v in DATA_LICENCES.items() if any(k in d for d in data)],
+            "licences": data_licences(data),
             "settings": result.config,
             "best_epoch": result.best_epoch,
             "stopped": result.stopped,
@@ -63,7 +72,8 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
         },
         "validation": {"per_dataset": result.best_validation,
                        "summary": summary(result.best_validation)},
-        "weights": {"file": weights.name, "sha256": sha256_of(weights), "format": "safetensors"},
+        "weights": {"file": weights.name, "sha256": sha256_of(weights), "format": "safetensors",
+                    "storage_dtype": dtype},
         "notes": notes,
     }
     card_path = folder / f"{name}.json"

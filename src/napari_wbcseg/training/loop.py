@@ -30,6 +30,15 @@ class TrainConfig:
     threads: int | None = None
     source_weights: dict = field(default_factory=dict)  # sampling weight per source
     class_weight: float = 1.0  # weight of the cell-type loss
+    imagenet: bool = False  # start the encoder from ImageNet weights (needs the internet)
+    # Zhu et al.: encoder frozen for the first part of training (models with freeze_encoder)
+    freeze_encoder_fraction: float = 0.0
+
+
+@dataclass
+class NoticeEvent:
+    """Something the user should read (e.g. ImageNet weights unavailable)."""
+    message: str
 
 
 @dataclass
@@ -99,6 +108,19 @@ def make_batch(draw, config: TrainConfig, rng):
     return to_batch(crops)
 
 
+def _imagenet_init(model) -> str:
+    from ..models.pretrained import PretrainedUnavailableError
+
+    if not hasattr(model, "load_imagenet_encoder"):
+        return (f"{model.architecture} has no ImageNet encoder; "
+                "it starts from random initialisation")
+    try:
+        model.load_imagenet_encoder()
+    except PretrainedUnavailableError as exc:
+        return str(exc)
+    return f"{model.architecture}: encoder initialised from ImageNet"
+
+
 def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=None):
     """``(loss, parts)`` of ``model`` (in training mode) on a numpy ``batch``.
 
@@ -142,6 +164,8 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
         if not usable:
             raise ValueError("the initial weights do not fit this architecture")
         model.load_state_dict(usable, strict=False)
+    if config.imagenet:
+        yield NoticeEvent(_imagenet_init(model))
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total_steps = config.epochs * config.steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total_steps,
@@ -157,6 +181,9 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     for epoch in range(1, config.epochs + 1):
         t_epoch, losses = time.perf_counter(), []
         model.train()
+        if hasattr(model, "freeze_encoder") and config.freeze_encoder_fraction > 0:
+            frozen = epoch <= config.freeze_encoder_fraction * config.epochs
+            model.freeze_encoder(frozen)  # after train(): frozen BN layers stay in eval
         for step in range(1, config.steps_per_epoch + 1):
             batch = make_batch(draw, config, rng)
             loss, parts = batch_loss(model, batch, class_weight=config.class_weight)

@@ -118,6 +118,7 @@ def _unpack(outputs):
 def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor, *,
                       ignore_index: int = 255, dice_weight: float = 1.0,
                       cell_weight: float = 1.0, class_weight: float = 1.0,
+                      semantic_weight: float = 1.0,
                       focal_gamma: float = 0.0, region: str = "dice",
                       tversky_alpha: float = 0.3, tversky_beta: float = 0.7,
                       class_weights: torch.Tensor | None = None):
@@ -130,7 +131,7 @@ def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor,
 
     Terms (``parts`` holds each as a float, plus ``total``):
 
-    * ``semantic_ce``: cross-entropy (focal with ``focal_gamma`` > 0) over background /
+    * ``semantic_ce`` (x ``semantic_weight``): cross-entropy (focal with ``focal_gamma`` > 0) over background /
       cytoplasm / nucleus, on pixels whose target is 0, 1 or 2;
     * ``cell_bce`` (x ``cell_weight``): binary cross-entropy of P(cell) = P(cyto) +
       P(nucleus) against "target in {1, 2, 3}", on pixels with target 0..3, so
@@ -145,6 +146,7 @@ def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor,
         results = [segmentation_loss(o, semantic, cell_class, ignore_index=ignore_index,
                                      dice_weight=dice_weight, cell_weight=cell_weight,
                                      class_weight=class_weight, focal_gamma=focal_gamma,
+                                     semantic_weight=semantic_weight,
                                      region=region, tversky_alpha=tversky_alpha,
                                      tversky_beta=tversky_beta, class_weights=class_weights)
                    for o in outputs]
@@ -194,7 +196,7 @@ def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor,
     else:
         class_ce = _zero(sem_logits)
 
-    total = sem_ce + cell_weight * cell_bce + dice_weight * region_loss + class_weight * class_ce
+    total = semantic_weight * sem_ce + cell_weight * cell_bce + dice_weight * region_loss + class_weight * class_ce
     parts = {"semantic_ce": float(sem_ce.detach()), "cell_bce": float(cell_bce.detach()),
              "region": float(region_loss.detach()), "class_ce": float(class_ce.detach()),
              "total": float(total.detach())}

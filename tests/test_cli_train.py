@@ -1,0 +1,72 @@
+"""``napari-wbcseg train``: a user model that the rest of the product sees at once."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from napari_wbcseg.cli import main
+
+
+@pytest.fixture
+def small_data(tmp_path, shared_data):
+    """Eight Dataset 2 cells in the public layout (a copy in tmp, never in the repo)."""
+    src = shared_data / "segmentation_WBC"
+    dst = tmp_path / "data" / "segmentation_WBC" / "Dataset 2"
+    dst.mkdir(parents=True)
+    for png in sorted((src / "Dataset 2").glob("*.png"))[:8]:
+        shutil.copy(png, dst)
+        shutil.copy(png.with_suffix(".bmp"), dst)
+    shutil.copy(src / "Class Labels of Dataset 2.csv", dst.parent)
+    return tmp_path / "data"
+
+
+def test_train_writes_a_user_model_listed_at_once(tmp_path, small_data, monkeypatch, capsys):
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
+    rc = main(["train", "--model", "wcsegnet-compact", "--data", str(small_data),
+               "--epochs", "1", "--steps", "2", "--batch", "2", "--crop", "64",
+               "--synthetic", "0", "--name", "my-net", "--out", str(tmp_path / "export")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "saved model 'my-net'" in out
+    card = json.loads((tmp_path / "user-models" / "my-net.json").read_text())
+    assert card["architecture"] == "wcsegnet-compact"
+    assert card["training"]["data"]["samples"]["segmentation_WBC-2"]["train"] > 0
+    assert (tmp_path / "export" / "my-net.safetensors").is_file()
+    import napari_wbcseg
+
+    assert "my-net" in napari_wbcseg.list_models()
+    assert main(["models"]) == 0
+    assert "my-net" in capsys.readouterr().out
+
+
+def test_train_imagenet_offline_says_so_and_continues(tmp_path, small_data, monkeypatch, capsys):
+    import napari_wbcseg.models.smp_unet as smp_unet
+    from napari_wbcseg.models.pretrained import PretrainedUnavailableError
+
+    def offline(url, timeout=5.0):
+        raise PretrainedUnavailableError("ImageNet weights are not reachable (test); "
+                                         "the encoder keeps its random initialisation")
+
+    monkeypatch.setattr(smp_unet, "check_reachable", offline)
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
+    rc = main(["train", "--model", "unet-mobilenetv2", "--data", str(small_data),
+               "--epochs", "1", "--steps", "1", "--batch", "2", "--crop", "64",
+               "--synthetic", "0", "--name", "mnv2", "--init", "imagenet"])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "random initialisation" in captured.out + captured.err
+    assert (tmp_path / "user-models" / "mnv2.safetensors").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "unet-9000", "--data", "."], "valid architectures"),
+    (["--model", "wcsegnet-compact", "--data", "/no/such/folder"], "no such folder"),
+    (["--model", "wcsegnet-compact", "--data", "{tmp}"], "no segmentation_WBC"),
+])
+def test_train_bad_input_is_one_line(tmp_path, capsys, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(["train", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
