@@ -83,7 +83,9 @@ def cmd_train(args) -> int:
 
     config = TrainConfig(architecture=arch, epochs=args.epochs, steps_per_epoch=args.steps,
                          batch_size=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
-                         imagenet=args.init == "imagenet")
+                         imagenet=args.init == "imagenet",
+                         # Zhu et al.: a pretrained encoder stays frozen for the first half
+                         freeze_encoder_fraction=0.5 if args.init == "imagenet" else 0.0)
     deadline = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
     bar = _progress(args.epochs * args.steps)
 

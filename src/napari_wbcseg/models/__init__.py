@@ -131,10 +131,102 @@ register_architecture(
                  "2048x1536 fields; the cell-type head reads the 32-channel decoder stage at "
                  "1/4 resolution (8 full-resolution channels proved too narrow to learn it)."))
 
-# --- wbc-net: registrations of models/wbcnet.py ---
+_WBCNET_PAPER = ("Lu, Qin, Fan, Lai & Li (2021), WBC-Net: A white blood cell segmentation "
+                 "network based on UNet++ and ResNet, Applied Soft Computing 101, 107006, "
+                 "doi:10.1016/j.asoc.2020.107006")
+_WBCNET_FULL = {"filters": [32, 64, 128, 256, 512], "residual_blocks": [0, 3, 4, 6, 3],
+                "supervised_nodes": [0, 1, 2, 3, 4], "num_classes": 5}
+register_architecture(
+    "wbc-net", "napari_wbcseg.models.wbcnet:WBCNet", family="UNet++ (WBC-Net)",
+    paper=_WBCNET_PAPER, default_config=_WBCNET_FULL,
+    description=("WBC-Net as in the paper: UNet++ with dense (mixed) skip pathways, a "
+                 "ResNet34-style encoder (3-4-6-3 residual blocks on levels 1-4), "
+                 "transposed-conv upsampling, filters 32-64-128-256-512, deep supervision "
+                 "of X0,0..X0,4 averaged at inference, BCE + Tversky loss. "
+                 "About 31.7 M parameters: use a GPU."))
+register_architecture(
+    "wbc-net-compact", "napari_wbcseg.models.wbcnet:WBCNet", family="UNet++ (WBC-Net)",
+    paper=_WBCNET_PAPER, default_config={**_WBCNET_FULL, "filters": [8, 16, 32, 64, 128]},
+    description=("WBC-Net with the paper's structure (residual blocks, dense skips, five "
+                 "supervised outputs) but filters divided by 4 (8-16-32-64-128, about "
+                 "2.0 M parameters) for CPU training and inference."))
 
-# --- cbam-unet: registrations of models/cbam_unet.py ---
+_CBAM_PAPER = ("Zhu, Chen, Sun & Li (2023), Improved U-net-based leukocyte segmentation "
+               "method, J. Biomed. Opt. 28(4), 045002, doi:10.1117/1.JBO.28.4.045002")
+_CBAM_FULL = {"widths": [64, 128, 256, 512, 512], "num_classes": 5, "cbam_reduction": 16,
+              "spatial_kernel": 7, "norm": "none"}
+register_architecture(
+    "cbam-unet-vgg16", "napari_wbcseg.models.cbam_unet:CBAMUNet", family="CBAM U-Net (VGG16)",
+    paper=_CBAM_PAPER, default_config=_CBAM_FULL,
+    description=("U-Net with torchvision's VGG16 contracting path (ImageNet weights can be "
+                 "loaded), CBAM (channel then spatial attention, r=16, 7x7) on the four skip "
+                 "connections, focal (gamma 2) + Dice loss; encoder frozen for the first half "
+                 "of training. About 24.9 M parameters (56 GMACs at 256x256): use a GPU."))
+register_architecture(
+    "cbam-unet-vgg16-compact", "napari_wbcseg.models.cbam_unet:CBAMUNet",
+    family="CBAM U-Net (VGG16)", paper=_CBAM_PAPER,
+    default_config={**_CBAM_FULL, "widths": [16, 32, 64, 128, 128], "cbam_reduction": 4,
+                    "norm": "batch"},
+    description=("The CBAM U-Net's VGG16 layout at a quarter of the widths (16-32-64-128-128, "
+                 "about 1.6 M parameters, 3.6 GMACs at 256x256) with batch normalisation "
+                 "(the vgg16_bn layout) so that it trains from scratch on a CPU; no ImageNet "
+                 "weights exist for this width."))
 
-# --- leukocytemask: registrations of models/leukocytemask.py ---
+register_architecture(
+    "leukocytemask", "napari_wbcseg.models.leukocytemask:LeukocyteMask",
+    family="Mask R-CNN (LeukocyteMask)",
+    paper=("Fan, Zhang, Xi, Li, Liu & Xu (2019), LeukocyteMask: An automated localization "
+           "and segmentation method for leukocyte in blood smear images using deep neural "
+           "networks, J. Biophotonics 12(7), e201800488, doi:10.1002/jbio.201800488"),
+    default_config={
+        "num_classes": 5, "stem_channels": 64, "stage_widths": [64, 128, 256, 512],
+        "stage_blocks": [3, 2, 3, 3], "fpn_channels": 256, "rpn_channels": 2048,
+        "anchor_sizes": [20.0, 40.0, 80.0, 160.0, 320.0], "aspect_ratios": [0.5, 1.0, 2.0],
+        "box_head_channels": 1024, "mask_head_channels": 256, "mask_head_layers": 4,
+        "rpn_pre_nms_top_n_train": 2000, "rpn_pre_nms_top_n_test": 1000,
+        "rpn_post_nms_top_n_train": 2000, "rpn_post_nms_top_n_test": 1000,
+        "box_batch_size_per_image": 512, "detections_per_image": 100,
+        "score_threshold": 0.5, "box_nms_threshold": 0.5, "min_instance_area": 64,
+        "nucleus_loss_weight": 1.0, "initial_cell_prior": 0.01},
+    description=("LeukocyteMask as in the paper: Mask R-CNN on a ResNet50-FPN with a stem of "
+                 "two 3x3 convs and 3-2-3-3 bottleneck blocks, P6 subsampled from P5, RPN "
+                 "with a 2048-d 3x3 conv and 3 ratios x 5 scales (one per level), RoIAlign, "
+                 "box classifier over the five cell types, 2-channel soft masks (cell, "
+                 "nucleus) rendered into dense probabilities. About 44 M parameters: use "
+                 "a GPU."))
+register_architecture(
+    "leukocytemask-compact", "napari_wbcseg.models.leukocytemask:LeukocyteMask",
+    family="Mask R-CNN (LeukocyteMask)", paper=architecture_info("leukocytemask")["paper"],
+    default_config={**architecture_info("leukocytemask")["default_config"],
+                    "stem_channels": 16, "stage_widths": [16, 32, 64, 128],
+                    "fpn_channels": 64, "rpn_channels": 128, "box_head_channels": 256,
+                    "mask_head_channels": 64, "rpn_pre_nms_top_n_train": 1000,
+                    "rpn_pre_nms_top_n_test": 500, "rpn_post_nms_top_n_train": 500,
+                    "rpn_post_nms_top_n_test": 250, "box_batch_size_per_image": 128},
+    description=("LeukocyteMask with the paper's structure but a quarter of the widths "
+                 "(stem 16, bottlenecks 16-32-64-128, FPN 64, RPN 128, FC 256, mask head "
+                 "64) and fewer proposals, about 2.6 M parameters, for CPU training."))
 
 # --- unet encoders: registrations of models/smp_unet.py ---
+_UNET_PAPER = ("Bendiabdallah & Settouti, A comparison of U-net backbone architectures for "
+               "the automatic white blood cells segmentation (bone-marrow cytology images)")
+#: registry suffix -> segmentation-models-pytorch encoder name
+UNET_ENCODERS = {
+    "mobilenet": "tu-mobilenetv1_100",
+    "mobilenetv2": "mobilenet_v2",
+    "resnet18": "resnet18",
+    "resnet34": "resnet34",
+    "resnet50": "resnet50",
+    "resnet152": "resnet152",
+    "vgg16": "vgg16",
+    "vgg19": "vgg19",
+}
+for _suffix, _encoder in UNET_ENCODERS.items():
+    register_architecture(
+        f"unet-{_suffix}", "napari_wbcseg.models.smp_unet:SmpUNet", family="U-Net (ImageNet encoder)",
+        paper=_UNET_PAPER,
+        default_config={"encoder": _encoder, "num_classes": 5,
+                        "decoder_channels": [256, 128, 64, 32, 16], "loss": "cross-entropy"},
+        description=(f"U-Net decoder (smp widths 256-128-64-32-16) on the {_suffix} encoder "
+                     f"(segmentation-models-pytorch '{_encoder}'), semantic + cell-type heads, "
+                     "cross-entropy loss; ImageNet initialisation when online."))
