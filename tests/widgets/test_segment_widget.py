@@ -94,3 +94,25 @@ def test_gui_stays_responsive_while_segmenting(widget, qtbot, smear):
     assert len(gaps) > 20
     print(f"longest stalls while segmenting (s): {np.round(sorted(gaps)[-3:], 3)}")
     assert gaps.max() < 0.1
+
+
+def test_model_list_names_families_and_picks_up_new_models(widget, tmp_path):
+    import json
+    import os
+    import shutil
+    from pathlib import Path
+
+    from napari_wbcseg.models import architecture_info
+
+    viewer, w = widget
+    combo = w.model.native  # the QComboBox: shown text and the model name behind it
+    labels = {combo.itemData(i): combo.itemText(i) for i in range(combo.count())}
+    assert "tiny" in labels and architecture_info("wcsegnet-compact")["family"] in labels["tiny"]
+    assert "yours" in labels["tiny"]
+    folder = Path(os.environ["NAPARI_WBCSEG_MODELS"])
+    shutil.copy(folder / "tiny.safetensors", folder / "fresh.safetensors")
+    card = json.loads((folder / "tiny.json").read_text())
+    (folder / "fresh.json").write_text(json.dumps(card))
+    assert "fresh" not in w.model.choices
+    viewer.add_image(np.zeros((8, 8)), name="any")  # any new layer refreshes the list
+    assert "fresh" in w.model.choices

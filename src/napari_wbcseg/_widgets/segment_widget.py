@@ -46,16 +46,28 @@ class SegmentWidget(Container):
         self.run_button.changed.connect(self._on_run_clicked)
         self.export_button.changed.connect(self._on_export_clicked)
         napari_viewer.layers.events.inserted.connect(self.image.reset_choices)
+        # models trained meanwhile (CLI, training widget) show up without a restart
+        napari_viewer.layers.events.inserted.connect(self.refresh_models)
         napari_viewer.layers.events.removed.connect(self.image.reset_choices)
 
     @staticmethod
     def _model_choices(_widget=None):
-        from ..io.model_store import DEFAULT_MODEL, list_models
+        """(label, name) pairs, default model first; the label names the network family."""
+        from ..io.model_store import DEFAULT_MODEL, model_entries
+        from ..models import UnknownArchitectureError, architecture_info
 
-        names = list_models()
-        return sorted(names, key=lambda n: (n != DEFAULT_MODEL, n)) or ["(no model installed)"]
+        choices = []
+        for name, entry in sorted(model_entries().items(),
+                                  key=lambda kv: (kv[0] != DEFAULT_MODEL, kv[0])):
+            try:
+                family = architecture_info(entry.architecture)["family"]
+            except UnknownArchitectureError:
+                family = f"unknown architecture {entry.architecture!r}"
+            mine = ", yours" if entry.origin == "user" else ""
+            choices.append((f"{name} ({family}{mine})", name))
+        return choices or [("(no model installed)", "(no model installed)")]
 
-    def refresh_models(self):
+    def refresh_models(self, *_):
         self.model.reset_choices()
 
     def params(self):
