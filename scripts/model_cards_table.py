@@ -1,0 +1,50 @@
+"""Markdown table of the bundled models' cards (validation numbers, size, training).
+
+    .venv/bin/python scripts/model_cards_table.py
+
+The numbers are the ones the training run measured on its held-out validation split
+and wrote into each card; nothing here is recomputed.
+"""
+from __future__ import annotations
+
+import sys
+
+SOURCES = [("segmentation_WBC-1", "D1"), ("segmentation_WBC-2", "D2"),
+           ("BCISC-sub", "BCISC sub"), ("BCISC-field", "BCISC fields")]
+
+
+def fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def main() -> int:
+    from napari_wbcseg.io.model_store import model_entries
+
+    rows = [e for e in model_entries().values() if e.origin == "bundled"]
+    head = ["model", "architecture", "params (M)", "file (MB)", "training"]
+    head += [f"cell Dice {short}" for _, short in SOURCES]
+    head += ["nucleus Dice D1 / D2", "cytoplasm Dice D1 / D2", "cell-type acc. D1 / D2"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for e in sorted(rows, key=lambda e: e.name):
+        card = e.card
+        per = card["validation"]["per_dataset"]
+        get = lambda src, key: per.get(src, {}).get(key)  # noqa: E731
+        tr = card["training"]
+        epochs = tr["best_epoch"]
+        settings = tr["settings"]
+        training = (f"{tr['seconds'] / 60:.0f} min, {tr['hardware'].split(',')[-1].strip()}, "
+                    f"best epoch {epochs} of {settings['epochs']} x {settings['steps_per_epoch']} "
+                    f"steps ({tr['stopped']})")
+        cells = [e.name, card["architecture"], f"{card['parameters'] / 1e6:.2f}",
+                 f"{e.weights.stat().st_size / 1024 ** 2:.1f}", training]
+        cells += [fmt(get(src, "cell_dice")) for src, _ in SOURCES]
+        for key in ("nucleus_dice", "cytoplasm_dice", "class_accuracy"):
+            cells.append(f"{fmt(get('segmentation_WBC-1', key))} / "
+                         f"{fmt(get('segmentation_WBC-2', key))}")
+        print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
