@@ -245,13 +245,13 @@ def cmd_models(args) -> int:
     if not entries:
         print("no models with weights found")
         return 0
-    print(f"{'name':28} {'architecture':22} {'origin':8} {'cell Dice':>9} {'class acc':>9}")
+    print(f"{'name':28} {'architecture':26} {'origin':8} {'cell Dice':>9} {'class acc':>9}")
     for name, e in entries.items():
         val = e.card.get("validation", {}).get("summary", {})
         dice = val.get("cell_dice")
         acc = val.get("class_accuracy")
         cells = [("-" if v is None else format(v, ".3f")) for v in (dice, acc)]
-        print(f"{name:28} {e.architecture:22} {e.origin:8} {cells[0]:>9} {cells[1]:>9}")
+        print(f"{name:28} {e.architecture:26} {e.origin:8} {cells[0]:>9} {cells[1]:>9}")
     return 0
 
 
@@ -260,7 +260,7 @@ def cmd_architectures(args) -> int:
 
     for name in list_architectures():
         info = architecture_info(name)
-        print(f"{name:24} {info.get('description', '')}")
+        print(f"{name:26} {info.get('description', '')}")
     return 0
 
 

@@ -96,6 +96,9 @@ def save_weights(model: torch.nn.Module, path, metadata: dict | None = None, *,
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=header)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is for sharing
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
