@@ -83,3 +83,25 @@ def test_segments_validation_cells_better_than_trivial(name, validation_cells):
                                 (s.semantic >= 1) & (s.semantic <= 3), s.semantic <= 3)
                            for s in group])
         assert row["cell_dice"] >= max(0.75, trivial + 0.2), (source, row, trivial)
+
+
+@pytest.fixture(scope="module")
+def smear():
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    return synthetic_smear(seed=1001)  # training used other seeds
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_full_pipeline_finds_the_cells_of_a_synthetic_smear(name, smear):
+    """The product's path (tiling, post-processing, table) works for every family,
+    Mask R-CNN included, and finds the white cells."""
+    from napari_wbcseg import segment
+    from napari_wbcseg.core.metrics import dice
+
+    result = segment(smear.image, model=name, device="cpu")
+    cells = (result.nucleus > 0) | (result.cytoplasm > 0)
+    truth = (smear.nucleus > 0) | (smear.cytoplasm > 0)
+    assert dice(cells, truth) >= 0.7
+    assert len(result.table) >= 1 and set(result.table["class_code"]) <= {1, 2, 3, 4, 5}
+    assert result.model == name
