@@ -37,7 +37,7 @@ def main():
     viewer.close()
 
 
-def segment_screenshot():
+def segment_screenshot(model=None, filename="segment_widget.png"):
     viewer = napari.Viewer(title="napari-wbcseg")
     viewer.window.resize(1800, 1000)
     viewer.open_sample("napari-wbcseg", "synthetic_smear")
@@ -46,6 +46,8 @@ def segment_screenshot():
     _, widget = viewer.window.add_plugin_dock_widget("napari-wbcseg", "Segment white blood cells")
     widget.image.value = viewer.layers["synthetic smear"]
     widget.device.value = "cpu"
+    if model:
+        widget.model.value = model
     widget.run()
     app = napari.qt.get_qapp()
     while widget._worker is not None:
@@ -61,10 +63,14 @@ def segment_screenshot():
     notification_manager.records.clear()
     for _ in range(20):
         app.processEvents()
-    viewer.screenshot(path=str(HERE / "segment_widget.png"), canvas_only=False, flash=False)
+    viewer.screenshot(path=str(HERE / filename), canvas_only=False, flash=False)
     viewer.close()
 
 
 if __name__ == "__main__":
-    main()
-    segment_screenshot()
+    import sys
+
+    if "--zoo" not in sys.argv:
+        main()
+        segment_screenshot()
+    segment_screenshot("leukocytemask-compact", "model_zoo_leukocytemask.png")

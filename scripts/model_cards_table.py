@@ -33,9 +33,13 @@ def main() -> int:
         tr = card["training"]
         epochs = tr["best_epoch"]
         settings = tr["settings"]
-        training = (f"{tr['seconds'] / 60:.0f} min, {tr['hardware'].split(',')[-1].strip()}, "
-                    f"best epoch {epochs} of {settings['epochs']} x {settings['steps_per_epoch']} "
-                    f"steps ({tr['stopped']})")
+        minutes = tr.get("total_seconds", tr["seconds"]) / 60
+        if "total_minutes_both_runs" in tr:
+            minutes = tr["total_minutes_both_runs"]
+        two_runs = "first_run" in tr or "total_minutes_both_runs" in tr
+        runs = "2 runs, last: " if two_runs else ""
+        training = (f"{minutes:.0f} min CPU ({runs}best epoch {epochs} of {settings['epochs']} x "
+                    f"{settings['steps_per_epoch']} steps, {tr['stopped']})")
         cells = [e.name, card["architecture"], f"{card['parameters'] / 1e6:.2f}",
                  f"{e.weights.stat().st_size / 1024 ** 2:.1f}", training]
         cells += [fmt(get(src, "cell_dice")) for src, _ in SOURCES]
