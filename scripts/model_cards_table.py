@@ -37,7 +37,8 @@ def main() -> int:
         if "total_minutes_both_runs" in tr:
             minutes = tr["total_minutes_both_runs"]
         two_runs = "first_run" in tr or "total_minutes_both_runs" in tr
-        runs = "2 runs, last: " if two_runs else ""
+        n_runs = 1 + len(tr.get("previous_runs", [])) if "previous_runs" in tr else 2
+        runs = f"{n_runs} runs, last: " if two_runs else ""
         training = (f"{minutes:.0f} min CPU ({runs}best epoch {epochs} of {settings['epochs']} x "
                     f"{settings['steps_per_epoch']} steps, {tr['stopped']})")
         cells = [e.name, card["architecture"], f"{card['parameters'] / 1e6:.2f}",
