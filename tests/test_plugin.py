@@ -96,3 +96,15 @@ def test_wheel_ships_the_manifest(tmp_path):
         entry_points = zf.read(next(n for n in zf.namelist() if n.endswith("entry_points.txt")))
     assert shipped == (repo / "napari.yaml").read_bytes()
     assert b"napari-wbcseg = napari_wbcseg:napari.yaml" in entry_points
+
+
+def test_widgets_keep_triton_out_of_the_napari_process():
+    """torchvision imports triton, whose LLVM crashes napari on software OpenGL (Mesa);
+    once the widgets package is loaded, torchvision must come without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import napari_wbcseg._widgets; import torchvision; "
+            "assert sys.modules.get('triton') is None, 'triton was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
