@@ -70,3 +70,20 @@ def test_train_bad_input_is_one_line(tmp_path, capsys, args, message):
     assert main(["train", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_evaluate_prints_tables_and_writes_csv(tmp_path, small_data, capsys):
+    rc = main(["evaluate", "--data", str(small_data), "--split", "all",
+               "--csv", str(tmp_path / "eval.csv")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "segmentation_WBC-2 (8 images)" in out
+    assert "DICE" in out and "cytoplasm" in out and "confusion" in out
+    assert (tmp_path / "eval.csv").read_text().startswith("dataset,region,metric,value")
+
+
+def test_evaluate_bad_input_is_one_line(tmp_path, small_data, capsys):
+    assert main(["evaluate", "--model", "no-such-model", "--data", str(small_data)]) == 2
+    assert main(["evaluate", "--data", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "no-such-model" in err and "no such folder" in err

@@ -322,8 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     archs = sub.add_parser("architectures", help="list network architectures")
     archs.set_defaults(func=cmd_architectures)
 
+    from .cli_evaluate import add_parser as add_evaluate_parser
     from .cli_train import add_parser as add_train_parser
     add_train_parser(sub)
+    add_evaluate_parser(sub)
     return parser
 
 

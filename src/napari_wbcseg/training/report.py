@@ -1,0 +1,118 @@
+"""Evaluation in the papers' terms: per-dataset tables of region metrics and cell types.
+
+Region metrics (Lu et al., Fan et al.): Precision, Dice, two-class mIoU,
+misclassification error (ME), false-positive rate (FPR) and false-negative rate (FNR),
+for the whole cell, the nucleus and the cytoplasm, as per-image means over the pixels
+whose label is known.  Cell types: accuracy over annotated cells and a confusion matrix
+(each cell's class = argmax of the class probabilities averaged over its true area).
+numpy only; the caller supplies ``predict``.
+"""
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ..core import metrics as m
+from .augment import resample_to_native
+from .evaluate import predict_sample, semantic_prediction
+
+REGION_METRICS = {
+    "precision": m.precision, "dice": m.dice, "miou": m.mean_iou_two_class,
+    "me": m.misclassification_error, "fpr": m.false_positive_rate,
+    "fnr": m.false_negative_rate,
+}
+REGIONS = ("cell", "nucleus", "cytoplasm")
+CLASS_NAMES = ("neutrophil", "lymphocyte", "monocyte", "eosinophil", "basophil")
+
+
+def _regions(sem_pred: np.ndarray, semantic: np.ndarray):
+    """(region, predicted mask, true mask, valid pixels) where the labels allow it."""
+    known_cell = semantic <= 3
+    yield "cell", sem_pred > 0, (semantic >= 1) & known_cell, known_cell
+    known_part = semantic <= 2
+    if (semantic[known_cell] != 3).all():  # whole-cell masks (BCISC) say nothing of parts
+        yield "nucleus", sem_pred == 2, semantic == 2, known_part
+        yield "cytoplasm", sem_pred == 1, semantic == 1, known_part
+
+
+def score_image(probs: np.ndarray, semantic: np.ndarray, cell_class: np.ndarray,
+                n_classes: int = 5) -> dict:
+    """Region metrics and (true, predicted) cell classes of one image."""
+    sem_pred = semantic_prediction(probs)
+    out: dict = {"regions": {}, "cells": []}
+    for region, pred, truth, valid in _regions(sem_pred, semantic):
+        if truth[valid].any():
+            out["regions"][region] = {k: f(pred, truth, valid) for k, f in REGION_METRICS.items()}
+    for code in np.unique(cell_class[(cell_class >= 1) & (cell_class <= n_classes)]):
+        guess = int(probs[3:, cell_class == code].mean(axis=1).argmax()) + 1
+        out["cells"].append((int(code), guess))
+    return out
+
+
+def evaluate_datasets(predict, samples, multiple: int, *, on_sample=None) -> dict:
+    """Per source: mean region metrics, cell-type accuracy and confusion matrix."""
+    per_source: dict[str, list[dict]] = defaultdict(list)
+    for i, s in enumerate(samples):
+        native = resample_to_native(s)
+        probs = predict_sample(predict, native.image, multiple)
+        per_source[s.source].append(score_image(probs, native.semantic, native.cell_class))
+        if on_sample is not None:
+            on_sample(i + 1, len(samples))
+    report = {}
+    for source, scores in sorted(per_source.items()):
+        row: dict = {"images": len(scores), "regions": {}}
+        for region in REGIONS:
+            vals = [sc["regions"][region] for sc in scores if region in sc["regions"]]
+            if vals:
+                row["regions"][region] = {k: float(np.mean([v[k] for v in vals]))
+                                          for k in REGION_METRICS}
+        cells = [c for sc in scores for c in sc["cells"]]
+        if cells:
+            confusion = np.zeros((len(CLASS_NAMES), len(CLASS_NAMES)), int)
+            for true, guess in cells:
+                confusion[true - 1, guess - 1] += 1
+            row["cell_type_accuracy"] = float(np.trace(confusion) / confusion.sum())
+            row["confusion"] = confusion.tolist()
+        report[source] = row
+    return report
+
+
+def format_report(report: dict) -> str:
+    """One table per dataset in the papers' layout (metrics in %, as they print them)."""
+    lines = []
+    for source, row in report.items():
+        lines.append(f"{source} ({row['images']} images)")
+        lines.append(f"  {'region':10}" + "".join(f"{k.upper():>10}" for k in REGION_METRICS))
+        for region, vals in row["regions"].items():
+            lines.append(f"  {region:10}" + "".join(f"{100 * v:>10.2f}" for v in vals.values()))
+        if "confusion" in row:
+            lines.append(f"  cell-type accuracy {100 * row['cell_type_accuracy']:.2f}% "
+                         f"over {int(np.sum(row['confusion']))} cells; confusion "
+                         "(rows true, columns predicted):")
+            lines.append("  " + " " * 12 + "".join(f"{n[:5]:>7}" for n in CLASS_NAMES))
+            for name, counts in zip(CLASS_NAMES, row["confusion"]):
+                lines.append(f"  {name:12}" + "".join(f"{c:>7}" for c in counts))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_csv(report: dict, path) -> Path:
+    """Long format: dataset, region, metric, value (fractions, not %)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["dataset", "region", "metric", "value"])
+        for source, row in report.items():
+            for region, vals in row["regions"].items():
+                for k, v in vals.items():
+                    w.writerow([source, region, k, f"{v:.6f}"])
+            if "cell_type_accuracy" in row:
+                w.writerow([source, "cell type", "accuracy", f"{row['cell_type_accuracy']:.6f}"])
+                for i, counts in enumerate(row["confusion"]):
+                    for j, c in enumerate(counts):
+                        w.writerow([source, "cell type", f"{CLASS_NAMES[i]}->{CLASS_NAMES[j]}", c])
+    return path
