@@ -87,3 +87,27 @@ def test_evaluate_bad_input_is_one_line(tmp_path, small_data, capsys):
     assert main(["evaluate", "--data", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "no-such-model" in err and "no such folder" in err
+
+
+def test_train_init_bundled_fine_tunes_the_bundled_weights(tmp_path, small_data, monkeypatch,
+                                                           capsys):
+    from napari_wbcseg.models.weights import load_weights
+
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
+    args = ["--data", str(small_data), "--epochs", "1", "--steps", "1", "--batch", "2",
+            "--crop", "64", "--synthetic", "0", "--lr", "1e-6"]
+    assert main(["train", "--model", "wcsegnet-compact", "--name", "tuned",
+                 "--init", "bundled", *args]) == 0
+    assert main(["train", "--model", "wcsegnet-compact", "--name", "fresh", *args]) == 0
+    from napari_wbcseg.io.model_store import find_model
+
+    bundled, _ = load_weights(find_model("wcsegnet-compact").weights)
+    tuned, _ = load_weights(tmp_path / "user-models" / "tuned.safetensors")
+    fresh, _ = load_weights(tmp_path / "user-models" / "fresh.safetensors")
+    key = next(k for k, v in bundled.items() if v.ndim == 4)
+    # one step at lr 1e-6 barely moves the bundled weights; a fresh start is far from them
+    assert (tuned[key] - bundled[key]).abs().max() < 1e-3
+    assert (fresh[key] - bundled[key]).abs().max() > 1e-2
+    assert main(["train", "--model", "unet-vgg19", "--name", "x", "--init", "bundled",
+                 *args]) == 2
+    assert "no bundled model of 'unet-vgg19'" in capsys.readouterr().err

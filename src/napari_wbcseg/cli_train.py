@@ -23,8 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=192)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--init", default="scratch", choices=["scratch", "imagenet"],
-                   help="imagenet: encoder from ImageNet weights when online")
+    p.add_argument("--init", default="scratch", choices=["scratch", "imagenet", "bundled"],
+                   help="imagenet: encoder from ImageNet weights when online; bundled: "
+                   "fine-tune the bundled model of this architecture")
     p.add_argument("--synthetic", type=int, default=20, help="synthetic smears to add")
     p.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long")
     p.add_argument("--seed", type=int, default=0)
@@ -86,6 +87,7 @@ def cmd_train(args) -> int:
                          imagenet=args.init == "imagenet",
                          # Zhu et al.: a pretrained encoder stays frozen for the first half
                          freeze_encoder_fraction=0.5 if args.init == "imagenet" else 0.0)
+    initial = _bundled_state(arch) if args.init == "bundled" else None
     deadline = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
     bar = _progress(args.epochs * args.steps)
 
@@ -100,7 +102,7 @@ def cmd_train(args) -> int:
                       f"{ev.score:.3f}{' (best)' if ev.improved else ''}")
 
     try:
-        result = run_to_end(train_steps(train, val, config,
+        result = run_to_end(train_steps(train, val, config, initial_state=initial,
                                         should_stop=lambda: time.monotonic() > deadline),
                             on_event)
     except ValueError as exc:
@@ -115,6 +117,20 @@ def cmd_train(args) -> int:
                     notes=f"Trained by `napari-wbcseg train` ({args.init} initialisation)")
     print(f"saved model {name!r} ({result.stopped}, best epoch {result.best_epoch}) -> {card}")
     return 0
+
+
+def _bundled_state(arch: str) -> dict:
+    """State dict of the bundled model of ``arch`` (``CliError`` naming those that exist)."""
+    from .cli import CliError
+    from .io.model_store import model_entries
+    from .models.weights import load_weights
+
+    bundled = {e.architecture: e for e in model_entries().values() if e.origin == "bundled"}
+    if arch not in bundled:
+        raise CliError(f"no bundled model of {arch!r} to start from; bundled architectures: "
+                       f"{', '.join(sorted(bundled))} (or use --init scratch)")
+    state, _ = load_weights(bundled[arch].weights)
+    return state
 
 
 def _progress(total: int):
