@@ -29,27 +29,9 @@ CEILING = 130.0
 
 def macs(model, shape) -> int:
     """Multiply-adds of convolutions and linear layers for one forward pass."""
-    import torch
-    from torch import nn
-
     from napari_wbcseg.models.flops import conv_macs
 
-    total = conv_macs(model, shape)
-    linear = 0
-
-    def hook(module, inputs, output):
-        nonlocal linear
-        linear += inputs[0].numel() // inputs[0].shape[-1] * module.in_features * \
-            module.out_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Linear)]
-    try:
-        with torch.inference_mode():
-            model.eval()(torch.zeros(shape))
-    finally:
-        for h in handles:
-            h.remove()
-    return total + linear
+    return conv_macs(model, shape, linear=True)
 
 
 def field_image():

@@ -24,7 +24,7 @@ def cmd_evaluate(args) -> int:
     from tqdm import tqdm
 
     from .cli import CliError
-    from .cli_train import _load
+    from .cli_train import load_public_layouts
     from .inference.predictor import ModelLoadError, load_model
     from .io.model_store import ModelNotFoundError
     from .training.datasets import split_by_group
@@ -35,7 +35,7 @@ def cmd_evaluate(args) -> int:
     except (ModelNotFoundError, ModelLoadError, ValueError) as exc:
         raise CliError(str(exc)) from None
     try:
-        samples = _load(args.data, synthetic=0)
+        samples = load_public_layouts(args.data, synthetic=0)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     if args.split == "validation":

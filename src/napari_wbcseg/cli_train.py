@@ -33,7 +33,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def _load(folders, synthetic: int):
+def load_public_layouts(folders, synthetic: int):
+    """Samples from folders holding segmentation_WBC/ and/or BCISC/ (plus synthetic smears)."""
     from .training.datasets import (load_bcisc_fields, load_bcisc_subimages,
                                     load_segmentation_wbc, synthetic_samples)
 
@@ -72,7 +73,7 @@ def cmd_train(args) -> int:
         raise CliError("--epochs, --steps and --batch must be at least 1")
     name = args.name or f"{arch}-{time.strftime('%Y%m%d-%H%M')}"
     try:
-        samples = _load(args.data, args.synthetic)
+        samples = load_public_layouts(args.data, args.synthetic)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     train, val = split_by_group(samples, 0.2, seed=args.seed)
@@ -139,4 +140,4 @@ def _progress(total: int):
     return tqdm(total=total, unit="batch", desc="training", dynamic_ncols=True)
 
 
-__all__ = ["add_parser", "cmd_train"]
+__all__ = ["add_parser", "cmd_train", "load_public_layouts"]

@@ -105,6 +105,22 @@ class SegmentationModel(nn.Module):
                    if p.requires_grad or not trainable_only)
 
 
+def init_weights(model: nn.Module, heads, *, conv_types=(nn.Conv2d,), **kaiming) -> None:
+    """He-normal convolutions (``kaiming`` goes to ``kaiming_normal_``), zero biases, unit
+    BatchNorm, and small N(0, 0.01) output heads, so training starts from near-uniform
+    predictions."""
+    for m in model.modules():
+        if isinstance(m, conv_types):
+            nn.init.kaiming_normal_(m.weight, **kaiming)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    for head in heads:
+        nn.init.normal_(head.weight, std=0.01)
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect"):
     """Pad the last two dims of ``x`` up to multiples of ``multiple``.
 

@@ -68,7 +68,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import SEMANTIC_CHANNELS, SegmentationModel
+from .base import SEMANTIC_CHANNELS, SegmentationModel, init_weights
 from .pretrained import PretrainedUnavailableError, check_reachable
 
 PAPER = ("Zhu, Chen, Sun & Li (2023), Improved U-net-based leukocyte segmentation method, "
@@ -193,19 +193,9 @@ class CBAMUNet(SegmentationModel):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
                              persistent=False)
         self._encoder_frozen = False
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):  # torchvision's VGG initialisation
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        for head in (self.semantic_head, self.cell_type_head):
-            nn.init.normal_(head.weight, std=0.01)
+        # torchvision's VGG initialisation
+        init_weights(self, (self.semantic_head, self.cell_type_head), mode="fan_out",
+                     nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.check_input(x)

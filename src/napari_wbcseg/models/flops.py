@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 
-def conv_macs(model: nn.Module, input_shape=(1, 3, 256, 256)) -> int:
-    """Multiply-adds of all ``Conv2d``/``ConvTranspose2d`` layers for one forward pass.
+def conv_macs(model: nn.Module, input_shape=(1, 3, 256, 256), *, linear: bool = False) -> int:
+    """Multiply-adds of all ``Conv2d``/``ConvTranspose2d`` layers for one forward pass
+    (and of ``nn.Linear`` layers too with ``linear=True``, e.g. Mask R-CNN's box head).
 
     A conv producing ``C_out x H_out x W_out`` (per sample) with kernel ``kh x kw``
     and ``C_in / groups`` input channels costs ``C_out*H_out*W_out*kh*kw*C_in/groups``
@@ -31,8 +32,16 @@ def conv_macs(model: nn.Module, input_shape=(1, 3, 256, 256)) -> int:
             n, c, h, w = output.shape
             total += n * c * h * w * kh * kw * cin_per_group
 
+    def linear_hook(module, inputs, output):
+        nonlocal total
+        total += inputs[0].numel() // module.in_features * module.in_features * \
+            module.out_features
+
     handles = [m.register_forward_hook(hook) for m in model.modules()
                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    if linear:
+        handles += [m.register_forward_hook(linear_hook) for m in model.modules()
+                    if isinstance(m, nn.Linear)]
     was_training = model.training
     try:
         model.eval()

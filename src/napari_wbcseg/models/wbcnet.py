@@ -90,7 +90,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import SEMANTIC_CHANNELS, SegmentationModel
+from .base import SEMANTIC_CHANNELS, SegmentationModel, init_weights
 
 PAPER = ("Lu, Qin, Fan, Lai & Li (2021), WBC-Net: A white blood cell segmentation network "
          "based on UNet++ and ResNet, Applied Soft Computing 101, 107006, "
@@ -178,19 +178,9 @@ class WBCNet(SegmentationModel):
             nn.Conv2d(filters[0], SEMANTIC_CHANNELS, 1) for _ in supervised)
         self.cell_type_heads = nn.ModuleList(
             nn.Conv2d(filters[0], self.num_classes, 1) for _ in supervised)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        for head in (*self.semantic_heads, *self.cell_type_heads):
-            nn.init.normal_(head.weight, std=0.01)
+        init_weights(self, (*self.semantic_heads, *self.cell_type_heads),
+                     conv_types=(nn.Conv2d, nn.ConvTranspose2d), mode="fan_out",
+                     nonlinearity="relu")
 
     def nested_features(self, x: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
         """All node outputs ``{(i, j): X^{i,j}}``, computed column by column."""

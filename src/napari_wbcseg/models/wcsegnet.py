@@ -84,7 +84,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import SEMANTIC_CHANNELS, SegmentationModel
+from .base import SEMANTIC_CHANNELS, SegmentationModel, init_weights
 
 PAPER = ("Nasser, Belalem & Mahmoudi (2025), An Automatic Nucleus Segmentation and "
          "Classification of White Blood Cell with ResUNet, ISI 30(1), "
@@ -181,19 +181,8 @@ class WCSegNet(SegmentationModel):
                                             nn.LeakyReLU(slope, inplace=True),
                                             nn.Dropout(head_dropout))
         self.cell_type_head = nn.Conv2d(filters[level], self.num_classes, 1)
-        self._init_weights(slope)
-
-    def _init_weights(self, slope: float) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, a=slope, nonlinearity="leaky_relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        for head in (self.semantic_head, self.cell_type_head):
-            nn.init.normal_(head.weight, std=0.01)
+        init_weights(self, (self.semantic_head, self.cell_type_head), a=slope,
+                     nonlinearity="leaky_relu")
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.check_input(x)
