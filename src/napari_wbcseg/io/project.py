@@ -1,0 +1,342 @@
+"""Annotation projects: images with their three label layers in one folder (numpy/tifffile only).
+
+Layout (the GUI's project save/reopen and ``napari-wbcseg train --data`` both use it)::
+
+    PROJECT/project.json
+    PROJECT/images/<stem>.tif                 the image as shown (any dtype, HxW or HxWx3/4)
+    PROJECT/labels/<stem>_nucleus.tif         cell id k on the nucleus of cell k
+    PROJECT/labels/<stem>_cytoplasm.tif       cell id k on the cytoplasm of cell k
+    PROJECT/labels/<stem>_cell_type.tif       class code on the whole cell
+
+``project.json``::
+
+    {"format": "napari-wbcseg-project", "version": 1,
+     "classes": [{"code": 1, "name": "neutrophil", "color": "#9b30ff"}, ...],
+     "pixel_size_um": 0.1,                    # or null when unknown
+     "images": [{"name": "smear 1", "image": "images/smear_1.tif",
+                 "nucleus": "labels/smear_1_nucleus.tif",
+                 "cytoplasm": "labels/smear_1_cytoplasm.tif",
+                 "cell_type": "labels/smear_1_cell_type.tif",
+                 "reviewed": true, "reviewed_cells": null}]}
+
+Paths are relative to the project folder, with ``/``.  ``name`` is the image (layer)
+name as the user sees it; ``<stem>`` is that name made safe for file names.  An image
+is ``reviewed`` when every white cell in it has been checked and labelled (training
+then trusts its background); ``reviewed_cells`` lists the cell ids checked so far in an
+image that is not fully reviewed (null: none tracked).  Label files are written with
+:func:`.writer.save_labels`; every file and ``project.json`` are replaced atomically,
+the labels before ``project.json``, and existing entries are never dropped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core.image import ImageFormatError, check_image
+from ..schema import DEFAULT_CLASSES, CellClass, LabelSchemaError, check_labels
+from .writer import _atomic, save_labels
+
+FORMAT = "napari-wbcseg-project"
+VERSION = 1
+PROJECT_FILE = "project.json"
+LAYERS = ("nucleus", "cytoplasm", "cell_type")
+
+
+class ProjectError(ValueError):
+    """A project folder that cannot be read or written; the message says why in one line."""
+
+
+@dataclass
+class ProjectEntry:
+    name: str
+    image: str  # paths relative to the project folder
+    nucleus: str
+    cytoplasm: str
+    cell_type: str
+    reviewed: bool = False
+    reviewed_cells: tuple[int, ...] | None = None
+
+    def to_json(self) -> dict:
+        d = {k: getattr(self, k) for k in ("name", "image") + LAYERS}
+        d["reviewed"] = bool(self.reviewed)
+        d["reviewed_cells"] = None if self.reviewed_cells is None else list(self.reviewed_cells)
+        return d
+
+
+@dataclass
+class Project:
+    path: Path
+    classes: tuple[CellClass, ...] = DEFAULT_CLASSES
+    pixel_size_um: float | None = None
+    entries: list[ProjectEntry] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries]
+
+    def entry(self, name: str) -> ProjectEntry:
+        for e in self.entries:
+            if e.name == name:
+                return e
+        raise ProjectError(f"{self.path}: no image called {name!r} in the project")
+
+    def to_json(self) -> dict:
+        return {"format": FORMAT, "version": VERSION,
+                "classes": [{"code": c.code, "name": c.name, "color": c.color}
+                            for c in self.classes],
+                "pixel_size_um": self.pixel_size_um,
+                "images": [e.to_json() for e in self.entries]}
+
+
+@dataclass
+class EntryData:
+    image: np.ndarray
+    nucleus: np.ndarray
+    cytoplasm: np.ndarray
+    cell_type: np.ndarray
+
+
+def is_project(folder) -> bool:
+    return (Path(folder) / PROJECT_FILE).is_file()
+
+
+def read_project(project_dir) -> Project:
+    """Parse ``project.json`` (files are not opened; see :func:`load_entry`)."""
+    folder = Path(project_dir)
+    path = folder / PROJECT_FILE
+    if not path.is_file():
+        raise ProjectError(f"{folder}: no {PROJECT_FILE}, so not a napari-wbcseg project folder")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProjectError(f"{path}: not readable JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ProjectError(f"{path}: unknown format {got!r}, expected {FORMAT!r}")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ProjectError(f"{path}: bad format version {version!r}")
+    if version > VERSION:
+        raise ProjectError(f"{path}: format version {version} was written by a newer "
+                           f"napari-wbcseg; this one reads version {VERSION}")
+    try:
+        classes = tuple(_as_class(c) for c in doc.get("classes") or DEFAULT_CLASSES)
+        pixel_size = _pixel_size(doc.get("pixel_size_um"))
+        entries = [_entry_from_json(e) for e in doc.get("images", [])]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ProjectError(f"{path}: malformed project ({_msg(exc)})") from None
+    names = [e.name for e in entries]
+    if len(set(names)) != len(names):
+        raise ProjectError(f"{path}: image names appear twice")
+    return Project(folder, classes, pixel_size, entries)
+
+
+def load_entry(project_dir, entry, *, check: bool = True) -> EntryData:
+    """The image and three label arrays of one entry (a :class:`ProjectEntry` or a name).
+
+    With ``check`` the labels are validated against the schema and the image shape.
+    """
+    from .imread import read_image
+
+    folder = Path(project_dir)
+    if not isinstance(entry, ProjectEntry):
+        entry = read_project(folder).entry(str(entry))
+    arrays = {}
+    for key in ("image",) + LAYERS:
+        p = folder / getattr(entry, key)
+        if not p.is_file():
+            raise ProjectError(f"{entry.name!r}: {key} file {p} is missing")
+        try:
+            arrays[key] = read_image(p)
+        except ImageFormatError as exc:
+            raise ProjectError(f"{entry.name!r}: {key} file {p}: {exc}") from None
+    data = EntryData(**arrays)
+    if check:
+        _check(entry.name, data.image, data.nucleus, data.cytoplasm, data.cell_type)
+    return data
+
+
+def save_image_entry(project_dir, name: str, image, nucleus, cytoplasm, cell_type, *,
+                     reviewed: bool = False, reviewed_cells=None, classes=None,
+                     pixel_size_um: float | None = None) -> ProjectEntry:
+    """Add or replace the image ``name`` in the project (created if the folder has none).
+
+    ``image=None`` keeps the image already saved for ``name``.  ``classes`` (CellClass
+    objects or ``{code, name, color}`` dicts) and ``pixel_size_um`` replace the project's
+    when given.  Cell-type codes must be in the class table.  Raises ProjectError and
+    leaves the project unchanged when the arrays break the schema.
+    """
+    folder = Path(project_dir)
+    project = read_project(folder) if is_project(folder) else Project(folder)
+    if classes is not None:
+        try:
+            project.classes = tuple(_as_class(c) for c in classes)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ProjectError(f"{name!r}: bad class table ({_msg(exc)})") from None
+    if pixel_size_um is not None:
+        try:
+            project.pixel_size_um = _pixel_size(pixel_size_um)
+        except ValueError as exc:
+            raise ProjectError(str(exc)) from None
+    name = str(name)
+    if not name.strip():
+        raise ProjectError("an image in a project needs a non-empty name")
+    old = next((e for e in project.entries if e.name == name), None)
+    if image is None:
+        if old is None:
+            raise ProjectError(f"{name!r}: no image given and none saved in {folder}")
+        from .imread import read_image
+
+        try:
+            image_shape = read_image(folder / old.image).shape
+        except ImageFormatError as exc:
+            raise ProjectError(f"{name!r}: saved image {old.image}: {exc}") from None
+    else:
+        image = np.asarray(image)
+        image_shape = image.shape
+    labels = [np.asarray(a) for a in (nucleus, cytoplasm, cell_type)]
+    _check(name, image if image is not None else np.zeros(image_shape, np.uint8), *labels)
+    known = {c.code for c in project.classes} | {0}
+    codes = set(np.unique(labels[2]).tolist()) - known
+    if codes:
+        raise ProjectError(f"{name!r}: cell type codes {sorted(codes)} are not in the "
+                           "project's class table")
+
+    stem = Path(old.image).stem if old else _unique_stem(name, project)
+    entry = ProjectEntry(name, image=old.image if (old and image is None) else f"images/{stem}.tif",
+                         **{k: f"labels/{stem}_{k}.tif" for k in LAYERS},
+                         reviewed=bool(reviewed), reviewed_cells=_cells(reviewed_cells))
+    # write everything under temporary names, then move into place, then project.json
+    pending = []
+    try:
+        if image is not None:
+            pending.append((_save_image(folder / f"images/.pending-{stem}.tif", image),
+                            folder / entry.image))
+        for key, arr in zip(LAYERS, labels):
+            final = folder / getattr(entry, key)
+            tmp = final.with_name(f".pending-{final.name}")
+            pending.append((Path(save_labels(tmp, arr, name=f"{name} {key.replace('_', ' ')}")),
+                            final))
+        for tmp, final in pending:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in pending:
+            if tmp.exists():
+                tmp.unlink()
+    if old is not None:
+        project.entries[project.entries.index(old)] = entry
+    else:
+        project.entries.append(entry)
+    _write_json(project)
+    return entry
+
+
+def set_reviewed(project_dir, name: str, reviewed: bool = True, *, cells=None) -> ProjectEntry:
+    """Mark an image as (not) fully reviewed; ``cells`` sets the list of checked cell ids."""
+    project = read_project(project_dir)
+    entry = project.entry(name)
+    entry.reviewed = bool(reviewed)
+    if cells is not None:
+        entry.reviewed_cells = _cells(cells)
+    _write_json(project)
+    return entry
+
+
+def remove_entry(project_dir, name: str) -> None:
+    """Drop an image from ``project.json`` and delete its files."""
+    project = read_project(project_dir)
+    entry = project.entry(name)
+    project.entries.remove(entry)
+    _write_json(project)
+    for key in ("image",) + LAYERS:
+        (project.path / getattr(entry, key)).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------
+
+def _check(name, image, nucleus, cytoplasm, cell_type) -> None:
+    try:
+        check_image(image, what=f"{name!r} image")
+    except ImageFormatError as exc:
+        raise ProjectError(str(exc)) from None
+    hw = tuple(image.shape[:2])
+    for key, arr in zip(LAYERS, (nucleus, cytoplasm, cell_type)):
+        if arr.shape != hw:
+            raise ProjectError(f"{name!r}: {key} labels have shape {arr.shape}, "
+                               f"the image is {hw[0]}x{hw[1]}")
+    try:
+        check_labels(nucleus, cytoplasm, cell_type)
+    except LabelSchemaError as exc:
+        raise ProjectError(f"{name!r}: {exc}") from None
+
+
+def _save_image(path: Path, image: np.ndarray) -> Path:
+    import tifffile
+
+    rgb = image.ndim == 3 and image.shape[-1] in (3, 4)
+    with _atomic(path) as tmp:
+        tifffile.imwrite(tmp, image, photometric="rgb" if rgb else "minisblack",
+                         compression="zlib", metadata=None)
+    return path
+
+
+def _write_json(project: Project) -> None:
+    text = json.dumps(project.to_json(), indent=1)
+    with _atomic(project.path / PROJECT_FILE) as tmp:
+        Path(tmp).write_text(text + "\n", encoding="utf-8")
+
+
+def _unique_stem(name: str, project: Project) -> str:
+    base = re.sub(r"[^A-Za-z0-9._+()-]+", "_", name).strip("._") or "image"
+    used = {Path(e.image).stem.lower() for e in project.entries}
+    stem, k = base, 2
+    while stem.lower() in used:
+        stem, k = f"{base}-{k}", k + 1
+    return stem
+
+
+def _as_class(c) -> CellClass:
+    if isinstance(c, CellClass):
+        return c
+    code = c["code"]
+    if not isinstance(code, int) or isinstance(code, bool) or not 1 <= code <= 255:
+        raise ValueError(f"class code {code!r} is not an integer in 1..255")
+    return CellClass(code, str(c["name"]), str(c.get("color", "#808080")))
+
+
+def _entry_from_json(e: dict) -> ProjectEntry:
+    if not isinstance(e, dict):
+        raise ValueError(f"image entry {e!r} is not an object")
+    missing = [k for k in ("name", "image") + LAYERS if not isinstance(e.get(k), str)]
+    if missing:
+        raise ValueError(f"image entry {e.get('name')!r} lacks {', '.join(missing)}")
+    return ProjectEntry(e["name"], e["image"], e["nucleus"], e["cytoplasm"], e["cell_type"],
+                        reviewed=bool(e.get("reviewed", False)),
+                        reviewed_cells=_cells(e.get("reviewed_cells")))
+
+
+def _cells(cells) -> tuple[int, ...] | None:
+    if cells is None:
+        return None
+    out = sorted({int(c) for c in cells})
+    if out and out[0] < 1:
+        raise ProjectError(f"reviewed cell ids must be positive, got {out[0]}")
+    return tuple(out)
+
+
+def _pixel_size(value) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"pixel size must be a positive number of micrometres, got {value!r}")
+    return v
+
+
+def _msg(exc: Exception) -> str:
+    return str(exc).strip("'\"") or type(exc).__name__
