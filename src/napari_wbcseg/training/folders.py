@@ -278,7 +278,8 @@ def detect_and_load(folder, *, reviewed_only: bool = True) -> list[Sample]:
 
     In this order: a project (``project.json``), a public layout (``segmentation_WBC/``
     and/or ``BCISC/`` inside, or the folder itself so named; BCISC full fields are
-    resampled to the native scale), a plain folder of image + mask pairs.  Raises
+    resampled to the native scale), the plugin's saved label layers beside their images
+    (:mod:`.layer_files`), a plain folder of image + mask pairs.  Raises
     FileNotFoundError or ValueError with a one-line message naming the folder.
     """
     from ..io.project import is_project
@@ -295,8 +296,13 @@ def detect_and_load(folder, *, reviewed_only: bool = True) -> list[Sample]:
     public = _load_public(folder)
     if public is not None:
         return public
+    from .layer_files import find_layer_sets, load_layer_folder
+
+    if find_layer_sets(folder):
+        return load_layer_folder(folder)
     if not find_pairs(folder)[0]:
-        raise ValueError(f"{folder}: no project.json, segmentation_WBC/ or BCISC/ folder, or "
+        raise ValueError(f"{folder}: no project.json, segmentation_WBC/ or BCISC/ folder, "
+                         "saved label layers (X.png + X_nucleus.tif + X_cytoplasm.tif) or "
                          "image + mask pairs (images/ + masks/, or X.png + X_mask.png) found")
     return load_image_mask_folder(folder)
 
