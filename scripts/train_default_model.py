@@ -30,6 +30,10 @@ def main(argv=None) -> int:
     p.add_argument("--synthetic", type=int, default=60, help="synthetic smears (train + val)")
     p.add_argument("--no-fields", action="store_true", help="skip the BCISC full fields")
     p.add_argument("--class-weight", type=float, default=1.0)
+    p.add_argument("--class-balance", action="store_true",
+                   help="weight the cell-type loss by inverse sqrt class frequency")
+    p.add_argument("--source-weights", default="{}",
+                   help='JSON sampling weight per source, e.g. {"segmentation_WBC-2": 2}')
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--init", default=None, help="warm start from this .safetensors file")
     p.add_argument("--model-config", default="{}", help="JSON overrides of the architecture")
@@ -56,7 +60,8 @@ def main(argv=None) -> int:
     config = TrainConfig(architecture=args.architecture, epochs=args.epochs,
                          steps_per_epoch=args.steps, batch_size=args.batch, crop=args.crop,
                          lr=args.lr, class_weight=args.class_weight,
-                         patience=args.patience,
+                         patience=args.patience, class_balance=args.class_balance,
+                         source_weights=json.loads(args.source_weights),
                          model_config=json.loads(args.model_config))
     initial = None
     if args.init:
