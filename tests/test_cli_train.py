@@ -111,3 +111,88 @@ def test_train_init_bundled_fine_tunes_the_bundled_weights(tmp_path, small_data,
     assert main(["train", "--model", "unet-vgg19", "--name", "x", "--init", "bundled",
                  *args]) == 2
     assert "no bundled model of 'unet-vgg19'" in capsys.readouterr().err
+
+
+TINY = ["--epochs", "1", "--steps", "1", "--batch", "2", "--crop", "64", "--synthetic", "0"]
+
+
+def test_presets_are_the_cli_choices():
+    from napari_wbcseg.cli_train import PRESETS
+    from napari_wbcseg.training import presets
+
+    assert PRESETS == presets.PRESETS
+
+
+def test_train_paper_preset_flags_override_and_settings_line(tmp_path, small_data,
+                                                              monkeypatch, capsys):
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
+    rc = main(["train", "--model", "wcsegnet-compact", "--data", str(small_data), "--preset",
+               "paper", *TINY, "--name", "paper-net", "--mosaic", "--ahe-retinex",
+               "--patience", "3"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    line = [x for x in out.splitlines() if x.startswith("settings: ")]
+    assert len(line) == 1
+    for text in ("preset paper", "adam lr 0.0001 constant",
+                 "1 epochs x 1 batches, batch 2, crop 64 px", "patience 3", "mosaics 0.5", "preprocess ahe-retinex", "shift 0.2"):
+        assert text in line[0], text
+    card = json.loads((tmp_path / "user-models" / "paper-net.json").read_text())
+    settings = card["training"]["settings"]
+    assert settings["optimizer"] == "adam" and settings["lr"] == 1e-4
+    assert settings["epochs"] == 1 and settings["batch_size"] == 2  # flags won
+    assert settings["augment"]["rotate"] == 40 and settings["augment"]["flips"] == "h"
+    assert card["preprocessing"]["method"] == "ahe-retinex"  # inference will do the same
+    assert (tmp_path / "user-models" / "checkpoints" / "paper-net" / "last.pt").is_file()
+
+
+def test_train_resume_continues_the_checkpoint(tmp_path, small_data, monkeypatch, capsys):
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
+    ckpt = tmp_path / "ckpt"
+    assert main(["train", "--model", "wcsegnet-compact", "--data", str(small_data), *TINY,
+                 "--epochs", "2", "--minutes", "1e-9", "--checkpoint-dir", str(ckpt),
+                 "--name", "run"]) == 0
+    out = capsys.readouterr().out
+    assert "(user, best epoch 1)" in out and f"--resume {ckpt / 'last.pt'}" in out
+    assert main(["train", "--data", str(small_data), "--resume", str(ckpt),
+                 "--synthetic", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "resuming after epoch 1" in captured.out + captured.err
+    assert "epoch 2: train loss" in captured.out + captured.err
+    assert "saved model 'ckpt' (finished" in captured.out  # the checkpoint folder's name
+    import torch
+
+    assert torch.load(ckpt / "last.pt", weights_only=True)["epoch"] == 2
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--resume", "{tmp}/garbage.pt"], "not a readable training checkpoint"),
+    (["--resume", "{tmp}/missing.pt"], "no checkpoint at"),
+    (["--resume", "{tmp}/garbage.pt", "--preset", "paper"], "leave out --preset"),
+    (["--preset", "paper", "--lr", "-1"], "lr must be a positive number"),
+])
+def test_train_bad_checkpoint_or_setting_is_one_line(tmp_path, small_data, capsys, extra,
+                                                     message):
+    (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint")
+    extra = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    assert main(["train", "--model", "wcsegnet-compact", "--data", str(small_data),
+                 *TINY, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_train_non_finite_loss_is_one_line_and_no_model(tmp_path, small_data, monkeypatch,
+                                                        capsys):
+    import torch
+
+    from napari_wbcseg.training import loop
+
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
+    monkeypatch.setattr(loop, "batch_loss", lambda m, b, **kw: (
+        torch.tensor(float("nan"), requires_grad=True), {}))
+    rc = main(["train", "--model", "wcsegnet-compact", "--data", str(small_data), *TINY,
+               "--name", "nan-net"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "non-finite loss" in err and "epoch 1, step 1" in err and "lower learning rate" in err
+    assert not (tmp_path / "user-models" / "nan-net.safetensors").exists()

@@ -5,30 +5,59 @@ The result is a user model (``io.model_store.user_dir()``), listed at once by
 """
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
 
+PRESETS = ("fast", "paper")  # training.presets.PRESETS (not imported: keeps the CLI start light)
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a network (any architecture) into a user model")
-    p.add_argument("--model", required=True,
-                   help="architecture (see `napari-wbcseg architectures`)")
+    p = sub.add_parser(
+        "train", help="train a network (any architecture) into a user model",
+        description="Train a network into a user model.  --preset picks the recipe (fast: "
+        "the CPU schedule; paper: the architecture's published recipe, for a GPU); explicit "
+        "flags override it.  A checkpoint is written after every epoch; --resume continues it.")
+    p.add_argument("--model", default=None,
+                   help="architecture (see `napari-wbcseg architectures`); not needed with "
+                   "--resume")
     p.add_argument("--data", nargs="+", required=True,
                    help="folder(s) holding segmentation_WBC/ and/or BCISC/ in their public layout")
+    p.add_argument("--preset", default=None, choices=list(PRESETS),
+                   help="fast (default): AdamW one-cycle, 30 x 60 batches of 8, ~1 h on 2 CPU "
+                   "cores for a -compact model; paper: the paper's optimiser, learning rate, "
+                   "batch, epochs, freezing and augmentation")
     p.add_argument("--name", default=None, help="name of the new model (default: ARCH-DATE)")
     p.add_argument("--out", default=None, help="also write the weights and card here")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--steps", type=int, default=60, help="batches per epoch")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=192)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--init", default="scratch", choices=["scratch", "imagenet", "bundled"],
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: preset)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="batches per epoch, 0 = one pass over the training samples "
+                   "(default: preset)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default: preset)")
+    p.add_argument("--crop", type=int, default=None, help="crop side in px (default: preset)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: preset)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="epochs without improvement before stopping (default: preset, 10)")
+    p.add_argument("--mosaic", type=float, nargs="?", const=0.5, default=None,
+                   metavar="FRACTION", help="make this fraction of the training crops Zhu et "
+                   "al. mosaics of 2x2/3x3/4x4 single-cell images (0.5 without a value)")
+    p.add_argument("--ahe-retinex", action=argparse.BooleanOptionalAction, default=None,
+                   help="AHE-Retinex-correct every image before training (the model card "
+                   "then asks inference to do the same)")
+    p.add_argument("--init", default=None, choices=["scratch", "imagenet", "bundled"],
                    help="imagenet: encoder from ImageNet weights when online; bundled: "
-                   "fine-tune the bundled model of this architecture")
+                   "fine-tune the bundled model of this architecture (default: imagenet where "
+                   "the paper preset's network starts from it, else scratch)")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                   help="continue the run of this checkpoint (file or folder) from its next "
+                   "epoch, with its settings (flags given here override them)")
+    p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                   help="write last.pt here after every epoch (default: the user model folder's "
+                   "checkpoints/NAME, or the folder of --resume)")
     p.add_argument("--synthetic", type=int, default=20, help="synthetic smears to add")
     p.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="random seed and split (default 0)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     p.set_defaults(func=cmd_train)
 
@@ -56,46 +85,103 @@ def load_public_layouts(folders, synthetic: int):
     return samples + (synthetic_samples(synthetic) if synthetic else [])
 
 
+def _settings(args):
+    """(TrainConfig, preset name, init) from the preset or checkpoint and the explicit flags."""
+    from .cli import CliError
+    from .models import architecture_info
+    from .training.checkpoint import read_config
+    from .training.loop import TrainConfig
+    from .training.presets import check_config, preset
+
+    arch = None
+    if args.model is not None:
+        try:
+            arch = architecture_info(args.model)["name"]
+        except KeyError as exc:
+            raise CliError(str(exc)) from None
+    if args.resume:
+        if args.preset or args.init:
+            raise CliError("--resume continues the checkpoint's settings and weights; "
+                           "leave out --preset and --init (override single settings instead)")
+        try:
+            base = read_config(args.resume)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        if arch is not None and arch != base.get("architecture"):
+            raise CliError(f"--resume: the checkpoint trains {base.get('architecture')!r}, "
+                           f"not {arch!r}")
+        name, init = None, "checkpoint"
+    else:
+        if arch is None:
+            raise CliError("--model is required (unless --resume is given)")
+        name = args.preset or "fast"
+        try:
+            base = preset(name, arch)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        init = args.init or ("imagenet" if base.get("imagenet") else "scratch")
+        base["imagenet"] = init == "imagenet"
+    flags = {"epochs": args.epochs, "steps_per_epoch": args.steps, "batch_size": args.batch,
+             "crop": args.crop, "lr": args.lr, "patience": args.patience,
+             "mosaic_fraction": args.mosaic, "seed": args.seed,
+             "preprocess": None if args.ahe_retinex is None else
+             ("ahe-retinex" if args.ahe_retinex else "none")}
+    values = {**base, **{k: v for k, v in flags.items() if v is not None}}
+    if values["epochs"] < 1 or values["steps_per_epoch"] < 0 or values["batch_size"] < 1:
+        raise CliError("--epochs and --batch must be at least 1, --steps at least 0")
+    try:
+        config = TrainConfig.from_dict(values)
+        check_config(config)
+    except (TypeError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    return config, name, init
+
+
 def cmd_train(args) -> int:
     from .cli import CliError
     from .core.batch import run_to_end
     from .io.model_store import user_dir
-    from .models import architecture_info
     from .training.bundle import write_model
+    from .training.checkpoint import checkpoint_file
     from .training.datasets import split_by_group
-    from .training.loop import BatchEvent, EpochEvent, NoticeEvent, TrainConfig, train_steps
+    from .training.loop import BatchEvent, EpochEvent, NoticeEvent, train_steps
+    from .training.presets import describe
 
-    try:
-        arch = architecture_info(args.model)["name"]
-    except KeyError as exc:
-        raise CliError(str(exc)) from None
-    if args.epochs < 1 or args.steps < 1 or args.batch < 1:
-        raise CliError("--epochs, --steps and --batch must be at least 1")
-    name = args.name or f"{arch}-{time.strftime('%Y%m%d-%H%M')}"
+    config, preset_name, init = _settings(args)
+    arch = config.architecture
+    resume_dir = checkpoint_file(args.resume).parent if args.resume else None
+    name = args.name or (resume_dir.name if resume_dir else
+                         f"{arch}-{time.strftime('%Y%m%d-%H%M')}")
+    ckpt_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else (
+        resume_dir or user_dir() / "checkpoints" / name)
     try:
         samples = load_public_layouts(args.data, args.synthetic)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    train, val = split_by_group(samples, 0.2, seed=args.seed)
+    train, val = split_by_group(samples, 0.2, seed=config.seed)
     counts: dict = {}
     for part, group in (("train", train), ("val", val)):
         for s in group:
             counts.setdefault(s.source, {"train": 0, "val": 0})[part] += 1
     print(f"{len(train)} training / {len(val)} validation samples: {json.dumps(counts)}")
+    print(f"settings: {describe(config, preset_name=preset_name, init=init)}; "
+          f"checkpoints in {ckpt_dir}", flush=True)
 
-    config = TrainConfig(architecture=arch, epochs=args.epochs, steps_per_epoch=args.steps,
-                         batch_size=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
-                         imagenet=args.init == "imagenet",
-                         # Zhu et al.: a pretrained encoder stays frozen for the first half
-                         freeze_encoder_fraction=0.5 if args.init == "imagenet" else 0.0)
-    initial = _bundled_state(arch) if args.init == "bundled" else None
+    initial = _bundled_state(arch) if init == "bundled" else None
     deadline = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
-    bar = _progress(args.epochs * args.steps)
+    bar = _progress(None)
+    fatal = []
 
     def on_event(ev):
         if isinstance(ev, NoticeEvent):
-            bar.write(f"note: {ev.message}")
+            if ev.message.startswith("non-finite"):
+                fatal.append(ev.message)  # becomes the error line
+            else:
+                bar.write(f"note: {ev.message}")
         elif isinstance(ev, BatchEvent):
+            if bar.total is None:
+                bar.total = (config.epochs - ev.epoch + 1) * ev.steps
+                bar.refresh()
             bar.update(1)
             bar.set_postfix(epoch=ev.epoch, loss=f"{ev.loss:.3f}")
         elif isinstance(ev, EpochEvent):
@@ -104,19 +190,26 @@ def cmd_train(args) -> int:
 
     try:
         result = run_to_end(train_steps(train, val, config, initial_state=initial,
-                                        should_stop=lambda: time.monotonic() > deadline),
+                                        should_stop=lambda: time.monotonic() > deadline,
+                                        checkpoint_dir=ckpt_dir, resume=args.resume),
                             on_event)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     finally:
         bar.close()
-    data = {"split": f"group-aware 80/20, seed {args.seed}", "samples": counts}
-    card = write_model(user_dir(), name, result, data=data, dtype=args.dtype,
-                       notes=f"Trained by `napari-wbcseg train` ({args.init} initialisation)")
-    if args.out:
-        write_model(args.out, name, result, data=data, dtype=args.dtype,
-                    notes=f"Trained by `napari-wbcseg train` ({args.init} initialisation)")
-    print(f"saved model {name!r} ({result.stopped}, best epoch {result.best_epoch}) -> {card}")
+    if result.stopped == "non-finite loss":
+        raise CliError(fatal[-1] if fatal else "non-finite loss: try a lower --lr")
+    data = {"split": f"group-aware 80/20, seed {config.seed}", "samples": counts}
+    how = (f"resumed from {args.resume}" if args.resume else
+           f"preset {preset_name}, {init} initialisation")
+    cards = [write_model(folder, name, result, data=data, dtype=args.dtype,
+                         preprocessing=config.preprocess,
+                         notes=f"Trained by `napari-wbcseg train` ({how})")
+             for folder in [user_dir()] + ([args.out] if args.out else [])]
+    more = (f"; continue with --resume {result.checkpoint}"
+            if result.stopped == "user" and result.checkpoint else "")
+    print(f"saved model {name!r} ({result.stopped}, best epoch {result.best_epoch}) -> "
+          f"{cards[0]}{more}")
     return 0
 
 
@@ -134,10 +227,10 @@ def _bundled_state(arch: str) -> dict:
     return state
 
 
-def _progress(total: int):
+def _progress(total: int | None):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="batch", desc="training", dynamic_ncols=True)
+    return tqdm(total=total, unit="batch", desc="training", dynamic_ncols=True, leave=False)
 
 
 __all__ = ["add_parser", "cmd_train", "load_public_layouts"]

@@ -131,6 +131,70 @@ def test_augment_non_square_keeps_shape():
         _check_values(a)
 
 
+
+ONLY_GEOMETRY = dict(flips=False, rot90=False, rotate=False, zoom=None, shear=0, blur=0,
+                     gamma=None, brightness=0, contrast=0, hue=0, saturation=0, noise=0)
+
+
+def _centroid(mask):
+    ys, xs = np.nonzero(mask)
+    return ys.mean(), xs.mean()
+
+
+def _centred_cell(size=128) -> Sample:
+    yy, xx = np.mgrid[0:size, 0:size]
+    d = np.hypot(yy - size / 2, xx - size / 2 - 5)
+    sem = np.where(d < 20, 1, 0).astype(np.uint8)
+    sem[d < 9] = 2
+    cls = np.where(sem > 0, 2, 0).astype(np.uint8)
+    image = np.zeros((size, size, 3), np.uint8)
+    for code, colour in LUT.items():
+        image[sem == code] = colour
+    return Sample(image, sem, cls, "toy", "toy", "toy")
+
+
+def test_shift_translates_image_and_labels_within_the_range():
+    s = _centred_cell()  # stays whole inside the frame under any shift of up to 20 %
+    nucleus = _centroid(s.semantic == 2)
+    moves = []
+    for seed in range(20):
+        a = augment(s, np.random.default_rng(seed), shift=0.2, **ONLY_GEOMETRY)
+        _check_values(a)
+        assert _colour_agreement(a) > 0.97  # the image moved with its labels
+        dy, dx = np.subtract(_centroid(a.semantic == 2), nucleus)
+        assert abs(dy) <= 0.2 * 128 + 1 and abs(dx) <= 0.2 * 128 + 1
+        moves.append((dy, dx))
+        # a pure translation: the shifted labels equal the original ones, moved
+        iy, ix = int(round(dy)), int(round(dx))
+        src = s.semantic[max(0, -iy):128 - max(0, iy), max(0, -ix):128 - max(0, ix)]
+        dst = a.semantic[max(0, iy):128 - max(0, -iy), max(0, ix):128 - max(0, -ix)]
+        known = dst != IGNORE
+        assert (src[known] == dst[known]).mean() > 0.97
+    moves = np.array(moves)
+    assert np.abs(moves).max() > 10 and moves.std(axis=0).min() > 5  # both axes, both ways
+    assert (moves > 0).any(axis=0).all() and (moves < 0).any(axis=0).all()
+    # the border uncovered by the shift is unknown in the labels
+    a = augment(s, np.random.default_rng(0), shift=0.2, **ONLY_GEOMETRY)
+    assert (a.semantic == IGNORE).sum() > 0.02 * a.semantic.size
+    # no shift: the random stream and the result are those of before shifts existed
+    c = coded_sample(128, 128)
+    b, c = (augment(c, np.random.default_rng(7), **kw) for kw in ({}, {"shift": 0.0}))
+    assert np.array_equal(b.image, c.image) and np.array_equal(b.semantic, c.semantic)
+
+
+def test_single_axis_flips():
+    s = coded_sample(64, 96)
+    off = {k: v for k, v in ONLY_GEOMETRY.items() if k != "flips"}
+    lr, ud = s.semantic[:, ::-1], s.semantic[::-1]
+    h = {augment(s, np.random.default_rng(i), flips="h", **off).semantic.tobytes()
+         for i in range(16)}
+    v = {augment(s, np.random.default_rng(i), flips="v", **off).semantic.tobytes()
+         for i in range(16)}
+    assert h == {s.semantic.tobytes(), lr.tobytes()}
+    assert v == {s.semantic.tobytes(), ud.tobytes()}
+    with pytest.raises(ValueError, match="flips"):
+        augment(s, np.random.default_rng(0), flips="diagonal")
+
 @pytest.mark.parametrize("grid", [2, 3, 4])
 @pytest.mark.parametrize("mode", ["crop", "resize"])
 def test_mosaic(grid, mode):

@@ -102,18 +102,21 @@ def random_crop(sample: Sample, size, rng, *, cell_bias: float = 0.8) -> Sample:
 
 # ---- augmentation --------------------------------------------------------------------------
 
-def _affine_matrix(H, W, rng, rotate, zoom, shear):
+def _affine_matrix(H, W, rng, rotate, zoom, shear, shift=0.0):
     angle = rng.uniform(-180.0, 180.0) if rotate is True else (
         rng.uniform(-float(rotate), float(rotate)) if rotate else 0.0)
     s = math.exp(rng.uniform(math.log(zoom[0]), math.log(zoom[1]))) if zoom else 1.0
     sh = rng.uniform(-shear, shear) if shear else 0.0
-    if angle == 0.0 and s == 1.0 and sh == 0.0:
+    # translation by up to +-shift of the width / height (drawn last: without a shift the
+    # random stream, and so every other transform, is what it was before shifts existed)
+    t = (rng.uniform(-shift, shift) * W, rng.uniform(-shift, shift) * H) if shift else (0.0, 0.0)
+    if angle == 0.0 and s == 1.0 and sh == 0.0 and t == (0.0, 0.0):
         return None
     a = math.radians(angle)
     rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
     A = s * rot @ np.array([[1.0, sh], [0.0, 1.0]])
     c = np.array([(W - 1) / 2.0, (H - 1) / 2.0])
-    return np.hstack([A, (c - A @ c)[:, None]])
+    return np.hstack([A, (c - A @ c + np.asarray(t))[:, None]])
 
 
 def _elastic_maps(H, W, rng, alpha, sigma):
@@ -147,18 +150,20 @@ def _photometric(img, rng, blur, gamma, brightness, contrast, hue, saturation, n
     return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def augment(sample: Sample, rng, *, flips: bool = True, rot90: bool = True, rotate=True,
-            zoom=(0.8, 1.25), shear: float = 0.1, elastic: bool = False,
+def augment(sample: Sample, rng, *, flips=True, rot90: bool = True, rotate=True,
+            zoom=(0.8, 1.25), shear: float = 0.1, shift: float = 0.0, elastic: bool = False,
             elastic_alpha: float = 6.0, elastic_sigma: float = 8.0, blur: float = 0.3,
             gamma=(0.8, 1.25), brightness: float = 0.08, contrast: float = 0.15,
             hue: float = 0.02, saturation: float = 0.15, noise: float = 0.02) -> Sample:
     """A randomly transformed copy of ``sample`` of the same size.
 
-    Geometric (image and labels alike): ``flips`` (each axis, p = 0.5), ``rot90``
-    (k in 0..3; square samples only), ``rotate`` (True: +-180 deg, a number: +- that
-    many degrees, False: none), ``zoom`` (log-uniform range or None), ``shear`` (+-
-    factor), ``elastic`` (smooth random displacement of ``elastic_alpha`` px,
-    correlation ``elastic_sigma``).
+    Geometric (image and labels alike): ``flips`` (True or "hv": each axis, p = 0.5;
+    "h": left-right only, "v": up-down only), ``rot90`` (k in 0..3; square samples
+    only), ``rotate`` (True: +-180 deg, a number: +- that many degrees, False: none),
+    ``zoom`` (log-uniform range or None), ``shear`` (+- factor), ``shift`` (translation
+    by up to +- that fraction of the width and of the height, as Keras'
+    ``width_shift_range`` / ``height_shift_range``), ``elastic`` (smooth random
+    displacement of ``elastic_alpha`` px, correlation ``elastic_sigma``).
     Photometric (image only): ``blur`` (probability of a Gaussian blur, sigma 0.5-1.5),
     ``gamma`` (range), ``brightness`` (+- shift of [0, 1] values), ``contrast`` (log
     range), ``hue`` (+- turn fraction), ``saturation`` (log range), ``noise`` (max std).
@@ -166,17 +171,18 @@ def augment(sample: Sample, rng, *, flips: bool = True, rot90: bool = True, rota
     """
     rng = _rng(rng)
     img, sem, cls = sample.image, sample.semantic, sample.cell_class
-    if flips:
-        if rng.random() < 0.5:
-            img, sem, cls = img[::-1], sem[::-1], cls[::-1]
-        if rng.random() < 0.5:
-            img, sem, cls = img[:, ::-1], sem[:, ::-1], cls[:, ::-1]
+    if flips not in (True, False, None, "h", "v", "hv"):
+        raise ValueError(f"flips must be True, False, 'h', 'v' or 'hv', got {flips!r}")
+    if flips in (True, "hv", "v") and rng.random() < 0.5:  # up-down
+        img, sem, cls = img[::-1], sem[::-1], cls[::-1]
+    if flips in (True, "hv", "h") and rng.random() < 0.5:  # left-right
+        img, sem, cls = img[:, ::-1], sem[:, ::-1], cls[:, ::-1]
     if rot90 and img.shape[0] == img.shape[1]:
         k = int(rng.integers(4))
         img, sem, cls = (np.rot90(a, k) for a in (img, sem, cls))
     img, sem, cls = (np.ascontiguousarray(a) for a in (img, sem, cls))
     H, W = sem.shape
-    M = _affine_matrix(H, W, rng, rotate, zoom, shear)
+    M = _affine_matrix(H, W, rng, rotate, zoom, shear, shift)
     if M is not None:
         img = cv2.warpAffine(img, M, (W, H), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REFLECT_101)

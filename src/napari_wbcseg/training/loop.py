@@ -1,18 +1,26 @@
 """The training loop as a plain generator of events.
 
 Scripts, the CLI and (later) the GUI all drive :func:`train_steps`; it yields
-:class:`BatchEvent` / :class:`EpochEvent` / :class:`CheckpointEvent` and returns a
-:class:`TrainResult`.  ``should_stop()`` is polled after every batch: training then
-ends cleanly and the best weights so far are kept.  A non-finite loss stops
-training with a clear message and keeps the last good weights.
+:class:`NoticeEvent` / :class:`BatchEvent` / :class:`EpochEvent` / :class:`CheckpointEvent`
+and returns a :class:`TrainResult`.  ``should_stop()`` is polled after every batch:
+training then ends cleanly and the best weights so far are kept.  A non-finite loss (or
+gradient) stops training with a clear message and keeps the best weights.  With a
+``checkpoint_dir`` the whole state is saved after every epoch (:mod:`.checkpoint`) and
+``resume=`` continues such a run from the next epoch, exactly as if it had not stopped.
+Batches are built in :mod:`.sampling`, optimiser and schedules in :mod:`.optim`, named
+recipes in :mod:`.presets`.
 """
 from __future__ import annotations
 
 import copy
+import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
+
+from .sampling import class_balance_weights, make_batch  # noqa: F401  (public here too)
+from .sampling import make_sampler as _sampler  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -20,19 +28,44 @@ class TrainConfig:
     architecture: str = "wcsegnet-compact"
     model_config: dict = field(default_factory=dict)
     epochs: int = 30
-    steps_per_epoch: int = 50
+    steps_per_epoch: int = 50  # batches per epoch; 0: one pass over the training samples
     batch_size: int = 8
     crop: int = 192
     lr: float = 3e-3
     weight_decay: float = 1e-4
+    optimizer: str = "adamw"  # "adamw" | "adam" | "sgd" (training.optim)
+    momentum: float = 0.9  # SGD only
+    schedule: str = "onecycle"  # "onecycle" | "plateau" | "constant" | "step"
     patience: int = 10  # epochs without improvement before early stopping
     seed: int = 0
     threads: int | None = None
     source_weights: dict = field(default_factory=dict)  # sampling weight per source
     class_weight: float = 1.0  # weight of the cell-type loss
     imagenet: bool = False  # start the encoder from ImageNet weights (needs the internet)
-    # Zhu et al.: encoder frozen for the first part of training (models with freeze_encoder)
+    # Zhu et al.: encoder frozen for the first part of training (only when it starts
+    # pretrained: ImageNet or initial_state); 1.0 = always (Bendiabdallah: decoder only)
     freeze_encoder_fraction: float = 0.0
+    # weight the cell-type loss by inverse square-root class frequency (rare types count more)
+    class_balance: bool = False
+    augment: dict = field(default_factory=dict)  # keywords of augment.augment() (overrides)
+    scale_jitter: float = 0.15  # random rescale exp(U(-j, j)) around the native scale
+    # probability that a batch element is a Zhu et al. mosaic of g x g single-cell images
+    # (segmentation_WBC-*, BCISC-sub), g drawn from mosaic_grids
+    mosaic_fraction: float = 0.0
+    mosaic_grids: tuple = (2, 3, 4)
+    preprocess: str = "none"  # "none" | "ahe-retinex" (applied once, before augmentation)
+
+    def __post_init__(self):
+        object.__setattr__(self, "mosaic_grids", tuple(self.mosaic_grids))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """From :func:`dataclasses.asdict` output (``ValueError`` for unknown keys)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}")
+        return cls(**values)
 
 
 @dataclass
@@ -62,8 +95,11 @@ class EpochEvent:
 
 @dataclass
 class CheckpointEvent:
+    """The best score improved (``improved``) and/or a checkpoint file was written."""
     epoch: int
     score: float
+    improved: bool = True
+    path: str | None = None
 
 
 @dataclass
@@ -76,6 +112,7 @@ class TrainResult:
     stopped: str  # "finished", "early-stopping", "user", "non-finite loss"
     seconds: float
     config: dict
+    checkpoint: str | None = None  # the last checkpoint written (or resumed from)
 
 
 def _score(summary: dict) -> float:
@@ -83,42 +120,6 @@ def _score(summary: dict) -> float:
     keys = [k for k in ("cell_dice", "nucleus_dice", "cytoplasm_dice", "class_accuracy")
             if k in summary]
     return float(np.mean([summary[k] for k in keys])) if keys else float("nan")
-
-
-def _sampler(samples, weights: dict, rng):
-    sources = sorted({s.source for s in samples})
-    by_source = {src: [s for s in samples if s.source == src] for src in sources}
-    p = np.array([weights.get(src, 1.0) for src in sources], float)
-    p /= p.sum()
-
-    def draw():
-        src = sources[rng.choice(len(sources), p=p)]
-        pool = by_source[src]
-        return pool[rng.integers(len(pool))]
-    return draw
-
-
-def make_batch(draw, config: TrainConfig, rng):
-    from .augment import augment, random_crop, resample_to_native, to_batch
-
-    crops = []
-    for _ in range(config.batch_size):
-        s = resample_to_native(draw(), jitter=0.15, rng=rng)
-        crops.append(augment(random_crop(s, config.crop, rng), rng))
-    return to_batch(crops)
-
-
-def _imagenet_init(model) -> str:
-    from ..models.pretrained import PretrainedUnavailableError
-
-    if not hasattr(model, "load_imagenet_encoder"):
-        return (f"{model.architecture} has no ImageNet encoder; "
-                "it starts from random initialisation")
-    try:
-        model.load_imagenet_encoder()
-    except PretrainedUnavailableError as exc:
-        return str(exc)
-    return f"{model.architecture}: encoder initialised from ImageNet"
 
 
 def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=None):
@@ -144,59 +145,131 @@ def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=N
                              class_weights=class_weights, **getattr(model, "loss_config", {}))
 
 
+def _non_finite(what, value, epoch, step, lr, best_epoch, checkpoint) -> str:
+    kept = (f"the best weights so far (epoch {best_epoch}) are kept" if best_epoch > 0 else
+            "no epoch had finished: the model keeps its initial weights")
+    again = (f"; or resume {checkpoint} (last finished epoch) with a lower learning rate"
+             if checkpoint else "")
+    return (f"non-finite {what} ({value}) at epoch {epoch}, step {step}: training stopped and "
+            f"{kept}. Try a lower learning rate (now {lr:.3g}){again}.")
+
+
 def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(), *,
-                initial_state: dict | None = None, should_stop=lambda: False):
+                initial_state: dict | None = None, should_stop=lambda: False,
+                checkpoint_dir=None, resume=None):
+    """Train ``config.architecture``; a generator of events returning a :class:`TrainResult`.
+
+    ``initial_state``: warm start from these weights (those whose name and shape fit).
+    ``checkpoint_dir``: write ``last.pt`` there after every epoch.  ``resume``: a
+    checkpoint (file or folder) to continue from its next epoch; its model, optimiser,
+    schedule, best weights, history and random states replace the fresh ones (a corrupt
+    or foreign file raises ``ValueError``).
+    """
     import torch
 
-    from ..models import create_model
+    from . import checkpoint as ckio
     from .evaluate import evaluate, summary
+    from .optim import (batch_step, can_freeze, current_lr, epoch_step, imagenet_init,
+                        make_optimizer, make_scheduler, set_encoder_frozen, warm_start)
+    from .presets import check_config
+    from .sampling import is_single_cell, preprocess_samples
+    from ..models import create_model
 
     if not train_samples:
         raise ValueError("no training samples")
+    check_config(config)
+    ckpt = ckio.load_checkpoint(resume) if resume is not None else None
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
+    if config.preprocess != "none":
+        yield NoticeEvent(f"{config.preprocess} preprocessing of "
+                          f"{len(train_samples) + len(val_samples or [])} images (once)")
+    train_samples = preprocess_samples(train_samples, config.preprocess)
+    val_samples = preprocess_samples(val_samples or [], config.preprocess)
+    steps = config.steps_per_epoch or max(1, math.ceil(len(train_samples) / config.batch_size))
     model = create_model(config.architecture, **config.model_config)
-    if initial_state is not None:  # warm start: every tensor whose name and shape match
-        own = model.state_dict()
-        usable = {k: v for k, v in initial_state.items() if k in own and own[k].shape == v.shape}
-        if not usable:
-            raise ValueError("the initial weights do not fit this architecture")
-        model.load_state_dict(usable, strict=False)
-    if config.imagenet:
-        yield NoticeEvent(_imagenet_init(model))
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    total_steps = config.epochs * config.steps_per_epoch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total_steps,
-                                                pct_start=0.1)
+    pretrained = False
+    if ckpt is None and initial_state is not None:
+        pretrained = warm_start(model, initial_state)
+    if ckpt is None and config.imagenet:
+        message, ok = imagenet_init(model)
+        pretrained = pretrained or ok
+        yield NoticeEvent(message)
+    opt = make_optimizer(model, config)
+    sched = make_scheduler(opt, config, config.epochs, steps)
     draw = _sampler(train_samples, config.source_weights, rng)
+    mosaic_draw = None
+    if config.mosaic_fraction > 0:
+        singles = [s for s in train_samples if is_single_cell(s)]
+        mosaic_draw = _sampler(singles, config.source_weights, rng)
+        if mosaic_draw is None:
+            yield NoticeEvent("no single-cell images (segmentation_WBC, BCISC-sub) to "
+                              "stitch into mosaics: training without mosaics")
+    class_weights = None
+    if config.class_balance:
+        w = class_balance_weights(train_samples, model.num_classes)
+        class_weights = None if w is None else torch.tensor(w, dtype=torch.float32)
     best = (-1.0, -1, {}, copy.deepcopy(model.state_dict()))
-    history, stopped, since_best = [], "finished", 0
+    history, stopped, since_best, start, steps_done = [], "finished", 0, 1, 0
+    data = ckio.data_fingerprint(train_samples)
+    last = None
+    if ckpt is not None:
+        for note in ckio.restore(ckpt, resume, model=model, opt=opt, sched=sched, rng=rng,
+                                 config=config, steps_per_epoch=steps, data=data):
+            yield NoticeEvent(note)
+        b = ckpt["best"]
+        best = (b["score"], b["epoch"], b["validation"], b["state"])
+        history, since_best = list(ckpt["history"]), ckpt["since_best"]
+        start, steps_done = ckpt["epoch"] + 1, ckpt["steps_done"]
+        pretrained, last = ckpt["encoder_pretrained"], str(ckio.checkpoint_file(resume))
+        yield NoticeEvent(f"resuming after epoch {ckpt['epoch']} of {last} (best score "
+                          f"{best[0]:.4f} at epoch {best[1]})")
+    freeze = config.freeze_encoder_fraction > 0 and can_freeze(model)
+    if freeze and not pretrained:
+        freeze = False
+        yield NoticeEvent("the encoder starts from random weights, so it is not frozen")
+
+    def frozen_at(epoch):
+        return freeze and 1 <= epoch <= config.freeze_encoder_fraction * config.epochs
+
+    def may_stop(epoch):  # early stopping waits for the thawed part of a frozen-first run
+        return not (frozen_at(epoch) and config.freeze_encoder_fraction < 1)
+
+    if ckpt is not None and since_best >= config.patience and may_stop(start - 1):
+        stopped, start = "early-stopping", config.epochs + 1
     t_start = time.perf_counter()
 
     def predict(x):
         return np.concatenate([o.numpy() for o in model.predict(torch.from_numpy(x)).values()], 1)
 
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(start, config.epochs + 1):
         t_epoch, losses = time.perf_counter(), []
         model.train()
-        if hasattr(model, "freeze_encoder") and config.freeze_encoder_fraction > 0:
-            frozen = epoch <= config.freeze_encoder_fraction * config.epochs
-            model.freeze_encoder(frozen)  # after train(): frozen BN layers stay in eval
-        for step in range(1, config.steps_per_epoch + 1):
-            batch = make_batch(draw, config, rng)
-            loss, parts = batch_loss(model, batch, class_weight=config.class_weight)
-            if not torch.isfinite(loss):
+        if freeze:
+            set_encoder_frozen(model, frozen_at(epoch))  # after train(): frozen BN stays eval
+            if frozen_at(epoch - 1) and not frozen_at(epoch):
+                since_best = 0  # the thawed network gets its full patience
+        for step in range(1, steps + 1):
+            batch = make_batch(draw, config, rng, mosaic_draw)
+            loss, parts = batch_loss(model, batch, class_weight=config.class_weight,
+                                     class_weights=class_weights)
+            bad = None if torch.isfinite(loss) else ("loss", float(loss.detach()))
+            if bad is None:
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                bad = None if torch.isfinite(norm) else ("gradient", float(norm))
+            if bad is not None:
                 stopped = "non-finite loss"
+                yield NoticeEvent(_non_finite(*bad, epoch, step, current_lr(opt), best[1], last))
                 break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            sched.step()
+            batch_step(sched, config)
+            steps_done += 1
             losses.append(float(loss.detach()))
-            yield BatchEvent(epoch, step, config.steps_per_epoch, losses[-1], parts)
+            yield BatchEvent(epoch, step, steps, losses[-1], parts)
             if should_stop():
                 stopped = "user"
                 break
@@ -210,18 +283,24 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
             since_best = 0
         else:
             since_best += 1
+        epoch_step(sched, config, score)
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None,
                         "score": score, "validation": report})
+        if checkpoint_dir is not None:
+            last = str(ckio.save_checkpoint(
+                checkpoint_dir, epoch=epoch, steps_done=steps_done, model=model, opt=opt,
+                sched=sched, best=best, since_best=since_best, history=history, rng=rng,
+                config=config, encoder_pretrained=pretrained, data=data))
         yield EpochEvent(epoch, history[-1]["train_loss"], report, score, improved,
                          time.perf_counter() - t_epoch)
-        if improved:
-            yield CheckpointEvent(epoch, score)
+        if improved or checkpoint_dir is not None:
+            yield CheckpointEvent(epoch, score, improved, last if checkpoint_dir else None)
         if stopped == "user":
             break
-        if since_best >= config.patience:
+        if since_best >= config.patience and may_stop(epoch):
             stopped = "early-stopping"
             break
     model.load_state_dict(best[3])
     model.eval()
     return TrainResult(model, best[1], best[0], best[2], history, stopped,
-                       time.perf_counter() - t_start, asdict(config))
+                       time.perf_counter() - t_start, asdict(config), last)
