@@ -63,7 +63,7 @@ def test_train_imagenet_offline_says_so_and_continues(tmp_path, small_data, monk
 @pytest.mark.parametrize("args, message", [
     (["--model", "unet-9000", "--data", "."], "valid architectures"),
     (["--model", "wcsegnet-compact", "--data", "/no/such/folder"], "no such folder"),
-    (["--model", "wcsegnet-compact", "--data", "{tmp}"], "no segmentation_WBC"),
+    (["--model", "wcsegnet-compact", "--data", "{tmp}"], "no project.json, segmentation_WBC"),
 ])
 def test_train_bad_input_is_one_line(tmp_path, capsys, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
@@ -196,3 +196,31 @@ def test_train_non_finite_loss_is_one_line_and_no_model(tmp_path, small_data, mo
     assert err.count("\n") == 1
     assert "non-finite loss" in err and "epoch 1, step 1" in err and "lower learning rate" in err
     assert not (tmp_path / "user-models" / "nan-net.safetensors").exists()
+
+
+def test_train_on_a_plain_image_mask_folder(tmp_path, monkeypatch, capsys):
+    """--data takes a plain folder of image + mask pairs (here X.png + X_mask.png)."""
+    import cv2
+    import numpy as np
+
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    for seed in range(4):
+        sm = synthetic_smear((128, 160), n_wbc=2, seed=seed)
+        mask = np.where(sm.nucleus > 0, 2, np.where(sm.cytoplasm > 0, 1, 0)).astype(np.uint8)
+        cv2.imwrite(str(folder / f"s{seed}.png"), np.ascontiguousarray(sm.image[..., ::-1]))
+        cv2.imwrite(str(folder / f"s{seed}_mask.png"), mask)
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
+    rc = main(["train", "--model", "wcsegnet-compact", "--data", str(folder), "--epochs", "1",
+               "--steps", "1", "--batch", "2", "--crop", "64", "--synthetic", "0",
+               "--name", "from-pairs"])
+    assert rc == 0
+    card = json.loads((tmp_path / "user-models" / "from-pairs.json").read_text())
+    counts = card["training"]["data"]["samples"]["folder:pairs"]
+    assert counts["train"] + counts["val"] == 4
+    capsys.readouterr()
+    assert main(["train", "--model", "wcsegnet-compact", "--data", str(tmp_path / "user-models"),
+                 "--epochs", "1", "--steps", "1", "--synthetic", "0"]) == 2
+    assert "no project.json" in capsys.readouterr().err

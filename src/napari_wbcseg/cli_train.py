@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                    help="architecture (see `napari-wbcseg architectures`); not needed with "
                    "--resume")
     p.add_argument("--data", nargs="+", required=True,
-                   help="folder(s) holding segmentation_WBC/ and/or BCISC/ in their public layout")
+                   help=DATA_HELP)
     p.add_argument("--preset", default=None, choices=list(PRESETS),
                    help="fast (default): AdamW one-cycle, 30 x 60 batches of 8, ~1 h on 2 CPU "
                    "cores for a -compact model; paper: the paper's optimiser, learning rate, "
@@ -62,27 +62,20 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def load_public_layouts(folders, synthetic: int):
-    """Samples from folders holding segmentation_WBC/ and/or BCISC/ (plus synthetic smears)."""
-    from .training.datasets import (load_bcisc_fields, load_bcisc_subimages,
-                                    load_segmentation_wbc, synthetic_samples)
+DATA_HELP = ("folder(s) of training data: the public layouts (segmentation_WBC/, BCISC/), an "
+             "annotation project (project.json), images with their saved label layers "
+             "(X.png + X_nucleus.tif + X_cytoplasm.tif [+ X_celltype.tif]) or plain image + "
+             "mask pairs (images/ + masks/, or X.png + X_mask.png)")
 
-    samples = []
-    for folder in map(Path, folders):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"--data {folder}: no such folder")
-        found = []
-        if (folder / "segmentation_WBC").is_dir():
-            for dataset in (1, 2):
-                if (folder / "segmentation_WBC" / f"Dataset {dataset}").is_dir():
-                    found += load_segmentation_wbc(folder, dataset)
-        if (folder / "BCISC").is_dir():
-            found += load_bcisc_subimages(folder)
-            found += list(load_bcisc_fields(folder, native=True))
-        if not found:
-            raise ValueError(f"--data {folder}: no segmentation_WBC/ or BCISC/ data found")
-        samples += found
-    return samples + (synthetic_samples(synthetic) if synthetic else [])
+
+def load_public_layouts(folders, synthetic: int):
+    """Samples of the ``--data`` folders (any supported layout) plus synthetic smears.
+
+    Kept under this name for scripts; see :func:`.training.sources.load_data_folders`.
+    """
+    from .training.sources import load_data_folders
+
+    return load_data_folders(folders, synthetic)
 
 
 def _settings(args):
