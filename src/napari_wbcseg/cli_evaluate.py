@@ -51,7 +51,8 @@ def cmd_evaluate(args) -> int:
     finally:
         bar.close()
     print(f"model {model.entry.name} ({model.entry.architecture}), {args.split} split, "
-          f"metrics in % (per-image means; ME = misclassification error)")
+          f"metrics in % (region metrics: per-image means, ME = misclassification error; "
+          f"five-class pixel metrics: one confusion matrix pooled over each dataset's pixels)")
     print(format_report(report))
     if args.csv:
         print(f"wrote {write_csv(report, args.csv)}")

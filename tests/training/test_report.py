@@ -2,8 +2,11 @@
 import csv
 
 import numpy as np
+import pytest
 
-from napari_wbcseg.training.report import format_report, score_image, write_csv
+from napari_wbcseg.training.report import (PIXEL_CLASS_NAMES, evaluate_datasets, format_report,
+                                           pixel_class_summary, score_image, write_csv)
+from napari_wbcseg.training.sample import Sample
 
 
 def _probs_from(semantic, cell_class, n_classes=5):
@@ -66,3 +69,166 @@ def test_table_and_csv(tmp_path):
     assert {"dataset": "segmentation_WBC-1", "region": "cell", "metric": "dice",
             "value": "0.800000"} in rows
     assert any(r["metric"] == "neutrophil->lymphocyte" and r["value"] == "1" for r in rows)
+
+
+# --- five-class pixel metrics (Zhu et al.) ---------------------------------------------
+
+
+def test_perfect_prediction_gives_a_diagonal_pixel_confusion():
+    sem, cls = _cell()
+    out = score_image(_probs_from(sem, cls), sem, cls)
+    c = out["pixel_confusion"]
+    assert c.shape == (6, 6) and c.sum() == sem.size
+    assert np.count_nonzero(c - np.diag(np.diag(c))) == 0
+    assert c[2, 2] == 400 and c[0, 0] == 1200  # lymphocyte 20x20, the rest background
+    pc = pixel_class_summary(c)
+    assert pc["miou"] == 1 and pc["miou_cell_types"] == 1 and pc["accuracy"] == 1
+    assert np.isnan(pc["per_class"]["monocyte"]["iou"])  # not in truth nor prediction
+
+
+def test_pixel_classes_by_hand():
+    """Half of a lymphocyte called monocyte, and a background strip called lymphocyte."""
+    sem, cls = _cell()  # cell rows/cols 5:25, class 2 (lymphocyte)
+    pred_sem, pred_cls = sem.copy(), cls.copy()
+    pred_cls[5:15, 5:25] = 3  # top half of the cell (200 px): monocyte
+    pred_sem[30:32, 0:10] = 1  # 20 background px predicted as cell ...
+    pred_cls[30:32, 0:10] = 2  # ... of type lymphocyte
+    c = score_image(_probs_from(pred_sem, pred_cls), sem, cls)["pixel_confusion"]
+    assert c[2, 2] == 200 and c[2, 3] == 200 and c[0, 2] == 20 and c[0, 0] == 1180
+    pc = pixel_class_summary(c)
+    lym, mono, bg = (pc["per_class"][k] for k in ("lymphocyte", "monocyte", "background"))
+    assert lym["precision"] == pytest.approx(200 / 220)
+    assert lym["recall"] == pytest.approx(0.5)
+    assert lym["iou"] == pytest.approx(200 / 420)
+    assert lym["f1"] == pytest.approx(400 / 620)
+    assert lym["accuracy"] == pytest.approx((1600 - 220) / 1600)
+    assert mono["precision"] == 0 and mono["recall"] == 0 and mono["iou"] == 0
+    assert bg["iou"] == pytest.approx(1180 / 1200)
+    assert pc["miou"] == pytest.approx((1180 / 1200 + 200 / 420 + 0) / 3)  # 3 seen classes
+    assert pc["miou_cell_types"] == pytest.approx((200 / 420 + 0) / 2)
+    assert pc["accuracy"] == pytest.approx(1380 / 1600)
+
+
+def test_cells_of_unknown_type_are_left_out_of_pixel_classes():
+    sem, cls = _cell()
+    unknown = np.where(sem > 0, 255, 0).astype(np.uint8)
+    out = score_image(_probs_from(sem, cls), sem, unknown)
+    c = out["pixel_confusion"]
+    assert c.sum() == 1200 and c[1:].sum() == 0 and c[:, 1:].sum() == 0
+    assert out["cells"] == []
+
+
+def test_pixel_classes_are_pooled_over_a_dataset():
+    """A big right cell and a small wrong one: pooled, not a per-image mean."""
+    def sample(name, size, code):
+        sem = np.zeros((32, 32), np.uint8)
+        sem[2:2 + size, 2:2 + size] = 1
+        cls = np.where(sem > 0, code, 0).astype(np.uint8)
+        return Sample(image=np.zeros((32, 32, 3), np.uint8), semantic=sem, cell_class=cls,
+                      source="D", group=name, name=name)
+
+    big, small = sample("a", 20, 2), sample("b", 4, 3)
+    preds = iter([_probs_from(big.semantic, big.cell_class),
+                  _probs_from(small.semantic, np.where(small.cell_class > 0, 2, 0))])
+    report = evaluate_datasets(lambda x: next(preds)[None], [big, small], 16)
+    pc = report["D"]["pixel_classes"]
+    assert pc["per_class"]["lymphocyte"]["iou"] == pytest.approx(400 / 416)  # per-image: 0.5
+    assert pc["per_class"]["monocyte"]["recall"] == 0
+    assert report["D"]["cell_type_accuracy"] == 0.5
+    text = format_report(report)
+    assert "five-class pixel segmentation" in text and "96.15" in text
+    assert all(name in text for name in PIXEL_CLASS_NAMES)
+
+
+def test_pixel_classes_in_csv(tmp_path):
+    sem, cls = _cell()
+    c = score_image(_probs_from(sem, cls), sem, cls)["pixel_confusion"]
+    report = {"D": {"images": 1, "regions": {}, "pixel_classes": pixel_class_summary(c)}}
+    rows = list(csv.DictReader(open(write_csv(report, tmp_path / "e.csv"))))
+    assert {"dataset": "D", "region": "five-class", "metric": "miou",
+            "value": "1.000000"} in rows
+    assert {"dataset": "D", "region": "five-class lymphocyte", "metric": "iou",
+            "value": "1.000000"} in rows
+    assert any(r["metric"] == "background->background" and r["value"] == "1200" for r in rows)
+    assert any(r["region"] == "five-class monocyte" and r["value"] == "nan" for r in rows)
+    assert "-" in format_report(report)  # unseen classes print as "-"
+
+
+# --- scripts/benchmarks_table.py on a fake report (no model is run) ---------------------
+
+def _benchmarks_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "benchmarks_table.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_row(dice, nucleus=None, acc=None, images=10, miou5=None):
+    regions = {"cell": {"precision": 0.99, "dice": dice, "miou": dice - 0.01,
+                        "me": 0.01, "fpr": 0.01, "fnr": 0.01}}
+    row = {"images": images, "regions": regions}
+    if nucleus is not None:
+        regions["nucleus"] = {"dice": nucleus}
+        regions["cytoplasm"] = {"dice": nucleus - 0.05}
+    if acc is not None:  # 10 cells, round(10 * acc) right
+        right = round(10 * acc)
+        row["cell_type_accuracy"] = acc
+        row["confusion"] = [[right, 10 - right, 0, 0, 0]] + [[0] * 5] * 4
+    if miou5 is not None:
+        iou = {"precision": 1.0, "recall": 1.0, "f1": 1.0, "iou": miou5, "accuracy": 1.0}
+        nan = dict.fromkeys(iou, float("nan"))
+        row["pixel_classes"] = {
+            "miou": miou5, "miou_cell_types": miou5, "accuracy": 0.99,
+            "per_class": {"background": iou, "neutrophil": iou, "lymphocyte": nan,
+                          "monocyte": nan, "eosinophil": nan, "basophil": nan}}
+    return row
+
+
+def test_benchmarks_markdown_from_a_fake_report():
+    bt = _benchmarks_module()
+    good = {"segmentation_WBC-1": _fake_row(0.98, nucleus=0.96, acc=0.9, miou5=0.8),
+            "segmentation_WBC-2": _fake_row(0.99, nucleus=0.97, acc=1.0, images=4),
+            "BCISC-sub": _fake_row(0.975, acc=0.9, miou5=0.5),
+            "BCISC-field": _fake_row(0.96)}
+    weak = {src: _fake_row(0.5, nucleus=0.5 if src.startswith("seg") else None, acc=0.1)
+            for src in good}
+    reports = {"model-b": good, "model-a": weak}
+    text = bt.render_markdown(reports, {"date": "2024-01-01", "architectures":
+                                        {"model-a": "arch-a", "model-b": "arch-b"}})
+    # targets computed from the numbers: all but BCISC fields (96 < 97) are met by model-b
+    rows = {t["label"]: t for t in bt.target_rows(reports)}
+    assert rows["whole-cell Dice, Dataset 1"]["met"] and \
+        rows["whole-cell Dice, Dataset 1"]["best"] == "model-b"
+    assert not rows["whole-cell Dice, BCISC full fields"]["met"]
+    pooled = rows["cell-type accuracy, all validation cells"]
+    assert pooled["values"]["model-b"] == pytest.approx(28 / 30) and pooled["met"]
+    assert pooled["values"]["model-a"] == pytest.approx(3 / 30)
+    assert f"**{len(bt.TARGETS) - 1} of {len(bt.TARGETS)} targets met**" in text
+    assert "| whole-cell Dice, BCISC full fields | ≥ 97.0 | 50.00 | **96.00** | `model-b` " \
+           "| **not met** |" in text
+    # per dataset: ours beside the papers' (verified constants), with missing values as –
+    assert "| `model-b` (arch-b) | 98.00 | 97.00 | 99.00 | 96.00 | 91.00 | 90.00 | 80.00 |" in text
+    assert "*98.92*" in text and "*99.28*" in text  # WBC-Net, Lu et al. Table 1
+    assert "*98.20*" in text and "*98.24*" in text and "*97.84*" in text  # LeukocyteMask
+    assert "*91.89*" in text and "*95.77*" in text and "*93.14*" in text  # Zhu, Bendiabdallah
+    assert "| `model-b` (arch-b) | 96.00 | 95.00 | 99.00 | – | – | – | – |" in text
+    assert "## Protocol differences" in text and "## Reproduce" in text
+    assert "scripts/benchmarks_table.py" in text
+    # five-class table: unseen classes print as –, Zhu's row on BCISC sub-images
+    assert "| `model-b` | 80.00 | 80.00 | – | – | – | – | 80.00 | 80.00 | 99.00 |" in text
+    assert "*Zhu et al. 2023" in text
+
+
+def test_benchmarks_json_round_trip(tmp_path):
+    bt = _benchmarks_module()
+    reports = {"m": {"BCISC-sub": _fake_row(0.97, acc=0.5, miou5=0.6)}}
+    saved = tmp_path / "s.json"
+    import json
+    saved.write_text(json.dumps(bt._jsonable({"reports": reports, "meta": {}})))
+    out = tmp_path / "b.md"
+    assert bt.main(["--from-json", str(saved), "--out", str(out)]) == 0
+    assert out.read_text() == bt.render_markdown(reports, {})
