@@ -12,7 +12,8 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default=None, help="model name or .safetensors file "
                    "(default: the bundled default)")
     p.add_argument("--data", nargs="+", required=True,
-                   help="folder(s) holding segmentation_WBC/ and/or BCISC/ in their public layout")
+                   help="labelled folder(s): public layouts, annotation projects, saved label "
+                   "layers or image + mask pairs (see `napari-wbcseg train --help`)")
     p.add_argument("--split", default="validation", choices=["validation", "all"])
     p.add_argument("--seed", type=int, default=0, help="seed of the group-aware split")
     p.add_argument("--csv", default=None, help="also write the numbers to this CSV file")
