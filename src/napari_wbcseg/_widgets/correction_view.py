@@ -1,0 +1,203 @@
+"""Display, key bindings and lifetime of the correction dock widget (a mixin).
+
+Kept apart from ``correction_widget.py`` (the actions) so both files stay small.
+The mixin expects the attributes that ``CorrectionWidget.__init__`` creates.
+"""
+from __future__ import annotations
+
+import numpy as np
+from magicgui.widgets import PushButton
+from qtpy.QtCore import QEvent, QObject
+
+from ..schema import UNIDENTIFIED
+
+HELPER = "wbcseg_helper"  # metadata flag of the widget's own shapes/points layers
+PRIMARY, SECOND = "#ffffff", "#00ffff"  # outline of the selected cell and the merge partner
+
+
+class _RemovalWatcher(QObject):
+    def __init__(self, widget, callback):
+        super().__init__(widget)
+        self._callback = callback
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt API)
+        if event.type() == QEvent.Type.ParentChange and obj.parent() is None:
+            self._callback()  # napari's dock "close" un-parents the widget
+        return False
+
+
+def on_removed(native, callback) -> None:
+    """Call ``callback`` when the Qt widget ``native`` is taken out of its dock."""
+    native._wbcseg_watcher = watcher = _RemovalWatcher(native, callback)
+    native.installEventFilter(watcher)
+
+
+def _text_color(hex_color: str) -> str:
+    r, g, b = (int(hex_color.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
+
+
+class CorrectionView:
+    # ---- class buttons and keys ---------------------------------------------------------------
+    def class_keys(self) -> dict[str, int]:
+        """Key -> class code: 1-9 the classes of the table in order, 0 and U unidentified."""
+        known = [c for c in self._classes if c.code != UNIDENTIFIED][:9]
+        keys = {str(i + 1): c.code for i, c in enumerate(known)}
+        keys.update({"0": UNIDENTIFIED, "U": UNIDENTIFIED})
+        return keys
+
+    def _build_class_buttons(self, classes) -> None:
+        from .correction_widget import _row
+
+        self._classes = tuple(classes)
+        self.class_rows.clear()
+        key_of = {code: key for key, code in reversed(self.class_keys().items())}
+        buttons = []
+        for c in list(self._classes) + ([] if any(c.code == UNIDENTIFIED for c in self._classes)
+                                        else [type(self._classes[0])(UNIDENTIFIED, "unidentified",
+                                                                     "#a0a0a0")]):
+            b = PushButton(text=f"{key_of.get(c.code, '')} {c.name}".strip(),
+                           tooltip=f"class code {c.code}; key {key_of.get(c.code, '-')}")
+            b.native.setStyleSheet(f"background-color: {c.color}; color: {_text_color(c.color)};"
+                                   " font-weight: bold; padding: 3px;")
+            b.changed.connect(lambda *_, code=c.code: self.set_class(code))
+            buttons.append(b)
+        for i in range(0, len(buttons), 3):
+            self.class_rows.append(_row(*buttons[i:i + 3]))
+        self.class_buttons = buttons
+
+    def _on_key(self, key: str) -> None:
+        code = self.class_keys().get(key)
+        if code is not None:
+            self.set_class(code)
+
+    def _undo_key(self, layer) -> None:
+        if self.current is None or not self.current.undo():
+            layer.undo()  # history from before the widget: napari's own per-layer undo
+        if self.current is not None and layer in self.current.layers.values():
+            self._refresh()
+
+    def _redo_key(self, layer) -> None:
+        if self.current is None or not self.current.redo():
+            layer.redo()
+        if self.current is not None and layer in self.current.layers.values():
+            self._refresh()
+
+    def _bind_keys(self) -> None:
+        """Class keys on the viewer, the image and its label layers; undo/redo on the labels.
+
+        Instance bindings win over napari's class bindings (1-5 are label tools, 1-2
+        image modes); the previous bindings come back on :meth:`_unbind_keys`."""
+        self._unbind_keys()
+        keys = {k: (lambda _src, k=k: self._on_key(k)) for k in self.class_keys()}
+        image = self.current.image_layer
+        for owner in (self._viewer,) + ((image,) if image is not None else ()):
+            for k, f in keys.items():
+                self._bound.append((owner, k, owner.bind_key(k, f, overwrite=True)))
+        layer_keys = dict(keys)
+        layer_keys["Control-Z"] = self._undo_key
+        layer_keys["Control-Shift-Z"] = self._redo_key
+        for layer in self.current.layers.values():
+            for k, f in layer_keys.items():
+                self._bound.append((layer, k, layer.bind_key(k, f, overwrite=True)))
+
+    def _unbind_keys(self) -> None:
+        while self._bound:
+            owner, key, previous = self._bound.pop()
+            owner.bind_key(key, previous, overwrite=True)  # None removes ours
+
+    # ---- refresh ----------------------------------------------------------------------------
+    def _on_layers_changed(self, cells=()) -> None:
+        self._refresh()
+
+    def _refresh(self) -> None:
+        ls = self.current
+        if ls is None or not ls.alive:
+            return
+        self.table, diff = ls.refresh_features()
+        ids = set(self.table.index.tolist())
+        if self.selected not in ids:
+            self.selected = 0
+        if self.second not in ids or self.second == self.selected:
+            self.second = 0
+        self.counts.value = {"class": list(diff["class"]),
+                             "count": [int(c) for c in diff["count"]],
+                             "percent": [f"{p:.1f} %" for p in diff["percent"]]}
+        review = ls.review
+        if self.image_reviewed.value != review.reviewed:
+            self.image_reviewed.value = review.reviewed
+        self.review_label.value = (f"{len(review.cells & ids)} of {len(ids)} cells marked; "
+                                   f"{diff.attrs['total']} white cells")
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        ls = self.current
+        if ls is None:
+            return
+        row = self.table.loc[self.selected] if self.selected and self.table is not None else None
+        if row is None:
+            self.info.value = "No cell selected: click a cell."
+        else:
+            um = f" ({row['cell_area_um2']:.0f} µm²)" if "cell_area_um2" in row.index else ""
+            mark = "reviewed" if self.selected in ls.review.cells else "not reviewed"
+            self.info.value = (
+                f"Cell {self.selected}: {row['class']} ({mark})\n"
+                f"area {row['cell_area_px']} px{um}, nucleus {row['nucleus_area_px']} px, "
+                f"cytoplasm {row['cytoplasm_area_px']} px")
+            if self.second:
+                self.info.value += f"\nsecond cell for merge: {self.second}"
+            for kind in ("nucleus", "cytoplasm"):
+                ls.layers[kind].selected_label = self.selected
+        self.cell_reviewed_button.text = ("Unmark cell reviewed" if row is not None and
+                                          self.selected in ls.review.cells else
+                                          "Mark cell reviewed")
+        self._outline()
+
+    def _outline(self) -> None:
+        """Rectangles around the selected cell (white) and the merge partner (cyan)."""
+        ls = self.current
+        name = f"{ls.name} selected cell"
+        cells = [(c, col) for c, col in ((self.selected, PRIMARY), (self.second, SECOND)) if c]
+        if not cells and name not in self._viewer.layers:
+            return
+        a = ls.arrays()
+        rects = []
+        for cid, _ in cells:
+            mask = (a["nucleus"] == cid) | (a["cytoplasm"] == cid)
+            r, c = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+            rects.append([[r[0] - 3, c[0] - 3], [r[-1] + 3, c[-1] + 3]])
+        if name not in self._viewer.layers:
+            active = self._viewer.layers.selection.active
+            ref = ls.layers["nucleus"]
+            self._viewer.add_shapes(name=name, scale=ref.scale, translate=ref.translate,
+                                    metadata={HELPER: True}, ndim=2)
+            self._viewer.layers.selection.active = active  # keys stay with the active layer
+        layer = self._viewer.layers[name]
+        layer.data = []
+        if rects:
+            layer.add_rectangles(np.array(rects, float), edge_width=3, face_color="transparent",
+                                 edge_color=[col for _, col in cells])
+
+    def _remove_helpers(self) -> None:
+        for layer in [lay for lay in self._viewer.layers if lay.metadata.get(HELPER)]:
+            if layer.name.endswith(" selected cell") or not len(layer.data):
+                self._viewer.layers.remove(layer)
+
+    # ---- lifetime -------------------------------------------------------------------------
+    def close_widget(self) -> None:
+        """Undo everything the widget hooked into the viewer (called when its dock closes)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._unbind_keys()
+        if self._on_mouse in self._viewer.mouse_drag_callbacks:
+            self._viewer.mouse_drag_callbacks.remove(self._on_mouse)
+        layers = self._viewer.layers
+        layers.events.inserted.disconnect(self._on_inserted)
+        layers.events.removed.disconnect(self.refresh_sets)
+        for layer in layers:
+            layer.events.name.disconnect(self.refresh_sets)
+        if self.current is not None:
+            self.current.close()
+            self._remove_helpers()
+            self.current = None
