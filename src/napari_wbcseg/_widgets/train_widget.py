@@ -1,0 +1,496 @@
+"""Dock widget: train or fine-tune a network on corrected labels.
+
+Thin: it snapshots the reviewed images of the viewer (copies of the image and its three
+schema label layers whose metadata marks them reviewed: the correction widget's
+``wbcseg_review`` dict, or ``wbcseg_reviewed`` / ``wbcseg_reviewed_cells``) and a
+``SessionParams``, and drives
+``training.session.run`` in a worker thread.  Loading the data, training and saving all
+happen there; the GUI thread only draws progress, the loss plot and notifications.
+Stop ends the run cleanly after the current batch (the best weights are saved and the
+checkpoint kept); Resume continues from that checkpoint.  Closing the viewer stops the
+worker.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+
+import numpy as np
+from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit,
+                              ProgressBar, PushButton, Select, SpinBox)
+from napari.layers import Image, Labels
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtWidgets import QSizePolicy
+
+from .loss_plot import LossPlot
+
+_log = logging.getLogger(__name__)
+REVIEWED_KEY = "wbcseg_reviewed"
+REVIEWED_CELLS_KEY = "wbcseg_reviewed_cells"
+# what the correction widget writes (core.correction_state.METADATA_KEY):
+# {"reviewed": bool, "reviewed_cells": [ids] or None}
+REVIEW_DICT_KEY = "wbcseg_review"
+_SCRATCH = "(random weights)"
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s" if s < 3600 else \
+        f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+_LABEL_NAME = re.compile(r"^(?P<base>.+) (?P<kind>nucleus|cytoplasm|cell type)(?P<dup> \[\d+\])?$")
+
+
+def schema_layer_sets(layers) -> dict:
+    """``{name: (image layer or None, [nucleus, cytoplasm, cell type layers])}`` of every
+    image with its three label layers ("<name> nucleus", ...; napari's " [1]" duplicates
+    form sets of their own, whose image is found by name or the labels' source_layer)."""
+    found: dict = {}
+    for layer in layers:
+        m = _LABEL_NAME.match(layer.name)
+        if m and isinstance(layer, Labels):
+            found.setdefault((m["base"], m["dup"] or ""), {})[m["kind"]] = layer
+    out = {}
+    for (base, dup), kinds in found.items():
+        if len(kinds) != 3:
+            continue
+        trio = [kinds["nucleus"], kinds["cytoplasm"], kinds["cell type"]]
+        image = None
+        for candidate in (base + dup, base, trio[0].metadata.get("source_layer")):
+            if candidate and candidate in layers and isinstance(layers[candidate], Image):
+                image = layers[candidate]
+                break
+        out[base + dup] = (image, trio)
+    return out
+
+
+def review_state(label_layers) -> tuple[bool, list[int]]:
+    """``(reviewed, reviewed cell ids)`` from the label layers' metadata: the correction
+    widget's ``wbcseg_review`` dict (``{"reviewed", "reviewed_cells"}``) or the flat keys
+    ``wbcseg_reviewed`` / ``wbcseg_reviewed_cells``.  Reviewed = marked on all three."""
+    reviewed, cells = [], set()
+    for layer in label_layers:
+        meta = layer.metadata
+        packed = meta.get(REVIEW_DICT_KEY) if isinstance(meta.get(REVIEW_DICT_KEY), dict) else {}
+        reviewed.append(meta.get(REVIEWED_KEY) is True or packed.get("reviewed") is True)
+        for ids in (meta.get(REVIEWED_CELLS_KEY), packed.get("reviewed_cells")):
+            try:
+                cells.update(int(i) for i in (ids or ()) if int(i) > 0)
+            except (TypeError, ValueError):
+                pass
+    return all(reviewed), sorted(cells)
+
+
+def _warm_up():
+    """Import what a run needs.  torch (and torch._dynamo, which the first optimiser pulls
+    in) hold the GIL for up to a few hundred ms while they load: done here, in the
+    background as the dock opens, that never stalls the viewer during a run."""
+    try:
+        import torch
+
+        from ..training import evaluate, loop, optim, session  # noqa: F401
+
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+    except Exception:  # noqa: BLE001 - a broken install is reported when training starts
+        pass
+
+
+class TrainWidget(Container):
+    def __init__(self, napari_viewer: "napari.viewer.Viewer"):  # noqa: F821
+        from ..io.model_store import DEFAULT_MODEL, find_model
+        from ..models import list_architectures
+        from ..training.session import FINETUNE_DEFAULTS as D
+
+        super().__init__()
+        self._viewer = napari_viewer
+        self._worker = self._io_worker = None
+        self._stop = threading.Event()
+        self._closed = False
+        self._folders: list[str] = []
+        self._last = None  # SessionOutcome of the last run (its data serves Resume)
+        self._last_params = None
+        self._steps = 1
+        self.data_info = Label(value="")
+        self.use_viewer = CheckBox(text="reviewed images in the viewer", value=True)
+        self.folders = Select(label="project folders", choices=[],
+                              tooltip="annotation-project folders (io.project layout); their "
+                              "reviewed images are trained on")
+        self.add_folder_button = PushButton(text="Add folder...")
+        self.remove_folder_button = PushButton(text="Remove")
+        arch = find_model(DEFAULT_MODEL).architecture
+        self.architecture = ComboBox(label="network", choices=list_architectures(), value=arch)
+        self.start = ComboBox(label="start from", choices=self._start_choices,
+                              tooltip="a bundled or your model of this network, or random "
+                              "weights (training from scratch needs far more data and time)")
+        self.epochs = SpinBox(label="epochs", min=1, max=1000, value=D["epochs"])
+        self.steps = SpinBox(label="batches per epoch", min=1, max=10000,
+                             value=D["steps_per_epoch"])
+        self.lr = FloatSpinBox(label="learning rate", min=1e-5, max=0.1, step=1e-5, value=D["lr"])
+        self.batch = SpinBox(label="batch size", min=1, max=64, value=D["batch_size"])
+        self.crop = SpinBox(label="crop (px)", min=64, max=1024, step=32, value=D["crop"])
+        self.augment = CheckBox(text="augmentation (flips, rotations, colour)", value=True)
+        self.val_fraction = FloatSpinBox(label="validation fraction", min=0.0, max=0.5,
+                                         step=0.05, value=0.2)
+        self.name = LineEdit(label="new model name")
+        self.train_button = PushButton(text="Train")
+        self.resume_button = PushButton(text="Resume", enabled=False,
+                                        tooltip="continue the stopped run from its checkpoint")
+        self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
+        self.status = Label(value="")
+        self.plot = LossPlot()
+        self.model_to_export = ComboBox(label="model to export", choices=self._model_names,
+                                        tooltip="the model that Export... writes to a file")
+        self.export_button = PushButton(text="Export...")
+        self.import_button = PushButton(text="Import...")
+        row = lambda *ws: Container(widgets=ws, layout="horizontal", labels=False)  # noqa: E731
+        self.extend([Label(value="<b>Training data</b>"), self.use_viewer, self.data_info,
+                     self.folders, row(self.add_folder_button, self.remove_folder_button),
+                     Label(value="<b>Network and settings</b>"), self.architecture, self.start,
+                     self.epochs, self.steps, self.lr, self.batch, self.crop, self.augment,
+                     self.val_fraction, self.name,
+                     row(self.train_button, self.resume_button), self.progress, self.status,
+                     self.model_to_export, row(self.export_button, self.import_button)])
+        self.folders.native.setMaximumHeight(60)
+        self.native.layout().insertWidget(self.index(self.status) + 1, self.plot)
+        for label in (self.status, self.data_info):  # changing text never resizes the dock
+            label.native.setWordWrap(True)
+            label.native.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                       QSizePolicy.Policy.Preferred)
+        self.architecture.changed.connect(self._on_architecture)
+        self.start.changed.connect(self._on_start)
+        self.train_button.changed.connect(self._on_train_clicked)
+        self.resume_button.changed.connect(self.resume)
+        self.add_folder_button.changed.connect(self._on_add_folder_clicked)
+        self.remove_folder_button.changed.connect(self._on_remove_folder_clicked)
+        self.export_button.changed.connect(self._on_export_clicked)
+        self.import_button.changed.connect(self._on_import_clicked)
+        for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed,
+                   napari_viewer.layers.selection.events.active):
+            ev.connect(self.refresh_data_info)
+        self.native.destroyed.connect(self._on_destroyed)
+        self._scratch = False
+        self.name.value = self._fresh_name()
+        self.refresh_data_info()
+        # torch's first import holds the GIL for a moment: do it now, in the background,
+        # so that it never stalls the viewer in the middle of a run
+        self._warm_up = threading.Thread(target=_warm_up, daemon=True)
+        self._warm_up.start()
+
+    # ---- choices -----------------------------------------------------------------------------
+    def _start_choices(self, _widget=None):
+        from ..io.model_store import model_entries
+
+        arch = self.architecture.value
+        mine = [(f"{n} ({'bundled' if e.origin == 'bundled' else 'yours'})", n)
+                for n, e in sorted(model_entries().items(), key=lambda kv: (kv[1].origin, kv[0]))
+                if e.architecture == arch]
+        return mine + [(f"{_SCRATCH} (from scratch)", _SCRATCH)]
+
+    @staticmethod
+    def _model_names(_widget=None):
+        from ..io.model_store import list_models
+
+        return list_models() or ["(none)"]
+
+    def _on_architecture(self, *_):
+        self.start.reset_choices()
+        self.start.value = self._start_choices()[0][1]  # its bundled model if there is one
+        self._on_start()
+
+    def _on_start(self, *_):
+        from ..training.session import FINETUNE_DEFAULTS, SCRATCH_DEFAULTS
+
+        scratch = self.start.value == _SCRATCH
+        if scratch != self._scratch:  # only a switch between fine-tuning and scratch
+            self._scratch = scratch
+            d = SCRATCH_DEFAULTS if scratch else FINETUNE_DEFAULTS
+            self.epochs.value, self.steps.value = d["epochs"], d["steps_per_epoch"]
+            self.lr.value, self.batch.value, self.crop.value = d["lr"], d["batch_size"], d["crop"]
+        if self._worker is None:
+            self.name.value = self._fresh_name()
+
+    def _fresh_name(self) -> str:
+        from ..io.model_store import list_models
+
+        base = self.start.value if self.start.value not in (None, _SCRATCH) else \
+            self.architecture.value
+        stem = f"{base}-ft-{time.strftime('%Y%m%d-%H%M')}"
+        taken, name, k = set(list_models()), stem, 2
+        while name in taken:
+            name, k = f"{stem}-{k}", k + 1
+        return name
+
+    def refresh_models(self, *_):
+        """Model lists here and in every dock widget that has ``refresh_models`` (Segment)."""
+        self.model_to_export.reset_choices()
+        self.start.reset_choices()
+        for widget in list(self._viewer.window.dock_widgets.values()):
+            refresh = getattr(widget, "refresh_models", None)
+            if widget is not self and callable(refresh):
+                refresh()
+
+    # ---- data --------------------------------------------------------------------------------
+    def _reviewed(self):
+        """``([(name, image layer, label layers, reviewed, cells)], notes)``; reads no pixels."""
+        found, notes = [], []
+        for name, (image, trio) in schema_layer_sets(self._viewer.layers).items():
+            reviewed, cells = review_state(trio)
+            if not reviewed and not cells:
+                continue
+            if image is None:
+                notes.append(f"{name!r} skipped: no image layer called {name!r} beside its "
+                             "labels")
+            elif image.multiscale or image.ndim != 2:
+                notes.append(f"{name!r} skipped: only single 2D images can be trained on")
+            else:
+                found.append((name, image, trio, reviewed, cells))
+        return found, notes
+
+    def reviewed_layer_sets(self):
+        """``(LayerSets, notes)`` of the reviewed images open in the viewer: copies, taken
+        on the GUI thread, so that editing during a run never changes the training data."""
+        from ..training.session import LayerSet
+
+        found, notes = self._reviewed()
+        return [LayerSet(name, np.array(image.data), *(np.array(x.data) for x in trio),
+                         reviewed=reviewed, reviewed_cells=None if reviewed else tuple(cells))
+                for name, image, trio, reviewed, cells in found], notes
+
+    def refresh_data_info(self, *_):
+        if self._closed:
+            return
+        found, _ = self._reviewed()
+        names = ", ".join(f[0] + ("" if f[3] else " (some cells)") for f in found)
+        self.data_info.value = (f"{len(found)} reviewed: {names}" if found else
+                                "no reviewed image open (mark corrected images as reviewed)")
+
+    def add_folder(self, path) -> None:
+        path = str(path)
+        if path not in self._folders:
+            self._folders.append(path)
+            self.folders.choices = self._folders
+            self.folders.value = list(self._folders)
+
+    def _on_add_folder_clicked(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        path = QFileDialog.getExistingDirectory(None, "Annotation project folder")
+        if path:
+            self.add_folder(path)
+
+    def _on_remove_folder_clicked(self, *_):
+        self._folders = [f for f in self._folders if f not in (self.folders.value or [])]
+        self.folders.choices = self._folders
+
+    def params(self):
+        from ..training.session import SessionParams
+
+        start = self.start.value
+        return SessionParams(name=self.name.value.strip(), architecture=self.architecture.value,
+                             base_model=None if start == _SCRATCH else start,
+                             epochs=self.epochs.value, steps_per_epoch=self.steps.value,
+                             lr=self.lr.value, batch_size=self.batch.value, crop=self.crop.value,
+                             augment=self.augment.value, val_fraction=self.val_fraction.value)
+
+    # ---- running -----------------------------------------------------------------------------
+    def _on_train_clicked(self, *_):
+        self.stop() if self._worker is not None else self.train()
+
+    def train(self):
+        from ..training.session import ModelFileError, check_name, run
+
+        sets, notes = self.reviewed_layer_sets() if self.use_viewer.value else ([], [])
+        for note in notes:
+            show_warning(f"Train: {note}")
+        if not sets and not self._folders:
+            show_error("Train: no reviewed training data. Mark corrected images as reviewed "
+                       "in the correction widget, or add an annotation-project folder.")
+            return
+        params = self.params()
+        try:
+            check_name(params.name)
+        except ModelFileError as exc:
+            show_error(f"Train: {exc}")
+            return
+        self.plot.clear(params.epochs * params.steps_per_epoch)
+        self._start(run, params, sets, list(self._folders))
+
+    def resume(self, *_):
+        from ..training.session import run
+
+        last = self._last
+        if self._worker is not None or last is None or last.result is None or \
+                not last.result.checkpoint:
+            return
+        self._start(run, self._last_params, prepared=last.prepared, resume=last.result.checkpoint)
+
+    def _start(self, run, params, *args, **kwargs):
+        self._stop.clear()
+        self._last_params, self._t0, self._done, self._total = params, None, 0, None
+        self._steps = params.steps_per_epoch
+        # errors are shown by _on_errored (unexpected ones with their traceback in the log)
+        worker = thread_worker(run, start_thread=False, ignore_errors=True)(
+            params, *args, should_stop=self._stop.is_set, **kwargs)
+        worker.yielded.connect(self._on_event)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.train_button.text, self.resume_button.enabled = "Stop", False
+        self.progress.visible, self.progress.value = True, 0
+        self.status.value = "starting..."
+        worker.start()
+
+    def stop(self):
+        """End the run after the current batch; the best weights so far are saved."""
+        if self._worker is not None:
+            self._stop.set()
+            self.train_button.enabled = False
+            self.status.value = "stopping after the current batch..."
+
+    def _on_event(self, ev):
+        from ..training.loop import BatchEvent, EpochEvent, NoticeEvent
+        from ..training.session import BaselineEvent, DataEvent
+
+        if self._closed:
+            return
+        if isinstance(ev, BatchEvent):
+            self._on_batch(ev)
+        elif isinstance(ev, EpochEvent):
+            if ev.validation:
+                self.plot.add_score(ev.epoch * self._steps, ev.score)
+            self.status.value = (f"epoch {ev.epoch}: loss {ev.train_loss:.3f}, validation score "
+                                 f"{ev.score:.3f}{' (best)' if ev.improved else ''}")
+        elif isinstance(ev, BaselineEvent):
+            self.plot.add_score(0, ev.score)
+            self.status.value = f"starting model: validation score {ev.score:.3f}"
+        elif isinstance(ev, DataEvent):
+            (show_warning(f"Train: {ev.message}") if ev.warning else None)
+            self.status.value = ev.message
+        elif isinstance(ev, NoticeEvent) and not ev.message.startswith("non-finite"):
+            show_info(f"Train: {ev.message}")  # a non-finite loss is reported at the end
+
+    def _on_batch(self, ev):
+        self._steps = ev.steps
+        if self._total is None:  # first batch of this run (or of the resumed part)
+            self._total = (self._last_params.epochs - ev.epoch + 1) * ev.steps
+            self._t0 = time.perf_counter()
+            self.progress.max = self._total
+        self._done += 1
+        self.progress.value = min(self._done, self._total)
+        self.plot.add_loss((ev.epoch - 1) * ev.steps + ev.step, ev.loss)
+        left = (time.perf_counter() - self._t0) / self._done * (self._total - self._done)
+        self.status.value = (f"epoch {ev.epoch}/{self._last_params.epochs}, batch {ev.step}/"
+                             f"{ev.steps}, loss {ev.loss:.3f}, about {_duration(left)} left")
+
+    def _on_returned(self, outcome):
+        if self._closed:
+            return
+        self._last = outcome
+        r = outcome.result
+        for message in outcome.messages:
+            show_warning(f"Train: {message}")
+        ckpt = r.checkpoint if r is not None else None
+        if outcome.error:
+            show_error(f"Train: {outcome.error}" + (f" (the checkpoint {ckpt} is kept: free "
+                                                    "some space and press Resume)" if ckpt else ""))
+        if outcome.saved:
+            self.refresh_models()
+            show_info(f"Train: saved model {outcome.name!r}; it is in the Segment widget's "
+                      "model list now")
+            self.model_to_export.value = outcome.name
+            self.name.value = self._fresh_name()
+        self.resume_button.enabled = bool(ckpt) and (outcome.error is not None or
+                                                     r.stopped == "user")
+        if r is not None:
+            best = (f"best validation score {r.best_score:.3f} at epoch {r.best_epoch}"
+                    if r.best_validation else f"best epoch {r.best_epoch}")
+            saved = f"saved as {outcome.name}" if outcome.saved else "not saved"
+            self.status.value = f"{r.stopped} after {r.seconds:.0f} s, {best}; {saved}"
+        else:
+            self.status.value = "stopped before training: nothing saved"
+
+    def _on_errored(self, exc):
+        if self._closed:
+            return
+        from ..training.session import TrainingInputError
+
+        expected = isinstance(exc, TrainingInputError)
+        if not expected:
+            _log.error("training failed", exc_info=exc)
+        show_error(f"{'Train' if expected else 'Training failed'}: {exc}")
+        self.status.value = f"failed: {exc}"
+
+    def _on_finished(self):
+        self._worker = None
+        if self._closed:
+            return
+        self.train_button.text, self.train_button.enabled = "Train", True
+        self.progress.visible = False
+
+    def _on_destroyed(self, *_):
+        """The dock (or the viewer) closed: stop the worker; handlers then do nothing."""
+        self._closed = True
+        self._stop.set()
+        for worker in (self._worker, self._io_worker):
+            if worker is not None:
+                worker.quit()
+
+    # ---- export / import ---------------------------------------------------------------------
+    def export_model(self, path, name=None):
+        from ..training.session import export_model
+
+        name = name or self.model_to_export.value
+        self._io(export_model, (name, path), lambda p: f"exported {name!r} to {p}")
+
+    def import_model(self, path):
+        from ..training.session import import_model
+
+        self._io(import_model, (path,), lambda n: f"imported model {n!r}", refresh=True)
+
+    def _io(self, func, args, done, refresh=False):
+        from ..training.session import ModelFileError
+
+        def returned(value):
+            if not self._closed:
+                show_info(done(value))
+                if refresh:
+                    self.refresh_models()
+
+        def errored(exc):
+            if not isinstance(exc, ModelFileError):
+                _log.error("%s failed", func.__name__, exc_info=exc)
+            if not self._closed:
+                show_error(str(exc) if isinstance(exc, ModelFileError) else f"failed: {exc}")
+
+        def finished():
+            self._io_worker = None
+
+        worker = thread_worker(func, start_thread=False, ignore_errors=True)(*args)
+        worker.returned.connect(returned)
+        worker.errored.connect(errored)
+        worker.finished.connect(finished)
+        self._io_worker = worker
+        worker.start()
+
+    def _on_export_clicked(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        name = self.model_to_export.value
+        path, _ = QFileDialog.getSaveFileName(None, f"Export model {name}",
+                                              f"{name}.safetensors",
+                                              "napari-wbcseg model (*.safetensors)")
+        if path:
+            self.export_model(path, name)
+
+    def _on_import_clicked(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(None, "Import model", "",
+                                              "napari-wbcseg model (*.safetensors)")
+        if path:
+            self.import_model(path)

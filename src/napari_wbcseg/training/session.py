@@ -1,0 +1,565 @@
+"""Fine-tuning from corrected labels: the Qt-free half of the training widget.
+
+The widget snapshots the reviewed images of the viewer as :class:`LayerSet` objects
+(plain arrays, never layers) and hands them, with project folders and
+:class:`SessionParams`, to :func:`run`: a generator that loads the data, builds the
+fine-tune settings, drives :func:`.loop.train_steps` (its events pass through), saves
+the best weights as a user model and returns a :class:`SessionOutcome`.  Scripts
+(``scripts/bench_finetune.py``) and tests consume the same generator synchronously.
+
+Saving is all-or-nothing: the weights and card are written into a hidden staging
+folder beside the user models and moved into place, the card last (a model is listed
+once its card exists), so a full disk never leaves a half-written model in the list.
+Export / import copy a ``.safetensors`` file and its JSON card; an imported file is read
+with the safe loader and rebuilt through the registry before it is copied (never
+unpickled, never executed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .sample import IGNORE, UNKNOWN_CLASS, Sample
+
+#: quick fine-tune defaults (start from a trained model) and from-scratch defaults
+FINETUNE_DEFAULTS = {"epochs": 5, "steps_per_epoch": 20, "lr": 5e-4, "batch_size": 4, "crop": 192}
+SCRATCH_DEFAULTS = {"epochs": 30, "steps_per_epoch": 60, "lr": 2e-3, "batch_size": 8, "crop": 192}
+MAX_STAND_IN_VAL = 8  # training images that score epochs when there is no validation split
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
+
+
+class TrainingInputError(ValueError):
+    """Training data or settings that cannot be used; the message says why in one line."""
+
+
+class ModelFileError(ValueError):
+    """A model that cannot be saved, exported or imported; one-line message."""
+
+
+@dataclass(frozen=True)
+class LayerSet:
+    """One image and its three schema label arrays (copies, not layers).
+
+    ``reviewed``: every cell was checked.  Otherwise only ``reviewed_cells`` are trusted
+    (the other cells are ignored by the loss).  ``ignore``: optional HxW bool of pixels
+    whose label is unknown (e.g. unannotated cells of public data).
+    """
+    name: str
+    image: np.ndarray
+    nucleus: np.ndarray
+    cytoplasm: np.ndarray
+    cell_type: np.ndarray
+    reviewed: bool = True
+    reviewed_cells: tuple | None = None
+    ignore: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SessionParams:
+    name: str
+    architecture: str = "wcsegnet-compact"
+    base_model: str | None = "wcsegnet-compact"  # a model name; None: from scratch
+    epochs: int = FINETUNE_DEFAULTS["epochs"]
+    steps_per_epoch: int = FINETUNE_DEFAULTS["steps_per_epoch"]
+    lr: float = FINETUNE_DEFAULTS["lr"]
+    batch_size: int = FINETUNE_DEFAULTS["batch_size"]
+    crop: int = FINETUNE_DEFAULTS["crop"]
+    augment: bool = True
+    val_fraction: float = 0.2
+    seed: int = 0
+    threads: int | None = None
+
+
+@dataclass
+class Prepared:
+    """Everything a run (and its resume) trains on; built once, in the worker."""
+    train: list
+    val: list
+    config: object  # loop.TrainConfig
+    base: dict | None  # {"name", "architecture", "sha256"} of the starting model
+    initial_state: dict | None
+    native_cell_diameter: float
+    data: dict
+    messages: list = field(default_factory=list)
+
+
+@dataclass
+class DataEvent:
+    message: str
+    warning: bool = False  # something the user should act on (skipped image, one class)
+
+
+@dataclass
+class BaselineEvent:
+    """Validation of the starting model before any training (epoch 0)."""
+    score: float
+    validation: dict
+
+
+@dataclass
+class SessionOutcome:
+    name: str
+    result: object | None  # loop.TrainResult (None: stopped before training)
+    prepared: Prepared | None
+    batches: int = 0
+    card: Path | None = None
+    error: str | None = None  # saving failed (nothing was listed)
+    messages: list = field(default_factory=list)
+
+    @property
+    def saved(self) -> bool:
+        return self.card is not None
+
+
+# ------------------------------------------------------------------------------ data
+
+def samples_from_layer_sets(sets, num_classes: int = 5) -> tuple[list[Sample], list[str]]:
+    """``(samples, skipped)``: one sample per usable set, a one-line reason per unusable one."""
+    from ..core.image import ImageFormatError, as_rgb_uint8
+    from ..schema import LabelSchemaError, check_labels, semantic_from_layers
+    from .folders import _image_class, _scale_from_cells
+
+    rows, ids_list, skipped = [], [], []
+    for s in sets:
+        try:
+            image = as_rgb_uint8(np.asarray(s.image), what=repr(s.name))
+        except ImageFormatError as exc:
+            skipped.append(f"{s.name!r} skipped: {exc}")
+            continue
+        labels = {k: np.asarray(getattr(s, k)) for k in ("nucleus", "cytoplasm", "cell_type")}
+        bad = [f"{k.replace('_', ' ')} labels are {'x'.join(map(str, a.shape))}"
+               for k, a in labels.items() if a.shape != image.shape[:2]]
+        if bad:
+            skipped.append(f"{s.name!r} skipped: {', '.join(bad)} but the image is "
+                           f"{image.shape[0]}x{image.shape[1]}")
+            continue
+        nuc, cyt, ct = labels["nucleus"], labels["cytoplasm"], labels["cell_type"]
+        try:
+            check_labels(nuc, cyt, ct)
+        except LabelSchemaError as exc:
+            skipped.append(f"{s.name!r} skipped: {exc}")
+            continue
+        semantic = semantic_from_layers(nuc, cyt)
+        code = ct.astype(np.int64)
+        cell = semantic > 0
+        cell_class = np.where(cell & ((code < 1) | (code > num_classes)), UNKNOWN_CLASS,
+                              code).astype(np.uint8)
+        ids = np.where(nuc > 0, nuc, cyt).astype(np.int64)
+        if not s.reviewed:
+            unchecked = cell & ~np.isin(ids, list(s.reviewed_cells or ()))
+            semantic[unchecked] = IGNORE
+            cell_class[unchecked] = UNKNOWN_CLASS
+            ids = np.where(unchecked, 0, ids)
+        if s.ignore is not None:
+            ignore = np.asarray(s.ignore, bool)
+            semantic[ignore] = IGNORE
+            cell_class[ignore] = UNKNOWN_CLASS
+        rows.append((s, image, semantic, cell_class))
+        ids_list.append(ids)
+    scale = _scale_from_cells(ids_list)
+    samples = [Sample(image=image, semantic=semantic, cell_class=cell_class, source="viewer",
+                      group=f"viewer:{s.name}", name=f"viewer/{s.name}", scale=scale,
+                      complete=bool(s.reviewed), image_class=_image_class(cell_class),
+                      meta={"reviewed": s.reviewed, "reviewed_cells": s.reviewed_cells})
+               for (s, image, semantic, cell_class) in rows]
+    return samples, skipped
+
+
+def class_codes(samples) -> list[int]:
+    """Cell-type codes (1..254) labelled on at least one pixel of ``samples``."""
+    codes: set[int] = set()
+    for s in samples:
+        codes.update(int(c) for c in np.unique(s.cell_class) if 0 < c < UNKNOWN_CLASS)
+    return sorted(codes)
+
+
+def fine_tune_config(params: SessionParams, base_card: dict | None = None, *,
+                     train_classes: bool = True):
+    """The TrainConfig of a run: the "fast" recipe with the widget's settings on top.
+
+    From a trained model: its network settings, preprocessing and class-loss weight, the
+    whole network trained at once (no encoder freezing).  ``train_classes=False`` sets
+    the cell-type loss weight to 0 (segmentation only).
+    """
+    from .loop import TrainConfig
+    from .presets import _NO_AUG, check_config, preset
+
+    values = preset("fast", params.architecture)
+    values.update(epochs=params.epochs, steps_per_epoch=params.steps_per_epoch, lr=params.lr,
+                  batch_size=params.batch_size, crop=params.crop, seed=params.seed,
+                  threads=params.threads, freeze_encoder_fraction=0.0,
+                  patience=max(values["patience"], params.epochs))
+    if base_card:
+        values["model_config"] = dict(base_card.get("config") or {})
+        values["preprocess"] = (base_card.get("preprocessing") or {}).get("method", "none")
+        settings = (base_card.get("training") or {}).get("settings") or {}
+        values["class_weight"] = float(settings.get("class_weight", 1.0))
+    if not params.augment:
+        values.update(augment=dict(_NO_AUG), scale_jitter=0.0)
+    if not train_classes:
+        values["class_weight"] = 0.0
+    config = TrainConfig.from_dict(values)
+    try:
+        check_config(config)
+    except ValueError as exc:
+        raise TrainingInputError(str(exc)) from None
+    return config
+
+
+def prepare(params: SessionParams, layer_sets=(), folders=()):
+    """Generator of :class:`DataEvent`; returns :class:`Prepared` (``TrainingInputError``)."""
+    from ..models import UnknownArchitectureError, architecture_info
+    from .datasets import split_by_group
+    from .sources import load_data_folders
+
+    try:
+        arch = architecture_info(params.architecture)["name"]
+    except UnknownArchitectureError as exc:
+        raise TrainingInputError(str(exc)) from None
+    messages, samples = [], []
+    if layer_sets:
+        yield DataEvent(f"reading {len(layer_sets)} reviewed image(s) from the viewer")
+        samples, skipped = samples_from_layer_sets(layer_sets)
+        messages += skipped
+    for folder in folders:
+        yield DataEvent(f"loading {folder}")
+        try:
+            samples += load_data_folders([folder])
+        except (FileNotFoundError, ValueError) as exc:  # skipped; an error if nothing is left
+            messages.append(f"skipped: {exc}")
+    if not samples:
+        why = "; ".join(messages) or "no reviewed images and no project folders"
+        raise TrainingInputError(f"no training data: {why}. Mark corrected images as reviewed "
+                                 "or add an annotation-project folder with reviewed images.")
+    train, val = split_by_group(samples, params.val_fraction, seed=params.seed)
+    base_card, base, state, diameter = None, None, None, 80.0
+    if params.base_model:
+        yield DataEvent(f"loading the starting model {params.base_model}")
+        base_card, base, state = _base_model(params.base_model, arch)
+        diameter = float(base_card.get("native_cell_diameter_px", 80.0))
+    codes = class_codes(train)
+    if len(codes) < 2:
+        from ..schema import class_by_code
+
+        names = ", ".join(class_by_code()[c].name if c in class_by_code() else str(c)
+                          for c in codes) or "none"
+        messages.append(f"cell types: {len(codes)} class in the training data ({names}); "
+                        "learning cell types needs at least 2, so only the segmentation is "
+                        "trained (the cell-type head keeps its starting weights)")
+    counts: dict = {}
+    for part, group in (("train", train), ("val", val)):
+        for s in group:
+            counts.setdefault(s.source, {"train": 0, "val": 0})[part] += 1
+    validation = "held-out images"
+    if not val:  # score epochs on training images: without any, the loop would rank epochs
+        # by training loss against an initial best of -1 (a loss above 1 never "improves")
+        val = train[:MAX_STAND_IN_VAL]
+        validation = f"{len(val)} training image(s) (no held-out image)"
+        messages.append(f"no separate validation image ({len(samples)} image(s), validation "
+                        f"fraction {params.val_fraction:g}): epochs are scored on "
+                        f"{len(val)} training image(s), which says little about new images")
+    config = fine_tune_config(replace(params, architecture=arch), base_card,
+                              train_classes=len(codes) >= 2)
+    data = {"split": f"group-aware, validation fraction {params.val_fraction:g}, "
+                     f"seed {params.seed}",
+            "samples": counts, "validation": validation, "classes": codes,
+            "viewer_images": [s.name for s in layer_sets],
+            "folders": [str(Path(f).resolve()) for f in folders]}
+    return Prepared(train, val, config, base, state, diameter, data, messages)
+
+
+def _base_model(name: str, arch: str):
+    from ..io.model_store import ModelNotFoundError, find_model
+    from ..models.weights import load_weights
+
+    try:
+        entry = find_model(name)
+    except ModelNotFoundError as exc:
+        raise TrainingInputError(str(exc)) from None
+    if entry.architecture != arch:
+        raise TrainingInputError(f"model {name!r} is a {entry.architecture!r}, not {arch!r}")
+    try:
+        state, _ = load_weights(entry.weights)
+    except (OSError, ValueError) as exc:
+        raise TrainingInputError(f"cannot read the starting model: {exc}") from None
+    sha = (entry.card.get("weights") or {}).get("sha256")
+    return entry.card, {"name": name, "architecture": arch, "origin": entry.origin,
+                        "sha256": sha}, state
+
+
+def predictor(model):
+    """``(1, 3, h, w)`` float 0..1 -> ``(1, 3 + K, h, w)`` probabilities of a torch model."""
+    import torch
+
+    def predict(x):
+        return np.concatenate([o.numpy() for o in model.predict(torch.from_numpy(x)).values()], 1)
+    return predict
+
+
+def baseline(prepared: Prepared) -> BaselineEvent:
+    """Score of the starting weights on the validation images (as the loop scores epochs)."""
+    from ..models import create_model
+    from .evaluate import evaluate, summary
+    from .loop import _score
+    from .optim import warm_start
+
+    model = create_model(prepared.config.architecture, **prepared.config.model_config)
+    warm_start(model, prepared.initial_state)
+    model.eval()
+    report = evaluate(predictor(model), prepared.val, model.size_multiple)
+    return BaselineEvent(_score(summary(report)), report)
+
+
+# ------------------------------------------------------------------------------- run
+
+def checkpoint_dir(name: str) -> Path:
+    from ..io.model_store import user_dir
+
+    return user_dir() / "checkpoints" / name
+
+
+def run(params: SessionParams, layer_sets=(), folders=(), *, should_stop=lambda: False,
+        prepared: Prepared | None = None, resume=None, ckpt_dir=None, save: bool = True,
+        folder=None):
+    """Load, train and save; a generator of events returning a :class:`SessionOutcome`.
+
+    Yields :class:`DataEvent`, :class:`BaselineEvent` and the loop's events.  ``prepared``
+    (from an earlier outcome) skips loading; ``resume`` continues that run's checkpoint.
+    Nothing is saved for a run stopped before its first epoch was complete or stopped by a
+    non-finite loss.  ``folder``: where to save (default: the user model folder).
+    """
+    from .loop import BatchEvent, NoticeEvent, train_steps
+
+    if prepared is None:
+        prepared = yield from prepare(params, layer_sets, folders)
+        for message in prepared.messages:
+            yield DataEvent(message, warning=True)
+    outcome = SessionOutcome(params.name, None, prepared)
+    if should_stop():
+        outcome.messages.append("stopped before training started: nothing was saved")
+        return outcome
+    if prepared.val and prepared.initial_state is not None and resume is None:
+        yield DataEvent("scoring the starting model on the validation images")
+        yield baseline(prepared)
+    steps = None
+    gen = train_steps(prepared.train, prepared.val, prepared.config,
+                      initial_state=prepared.initial_state, should_stop=should_stop,
+                      checkpoint_dir=ckpt_dir or checkpoint_dir(params.name), resume=resume)
+    try:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if isinstance(ev, BatchEvent):
+                outcome.batches += 1
+                steps = ev.steps
+            elif isinstance(ev, NoticeEvent) and ev.message.startswith("non-finite"):
+                outcome.messages.append(ev.message)
+            yield ev
+    except ValueError as exc:  # a corrupt or foreign checkpoint, bad settings
+        raise TrainingInputError(str(exc)) from None
+    finally:
+        gen.close()
+    outcome.result = result
+    if result.stopped == "non-finite loss":
+        return outcome
+    if result.best_epoch < 1:  # e.g. validation images without any labelled cell
+        outcome.messages.append("no epoch could be scored (validation score "
+                                f"{result.best_score:.3g}): nothing was saved")
+        return outcome
+    if result.stopped == "user" and resume is None and outcome.batches < (steps or 1):
+        outcome.messages.append(
+            f"stopped after {outcome.batches} batch(es), before the first epoch was complete: "
+            "no model was saved (Resume continues from the checkpoint)")
+        return outcome
+    if save:
+        try:
+            outcome.card = save_model(result, prepared, params.name, folder=folder,
+                                      overwrite=resume is not None)
+        except ModelFileError as exc:
+            outcome.error = str(exc)
+    return outcome
+
+
+# -------------------------------------------------------------------- save / export
+
+def check_name(name: str, *, overwrite: bool = False) -> str:
+    """``name`` if it can be a new user model (``ModelFileError`` saying why not)."""
+    from ..io.model_store import model_entries
+
+    name = str(name).strip()
+    if not _NAME.match(name):
+        raise ModelFileError(f"model name {name!r}: use 1-80 letters, digits, '.', '_', '+' "
+                             "or '-', starting with a letter or digit")
+    entry = model_entries().get(name)
+    if entry is not None and (entry.origin != "user" or not overwrite):
+        raise ModelFileError(f"a {entry.origin} model called {name!r} exists; choose another "
+                             "name")
+    return name
+
+
+def save_model(result, prepared: Prepared, name: str, *, folder=None,
+               overwrite: bool = False) -> Path:
+    """Write the best weights as user model ``name``; returns the card path.
+
+    All or nothing (``ModelFileError`` for a full disk or any other OSError)."""
+    from ..io.model_store import user_dir
+    from .bundle import write_model
+
+    name = check_name(name, overwrite=overwrite)
+    folder = Path(folder) if folder is not None else user_dir()
+    base = prepared.base
+    how = (f"fine-tuned from {base['name']}" if base else "trained from random weights")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".saving-{name}-", dir=folder) as staging:
+            card_path = write_model(staging, name, result, data=prepared.data,
+                                    preprocessing=prepared.config.preprocess,
+                                    native_cell_diameter=prepared.native_cell_diameter,
+                                    notes=f"Trained in the napari-wbcseg training widget ({how})")
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+            card["training"]["base_model"] = base
+            card["training"]["source"] = "napari-wbcseg training widget"
+            card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+            _publish(Path(staging), name, folder)
+    except OSError as exc:
+        raise ModelFileError(f"could not save model {name!r} in {folder}: "
+                             f"{exc.strerror or exc}; nothing was added to the model list")
+    _models_changed()
+    return folder / f"{name}.json"
+
+
+def _publish(staging: Path, name: str, folder: Path) -> None:
+    """Move weights, then card, into ``folder`` (the card makes the model visible)."""
+    weights, card = folder / f"{name}.safetensors", folder / f"{name}.json"
+    os.replace(staging / weights.name, weights)
+    try:
+        os.replace(staging / card.name, card)
+    except OSError:
+        if not card.exists():
+            weights.unlink(missing_ok=True)
+        raise
+
+
+def _models_changed() -> None:
+    from ..inference.predictor import clear_cache
+
+    clear_cache()  # a model saved again under its name must not be served from the cache
+
+
+def export_model(name: str, dest) -> Path:
+    """Copy model ``name`` (weights + card) to ``dest`` (a ``.safetensors`` path or folder)."""
+    from ..io.model_store import ModelNotFoundError, find_model
+
+    try:
+        entry = find_model(name)
+    except ModelNotFoundError as exc:
+        raise ModelFileError(str(exc)) from None
+    dest = Path(dest)
+    if dest.is_dir():
+        dest = dest / f"{entry.name}.safetensors"
+    elif dest.suffix != ".safetensors":
+        dest = dest.with_name(dest.name + ".safetensors")
+    card = dict(entry.card, name=dest.stem)
+    card["weights"] = dict(card.get("weights") or {}, file=dest.name)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".export-", dir=dest.parent) as staging:
+            shutil.copyfile(entry.weights, Path(staging) / dest.name)
+            (Path(staging) / f"{dest.stem}.json").write_text(json.dumps(card, indent=2) + "\n",
+                                                             encoding="utf-8")
+            os.replace(Path(staging) / dest.name, dest)
+            os.replace(Path(staging) / f"{dest.stem}.json", dest.with_suffix(".json"))
+    except OSError as exc:
+        raise ModelFileError(f"could not export {name!r} to {dest}: {exc.strerror or exc}")
+    return dest
+
+
+def read_model_file(path) -> dict:
+    """The card of the model file ``path`` after checking it safely (``ModelFileError``).
+
+    The weights are read with the safe loader and rebuilt through the registry; the card
+    beside them (``<stem>.json``, optional) must name the same architecture and, when it
+    records one, the file's checksum.
+    """
+    from ..io.fetch import sha256_of
+    from ..models.weights import build_from_file
+
+    path = Path(path)
+    if path.suffix == ".json":
+        path = path.with_suffix(".safetensors")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file (.safetensors)")
+    try:
+        model = build_from_file(path)
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"{path.name} is not a usable napari-wbcseg model: {exc}") from None
+    meta = model.weights_metadata
+    card_path = path.with_suffix(".json")
+    if card_path.is_file():
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ModelFileError(f"{card_path.name} is not a readable model card: {exc}") from None
+        if not isinstance(card, dict):
+            raise ModelFileError(f"{card_path.name} is not a model card (not a JSON object)")
+        if card.get("architecture", meta["architecture"]) != meta["architecture"]:
+            raise ModelFileError(f"{card_path.name} describes a {card.get('architecture')!r}, "
+                                 f"but {path.name} holds a {meta['architecture']!r}")
+        sha = (card.get("weights") or {}).get("sha256")
+        if sha and sha != sha256_of(path):
+            raise ModelFileError(f"{card_path.name} belongs to another weight file (checksum "
+                                 f"differs from {path.name})")
+    else:
+        card = {"notes": f"imported without a model card on {time.strftime('%Y-%m-%d')}"}
+    card.update(architecture=meta["architecture"], config=meta.get("config", {}))
+    card.setdefault("native_cell_diameter_px", 80.0)
+    return card
+
+
+def import_model(path, *, name: str | None = None, folder=None) -> str:
+    """Validate the model file ``path`` and copy it into the user models; returns its name
+    (the file's name, with ``-2``, ``-3`` ... added if that name is taken)."""
+    from ..io.fetch import sha256_of
+    from ..io.model_store import model_entries, user_dir
+
+    card = read_model_file(path)
+    path = Path(path).with_suffix(".safetensors")
+    base = re.sub(r"[^A-Za-z0-9._+-]+", "-", name or path.stem).strip(".-_") or "imported"
+    taken, new, k = set(model_entries()), base, 2
+    while new in taken:
+        new, k = f"{base}-{k}", k + 1
+    folder = Path(folder) if folder is not None else user_dir()
+    card["name"] = new
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".import-{new}-", dir=folder) as staging:
+            shutil.copyfile(path, Path(staging) / f"{new}.safetensors")
+            card["weights"] = dict(card.get("weights") or {}, file=f"{new}.safetensors",
+                                   sha256=sha256_of(Path(staging) / f"{new}.safetensors"),
+                                   format="safetensors")
+            (Path(staging) / f"{new}.json").write_text(json.dumps(card, indent=2) + "\n",
+                                                       encoding="utf-8")
+            _publish(Path(staging), new, folder)
+    except OSError as exc:
+        raise ModelFileError(f"could not import {path.name} into {folder}: "
+                             f"{exc.strerror or exc}; nothing was added to the model list")
+    _models_changed()
+    return new
+
+
+__all__ = ["BaselineEvent", "DataEvent", "FINETUNE_DEFAULTS", "LayerSet", "ModelFileError",
+           "Prepared", "SCRATCH_DEFAULTS", "SessionOutcome", "SessionParams",
+           "TrainingInputError", "check_name", "class_codes", "export_model", "fine_tune_config",
+           "import_model", "predictor", "prepare", "read_model_file", "run",
+           "samples_from_layer_sets", "save_model"]
