@@ -209,3 +209,18 @@ def test_optimizers_and_schedules_train(optimizer, schedule):
     result, _ = _run(TrainConfig(**{**TINY, "epochs": 2, "optimizer": optimizer,
                                     "schedule": schedule}))
     assert result.stopped == "finished" and len(result.history) == 2
+
+
+def test_without_validation_the_best_epoch_is_a_trained_one(monkeypatch):
+    """No validation images: epochs are scored by minus the mean loss, which is below -1
+    for a loss above 1; the first epoch must still count as an improvement."""
+    real = loop.batch_loss
+
+    def big_loss(model, batch, **kw):
+        loss, parts = real(model, batch, **kw)
+        return loss + 5.0, parts
+
+    monkeypatch.setattr(loop, "batch_loss", big_loss)
+    result = run_to_end(train_steps(TRAIN, [], TrainConfig(**{**TINY, "epochs": 2})),
+                        lambda ev: None)
+    assert result.best_epoch >= 1 and result.best_score < -1

@@ -211,7 +211,7 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     if config.class_balance:
         w = class_balance_weights(train_samples, model.num_classes)
         class_weights = None if w is None else torch.tensor(w, dtype=torch.float32)
-    best = (-1.0, -1, {}, copy.deepcopy(model.state_dict()))
+    best = (-float("inf"), -1, {}, copy.deepcopy(model.state_dict()))
     history, stopped, since_best, start, steps_done = [], "finished", 0, 1, 0
     data = ckio.data_fingerprint(train_samples)
     last = None
