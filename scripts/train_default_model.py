@@ -36,6 +36,9 @@ def main(argv=None) -> int:
                    help='JSON sampling weight per source, e.g. {"segmentation_WBC-2": 2}')
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--init", default=None, help="warm start from this .safetensors file")
+    p.add_argument("--continues", default=None,
+                   help="card of the run whose weights --init holds: its run history is "
+                   "carried into the new card (previous_runs, total_seconds)")
     p.add_argument("--model-config", default="{}", help="JSON overrides of the architecture")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"],
                    help="storage precision of the weight file")
@@ -85,8 +88,26 @@ def main(argv=None) -> int:
     data = {"split": "group-aware 80/20, seed 0", "samples": counts}
     card = write_model(args.out, args.name, result, data=data,
                        notes="Trained by scripts/train_default_model.py", dtype=args.dtype)
+    if args.continues:
+        chain_history(card, args.continues)
     print(f"best epoch {result.best_epoch} ({result.stopped}), {result.seconds / 60:.1f} min -> {card}")
     return 0
+
+
+def chain_history(card_path, previous_card) -> None:
+    """Record the earlier runs of a continued model in its new card."""
+    card = json.loads(Path(card_path).read_text(encoding="utf-8"))
+    old = json.loads(Path(previous_card).read_text(encoding="utf-8"))["training"]
+    runs = list(old.get("previous_runs", []))
+    runs.append({"settings": old["settings"], "seconds": old["seconds"],
+                 "best_epoch": old["best_epoch"], "stopped": old["stopped"],
+                 "hardware": old.get("hardware")})
+    tr = card["training"]
+    if "first_run" in old:
+        tr["first_run"] = old["first_run"]
+    tr["previous_runs"] = runs
+    tr["total_seconds"] = round(old.get("total_seconds", old["seconds"]) + tr["seconds"], 1)
+    Path(card_path).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -224,3 +224,20 @@ def test_without_validation_the_best_epoch_is_a_trained_one(monkeypatch):
     result = run_to_end(train_steps(TRAIN, [], TrainConfig(**{**TINY, "epochs": 2})),
                         lambda ev: None)
     assert result.best_epoch >= 1 and result.best_score < -1
+
+
+def test_freeze_norm_keeps_the_batchnorm_statistics_of_the_start():
+    from napari_wbcseg.models import create_model
+
+    start = create_model("wcsegnet-compact").state_dict()
+    stats = [k for k in start if k.endswith("running_mean")]
+    assert stats
+    config = {**TINY, "epochs": 1}
+    frozen = run_to_end(train_steps(TRAIN, VAL, TrainConfig(**config, freeze_norm=True),
+                                    initial_state=start), lambda ev: None).model.state_dict()
+    free = run_to_end(train_steps(TRAIN, VAL, TrainConfig(**config), initial_state=start),
+                      lambda ev: None).model.state_dict()
+    assert all(torch.equal(frozen[k], start[k]) for k in stats)
+    assert not all(torch.equal(free[k], start[k]) for k in stats)
+    weights = [k for k in start if k.endswith(".weight") and start[k].ndim == 4]
+    assert any(not torch.equal(frozen[k], start[k]) for k in weights)  # the rest still trains

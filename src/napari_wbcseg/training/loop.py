@@ -47,6 +47,9 @@ class TrainConfig:
     freeze_encoder_fraction: float = 0.0
     # weight the cell-type loss by inverse square-root class frequency (rare types count more)
     class_balance: bool = False
+    # keep BatchNorm running statistics fixed (fine-tuning on a few corrected images:
+    # their batch statistics would otherwise overwrite those learnt on the full data)
+    freeze_norm: bool = False
     augment: dict = field(default_factory=dict)  # keywords of augment.augment() (overrides)
     scale_jitter: float = 0.15  # random rescale exp(U(-j, j)) around the native scale
     # probability that a batch element is a Zhu et al. mosaic of g x g single-cell images
@@ -169,8 +172,9 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
 
     from . import checkpoint as ckio
     from .evaluate import evaluate, summary
-    from .optim import (batch_step, can_freeze, current_lr, epoch_step, imagenet_init,
-                        make_optimizer, make_scheduler, set_encoder_frozen, warm_start)
+    from .optim import (batch_step, can_freeze, current_lr, epoch_step, freeze_norm_statistics,
+                        imagenet_init, make_optimizer, make_scheduler, set_encoder_frozen,
+                        warm_start)
     from .presets import check_config
     from .sampling import is_single_cell, preprocess_samples
     from ..models import create_model
@@ -249,6 +253,8 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
         model.train()
         if freeze:
             set_encoder_frozen(model, frozen_at(epoch))  # after train(): frozen BN stays eval
+        if config.freeze_norm:
+            freeze_norm_statistics(model)
             if frozen_at(epoch - 1) and not frozen_at(epoch):
                 since_best = 0  # the thawed network gets its full patience
         for step in range(1, steps + 1):

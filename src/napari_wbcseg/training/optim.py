@@ -83,6 +83,14 @@ def set_encoder_frozen(model, frozen: bool) -> None:
                 m.eval()
 
 
+def freeze_norm_statistics(model) -> None:
+    """Put every BatchNorm layer in eval mode (call after ``model.train()``): running
+    statistics stay as loaded, the affine weights still train."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
 def current_lr(opt) -> float:
     return float(opt.param_groups[0]["lr"])
 

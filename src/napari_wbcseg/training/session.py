@@ -186,7 +186,8 @@ def fine_tune_config(params: SessionParams, base_card: dict | None = None, *,
     """The TrainConfig of a run: the "fast" recipe with the widget's settings on top.
 
     From a trained model: its network settings, preprocessing and class-loss weight, the
-    whole network trained at once (no encoder freezing).  ``train_classes=False`` sets
+    whole network trained at once (no encoder freezing) with its BatchNorm statistics
+    kept.  ``train_classes=False`` sets
     the cell-type loss weight to 0 (segmentation only).
     """
     from .loop import TrainConfig
@@ -202,6 +203,9 @@ def fine_tune_config(params: SessionParams, base_card: dict | None = None, *,
         values["preprocess"] = (base_card.get("preprocessing") or {}).get("method", "none")
         settings = (base_card.get("training") or {}).get("settings") or {}
         values["class_weight"] = float(settings.get("class_weight", 1.0))
+        # a few corrected images must not overwrite the normalisation statistics learnt
+        # on the full training data (measured: scripts/bench_finetune.py)
+        values["freeze_norm"] = True
     if not params.augment:
         values.update(augment=dict(_NO_AUG), scale_jitter=0.0)
     if not train_classes:
