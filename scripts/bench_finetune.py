@@ -74,6 +74,11 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="seconds: 2 corrections, 8 held-out images, 2 batches of 64 px")
     p.add_argument("--json", default=None, help="also write the numbers here")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (widget default)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (widget default)")
+    p.add_argument("--steps", type=int, default=None, help="batches per epoch (widget default)")
+    p.add_argument("--update-norm", action="store_true",
+                   help="let BatchNorm statistics follow the corrected images")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-finetune-") as models:
         os.environ["NAPARI_WBCSEG_MODELS"] = models  # the tuned model and checkpoint go here
@@ -111,6 +116,10 @@ def bench(args) -> int:
 
     defaults = dict(epochs=1, steps_per_epoch=2, batch_size=2, crop=64, threads=1) \
         if args.quick else {}
+    for key, value in (("lr", args.lr), ("epochs", args.epochs), ("steps_per_epoch", args.steps)):
+        if value is not None:
+            defaults[key] = value
+    defaults["keep_norm_statistics"] = not args.update_norm
     params = session.SessionParams("bench-finetune", base_model=DEFAULT_MODEL, **defaults)
     limit = (0.5 if args.quick else args.minutes) * 60
     t0 = time.perf_counter()
@@ -143,7 +152,8 @@ def bench(args) -> int:
     print(f"\nfine-tuned through training.session ({outcome.batches} batches, {len(epochs)} "
           f"epoch(s), {r.stopped}, best epoch {r.best_epoch}) in {seconds:.0f} s on the CPU; "
           f"settings: epochs {params.epochs} x {params.steps_per_epoch} batches of "
-          f"{params.batch_size}, crop {params.crop}, lr {params.lr:g}")
+          f"{params.batch_size}, crop {params.crop}, lr {params.lr:g}, BatchNorm statistics "
+          f"{'kept' if params.keep_norm_statistics else 'updated'}")
     print(f"\n{'images':24} {'n':>3} {'metric':16} {'before':>7} {'after':>7} {'change':>7}")
     for label, row in rows.items():
         for m in METRICS:

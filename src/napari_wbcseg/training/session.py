@@ -76,6 +76,7 @@ class SessionParams:
     val_fraction: float = 0.2
     seed: int = 0
     threads: int | None = None
+    keep_norm_statistics: bool = True  # fine-tuning keeps the base model's BatchNorm stats
 
 
 @dataclass
@@ -205,7 +206,7 @@ def fine_tune_config(params: SessionParams, base_card: dict | None = None, *,
         values["class_weight"] = float(settings.get("class_weight", 1.0))
         # a few corrected images must not overwrite the normalisation statistics learnt
         # on the full training data (measured: scripts/bench_finetune.py)
-        values["freeze_norm"] = True
+        values["freeze_norm"] = params.keep_norm_statistics
     if not params.augment:
         values.update(augment=dict(_NO_AUG), scale_jitter=0.0)
     if not train_classes:
