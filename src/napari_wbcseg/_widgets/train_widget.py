@@ -442,18 +442,18 @@ class TrainWidget(Container):
 
     # ---- export / import ---------------------------------------------------------------------
     def export_model(self, path, name=None):
-        from ..training.session import export_model
+        from ..io.model_exchange import export_model
 
         name = name or self.model_to_export.value
         self._io(export_model, (name, path), lambda p: f"exported {name!r} to {p}")
 
     def import_model(self, path):
-        from ..training.session import import_model
+        from ..io.model_exchange import import_model
 
         self._io(import_model, (path,), lambda n: f"imported model {n!r}", refresh=True)
 
     def _io(self, func, args, done, refresh=False):
-        from ..training.session import ModelFileError
+        from ..io.model_exchange import ModelFileError
 
         def returned(value):
             if not self._closed:
