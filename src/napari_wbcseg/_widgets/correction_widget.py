@@ -238,13 +238,19 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         return add(name=full, scale=ref.scale, translate=ref.translate,
                    metadata={HELPER: True}, **kwargs)
 
-    def draw_split_line(self) -> None:
+    def _start_drawing(self, kind, what: str, mode: str, hint: str, **kwargs) -> None:
+        """Activate the helper layer ``what`` in ``mode`` and tell the user what to do."""
         if self._need_set("Split") is None:
             return
-        layer = self._helper(Shapes, "split line", edge_color="#00ffff", edge_width=2)
+        layer = self._helper(kind, what, **kwargs)
         self._viewer.layers.selection.active = layer
-        layer.mode = "add_path"
-        show_info("Split: draw a line across the cell (double-click ends it), then 'Split along line'")
+        layer.mode = mode
+        show_info(f"Split: {hint}")
+
+    def draw_split_line(self) -> None:
+        self._start_drawing(Shapes, "split line", "add_path", "draw a line across the cell "
+                            "(double-click ends it), then 'Split along line'",
+                            edge_color="#00ffff", edge_width=2)
 
     def split_along_line(self) -> bool:
         """Split the selected cell (or the one cell the line crosses) along the last line."""
@@ -276,12 +282,8 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         return int(ids[0])
 
     def place_seeds(self) -> None:
-        if self._need_set("Split") is None:
-            return
-        layer = self._helper(Points, "split seeds", face_color="#ff00ff", size=8)
-        self._viewer.layers.selection.active = layer
-        layer.mode = "add"
-        show_info("Split: click one seed in each part of the cell, then 'Split by seeds'")
+        self._start_drawing(Points, "split seeds", "add", "click one seed in each part of "
+                            "the cell, then 'Split by seeds'", face_color="#ff00ff", size=8)
 
     def split_by_seeds(self) -> bool:
         ls = self._need_set("Split")
