@@ -15,19 +15,23 @@ from napari_wbcseg.models import architecture_info, list_architectures
 
 BUNDLED = {name: e for name, e in model_entries().items() if e.origin == "bundled"}
 FAMILIES = {architecture_info(a)["family"] for a in list_architectures()}
-WEIGHT_BUDGET_MB = 150
+WEIGHT_BUDGET_MB = 40  # the installed package stays lean
+FILE_LIMIT_MB = 20
 
 
 def test_every_family_ships_a_model():
     shipped = {architecture_info(e.architecture)["family"] for e in BUNDLED.values()}
     assert shipped == FAMILIES, f"families without weights: {sorted(FAMILIES - shipped)}"
     archs = {e.architecture for e in BUNDLED.values()}
-    assert {"unet-resnet50", "unet-mobilenetv2"} <= archs  # the paper's best + a light one
+    assert "unet-mobilenetv2" in archs  # light enough to bundle; unet-resnet50 trains locally
 
 
 def test_weights_fit_the_package_budget():
-    total = sum(p.stat().st_size for p in bundled_dir().glob("*.safetensors"))
+    sizes = {p.name: p.stat().st_size for p in bundled_dir().glob("*.safetensors")}
+    total = sum(sizes.values())
     assert total <= WEIGHT_BUDGET_MB * 1024 ** 2, f"{total / 1024 ** 2:.0f} MB of weights"
+    big = {n: round(b / 1024 ** 2) for n, b in sizes.items() if b > FILE_LIMIT_MB * 1024 ** 2}
+    assert not big, f"weight files over {FILE_LIMIT_MB} MB: {big}"
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
