@@ -241,3 +241,42 @@ def test_freeze_norm_keeps_the_batchnorm_statistics_of_the_start():
     assert not all(torch.equal(free[k], start[k]) for k in stats)
     weights = [k for k in start if k.endswith(".weight") and start[k].ndim == 4]
     assert any(not torch.equal(frozen[k], start[k]) for k in weights)  # the rest still trains
+
+
+@pytest.mark.parametrize("arch", ["wcsegnet-compact", "wbc-net-compact", "unet-mobilenetv2"])
+def test_detached_class_head_keeps_the_class_loss_out_of_the_shared_network(arch):
+    from napari_wbcseg.models import create_model
+    from napari_wbcseg.training.optim import (class_head_modules, class_head_parameters,
+                                              detach_class_head)
+
+    model = create_model(arch)
+    model.train()
+    head = class_head_modules(model)
+    hooks = detach_class_head(head)
+    head_names = {n for n, p in model.named_parameters()
+                  if any(p is q for q in class_head_parameters(model))}
+    out = model(torch.rand(1, 3, 64, 64))
+    out = out[-1] if isinstance(out, list) else out
+    out["cell_type"].square().sum().backward()
+    moved = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.any()}
+    assert moved and moved <= head_names  # only the head gets class-loss gradients
+    for h in hooks:
+        h.remove()
+    model.zero_grad()
+    out = model(torch.rand(1, 3, 64, 64))
+    out = out[-1] if isinstance(out, list) else out
+    out["cell_type"].square().sum().backward()
+    assert {n for n, p in model.named_parameters()
+            if p.grad is not None and p.grad.any()} - head_names  # undone: it reaches further
+
+
+def test_class_head_only_run_leaves_no_hooks_and_clips_groups_apart():
+    from napari_wbcseg.training.optim import clip_gradients
+
+    result, _ = _run(TrainConfig(**{**TINY, "epochs": 1}, class_head_only=True))
+    assert not any(m._forward_pre_hooks for m in result.model.modules())
+    a, b = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(3))
+    a.grad, b.grad = torch.full((3,), 100.0), torch.full((3,), 0.1)
+    assert clip_gradients([[a], [b]], 5.0) == pytest.approx(100 * 3 ** 0.5)
+    assert float(a.grad.norm()) == pytest.approx(5.0, rel=1e-4)
+    assert torch.allclose(b.grad, torch.full((3,), 0.1))  # the small group is not shrunk

@@ -81,6 +81,9 @@ def test_fine_tune_defaults_follow_the_base_model():
     c = session.fine_tune_config(p, card)
     assert c.model_config == card["config"] and c.lr == 5e-4 and c.epochs == 5
     assert c.freeze_encoder_fraction == 0 and c.class_weight == 2.0 and c.augment == {}
+    assert c.class_head_only and c.freeze_norm
+    scratch = session.fine_tune_config(session.SessionParams("x", base_model=None))
+    assert not scratch.class_head_only and not scratch.freeze_norm
     off = session.fine_tune_config(session.SessionParams("x", augment=False), card,
                                    train_classes=False)
     assert off.augment == _NO_AUG and off.scale_jitter == 0 and off.class_weight == 0

@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from napari_wbcseg._widgets import model_exchange_panel as exchange_module  # noqa: E402
 from napari_wbcseg._widgets import train_widget as tw_module  # noqa: E402
 from napari_wbcseg.io.model_store import list_models  # noqa: E402
 from napari_wbcseg.schema import labels_layer_kwargs  # noqa: E402
@@ -41,6 +42,8 @@ def notes(monkeypatch):
     shown = {"info": [], "warning": [], "error": []}
     for kind in shown:
         monkeypatch.setattr(tw_module, f"show_{kind}", shown[kind].append)
+        if hasattr(exchange_module, f"show_{kind}"):
+            monkeypatch.setattr(exchange_module, f"show_{kind}", shown[kind].append)
     return shown
 
 
@@ -215,6 +218,37 @@ def test_stop_in_first_batch_then_resume(widget, qtbot, notes):
     assert "stopped" in list_models() and not notes["error"]
 
 
+def test_resume_a_run_of_an_earlier_session_by_its_name(widget, qtbot, notes,
+                                                       make_napari_viewer):
+    from napari_wbcseg.training.loop import BatchEvent
+
+    viewer, w = widget
+    _add_image(viewer, "a", seed=1)
+    _add_image(viewer, "b", seed=2)
+    w.val_fraction.value, w.steps.value, w.name.value = 0, 50, "earlier"
+    w.train()
+    w._worker.yielded.connect(lambda ev: w.stop() if isinstance(ev, BatchEvent) else None)
+    _wait(qtbot, w)
+    assert "earlier" not in list_models()
+    # a new viewer and dock (as after restarting napari): nothing of the run in memory
+    viewer2 = make_napari_viewer()
+    _, w2 = viewer2.window.add_plugin_dock_widget("napari-wbcseg", WIDGET)
+    w2.epochs.value, w2.steps.value, w2.batch.value, w2.crop.value = 1, 50, 2, 64
+    w2.val_fraction.value = 0
+    assert not w2.resume_button.enabled
+    w2.resume()
+    assert "no checkpoint of a run called" in notes["error"][-1]
+    w2.name.value = "earlier"
+    assert w2.resume_button.enabled
+    w2.resume()
+    assert "no reviewed training data to resume on" in notes["error"][-1]
+    _add_image(viewer2, "a", seed=1)
+    _add_image(viewer2, "b", seed=2)
+    w2.resume()  # continues the stopped epoch from the checkpoint and saves the model
+    _wait(qtbot, w2)
+    assert "earlier" in list_models() and "saved as earlier" in w2.status.value
+
+
 def test_bad_input_notifies_and_leaves_layers_alone(widget, qtbot, notes):
     viewer, w = widget
     w.train()
@@ -286,14 +320,14 @@ def test_closing_the_viewer_stops_training(make_napari_viewer, qtbot, tmp_path, 
 def test_export_and_import(widget, qtbot, notes, tmp_path):
     viewer, w = widget
     w.export_model(tmp_path / "out" / "copy.safetensors", "wcsegnet-compact")
-    qtbot.waitUntil(lambda: w._io_worker is None, timeout=30000)
+    qtbot.waitUntil(lambda: w.exchange.worker is None, timeout=30000)
     assert (tmp_path / "out" / "copy.json").is_file() and "exported" in notes["info"][-1]
     w.import_model(tmp_path / "out" / "copy.safetensors")
-    qtbot.waitUntil(lambda: w._io_worker is None, timeout=30000)
+    qtbot.waitUntil(lambda: w.exchange.worker is None, timeout=30000)
     assert "copy" in list_models() and "copy" in w.model_to_export.choices
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a model at all")
     w.import_model(bad)
-    qtbot.waitUntil(lambda: w._io_worker is None, timeout=30000)
+    qtbot.waitUntil(lambda: w.exchange.worker is None, timeout=30000)
     assert "bad.safetensors is not a usable napari-wbcseg model" in notes["error"][-1]
     assert "bad" not in list_models()

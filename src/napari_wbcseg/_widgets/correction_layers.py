@@ -21,14 +21,15 @@ from ..core.measurements import cell_table, differential_count
 from ..schema import DEFAULT_CLASSES, CellClass
 
 KINDS = editing.LAYERS  # ("nucleus", "cytoplasm", "cell_type")
-_NAME = re.compile(r"^(?P<base>.+) (?P<kind>nucleus|cytoplasm|cell type)(?P<dup> \[\d+\])?$")
+# "<image> nucleus", "<image> cytoplasm", "<image> cell type" (+ napari's " [n]" of a re-run)
+LABEL_NAME = re.compile(r"^(?P<base>.+) (?P<kind>nucleus|cytoplasm|cell type)(?P<dup> \[\d+\])?$")
 
 
 def find_layer_sets(layers) -> dict[str, dict[str, Labels]]:
     """``{set name: {kind: layer}}`` for every image with all three 2-D label layers."""
     found: dict[str, dict[str, Labels]] = {}
     for layer in layers:
-        m = _NAME.match(layer.name)
+        m = LABEL_NAME.match(layer.name)
         if m and isinstance(layer, Labels) and layer.ndim == 2 and not layer.multiscale:
             key = m["base"] + (m["dup"] or "")
             found.setdefault(key, {})[m["kind"].replace(" ", "_")] = layer
@@ -72,7 +73,7 @@ class LayerSet:
 
     @property
     def image_layer(self) -> Image | None:
-        base = _NAME.match(self.layers["nucleus"].name)["base"]
+        base = LABEL_NAME.match(self.layers["nucleus"].name)["base"]
         source = self.layers["nucleus"].metadata.get("source_layer")
         for candidate in (self.name, base, source):
             if candidate and candidate in self.viewer.layers:

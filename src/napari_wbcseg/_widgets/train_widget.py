@@ -13,26 +13,20 @@ worker.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 
-import numpy as np
 from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit,
                               ProgressBar, PushButton, Select, SpinBox)
-from napari.layers import Image, Labels
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QSizePolicy
 
 from .loss_plot import LossPlot
+from .model_exchange_panel import ModelExchangePanel
+from .viewer_training_data import reviewed_in_viewer, snapshot_layer_sets
 
 _log = logging.getLogger(__name__)
-REVIEWED_KEY = "wbcseg_reviewed"
-REVIEWED_CELLS_KEY = "wbcseg_reviewed_cells"
-# what the correction widget writes (core.correction_state.METADATA_KEY):
-# {"reviewed": bool, "reviewed_cells": [ids] or None}
-REVIEW_DICT_KEY = "wbcseg_review"
 _SCRATCH = "(random weights)"
 
 
@@ -40,49 +34,6 @@ def _duration(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s" if s < 3600 else \
         f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
-_LABEL_NAME = re.compile(r"^(?P<base>.+) (?P<kind>nucleus|cytoplasm|cell type)(?P<dup> \[\d+\])?$")
-
-
-def schema_layer_sets(layers) -> dict:
-    """``{name: (image layer or None, [nucleus, cytoplasm, cell type layers])}`` of every
-    image with its three label layers ("<name> nucleus", ...; napari's " [1]" duplicates
-    form sets of their own, whose image is found by name or the labels' source_layer)."""
-    found: dict = {}
-    for layer in layers:
-        m = _LABEL_NAME.match(layer.name)
-        if m and isinstance(layer, Labels):
-            found.setdefault((m["base"], m["dup"] or ""), {})[m["kind"]] = layer
-    out = {}
-    for (base, dup), kinds in found.items():
-        if len(kinds) != 3:
-            continue
-        trio = [kinds["nucleus"], kinds["cytoplasm"], kinds["cell type"]]
-        image = None
-        for candidate in (base + dup, base, trio[0].metadata.get("source_layer")):
-            if candidate and candidate in layers and isinstance(layers[candidate], Image):
-                image = layers[candidate]
-                break
-        out[base + dup] = (image, trio)
-    return out
-
-
-def review_state(label_layers) -> tuple[bool, list[int]]:
-    """``(reviewed, reviewed cell ids)`` from the label layers' metadata: the correction
-    widget's ``wbcseg_review`` dict (``{"reviewed", "reviewed_cells"}``) or the flat keys
-    ``wbcseg_reviewed`` / ``wbcseg_reviewed_cells``.  Reviewed = marked on all three."""
-    reviewed, cells = [], set()
-    for layer in label_layers:
-        meta = layer.metadata
-        packed = meta.get(REVIEW_DICT_KEY) if isinstance(meta.get(REVIEW_DICT_KEY), dict) else {}
-        reviewed.append(meta.get(REVIEWED_KEY) is True or packed.get("reviewed") is True)
-        for ids in (meta.get(REVIEWED_CELLS_KEY), packed.get("reviewed_cells")):
-            try:
-                cells.update(int(i) for i in (ids or ()) if int(i) > 0)
-            except (TypeError, ValueError):
-                pass
-    return all(reviewed), sorted(cells)
 
 
 def _warm_up():
@@ -107,7 +58,7 @@ class TrainWidget(Container):
 
         super().__init__()
         self._viewer = napari_viewer
-        self._worker = self._io_worker = None
+        self._worker = None
         self._stop = threading.Event()
         self._closed = False
         self._folders: list[str] = []
@@ -137,15 +88,15 @@ class TrainWidget(Container):
                                          step=0.05, value=0.2)
         self.name = LineEdit(label="new model name")
         self.train_button = PushButton(text="Train")
-        self.resume_button = PushButton(text="Resume", enabled=False,
-                                        tooltip="continue the stopped run from its checkpoint")
+        self.resume_button = PushButton(
+            text="Resume", enabled=False,
+            tooltip="continue the stopped run from its checkpoint; after a restart of napari, "
+                    "type the run's name above (the same reviewed data should be open)")
         self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
         self.status = Label(value="")
         self.plot = LossPlot()
-        self.model_to_export = ComboBox(label="model to export", choices=self._model_names,
-                                        tooltip="the model that Export... writes to a file")
-        self.export_button = PushButton(text="Export...")
-        self.import_button = PushButton(text="Import...")
+        self.exchange = ModelExchangePanel(on_imported=self.refresh_models)
+        self.model_to_export = self.exchange.model_to_export
         row = lambda *ws: Container(widgets=ws, layout="horizontal", labels=False)  # noqa: E731
         self.extend([Label(value="<b>Training data</b>"), self.use_viewer, self.data_info,
                      self.folders, row(self.add_folder_button, self.remove_folder_button),
@@ -153,7 +104,7 @@ class TrainWidget(Container):
                      self.epochs, self.steps, self.lr, self.batch, self.crop, self.augment,
                      self.val_fraction, self.name,
                      row(self.train_button, self.resume_button), self.progress, self.status,
-                     self.model_to_export, row(self.export_button, self.import_button)])
+                     self.exchange])
         self.folders.native.setMaximumHeight(60)
         self.native.layout().insertWidget(self.index(self.status) + 1, self.plot)
         for label in (self.status, self.data_info):  # changing text never resizes the dock
@@ -164,10 +115,9 @@ class TrainWidget(Container):
         self.start.changed.connect(self._on_start)
         self.train_button.changed.connect(self._on_train_clicked)
         self.resume_button.changed.connect(self.resume)
+        self.name.changed.connect(self._update_resume)
         self.add_folder_button.changed.connect(self._on_add_folder_clicked)
         self.remove_folder_button.changed.connect(self._on_remove_folder_clicked)
-        self.export_button.changed.connect(self._on_export_clicked)
-        self.import_button.changed.connect(self._on_import_clicked)
         for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed,
                    napari_viewer.layers.selection.events.active):
             ev.connect(self.refresh_data_info)
@@ -189,12 +139,6 @@ class TrainWidget(Container):
                 for n, e in sorted(model_entries().items(), key=lambda kv: (kv[1].origin, kv[0]))
                 if e.architecture == arch]
         return mine + [(f"{_SCRATCH} (from scratch)", _SCRATCH)]
-
-    @staticmethod
-    def _model_names(_widget=None):
-        from ..io.model_store import list_models
-
-        return list_models() or ["(none)"]
 
     def _on_architecture(self, *_):
         self.start.reset_choices()
@@ -234,36 +178,14 @@ class TrainWidget(Container):
                 refresh()
 
     # ---- data --------------------------------------------------------------------------------
-    def _reviewed(self):
-        """``([(name, image layer, label layers, reviewed, cells)], notes)``; reads no pixels."""
-        found, notes = [], []
-        for name, (image, trio) in schema_layer_sets(self._viewer.layers).items():
-            reviewed, cells = review_state(trio)
-            if not reviewed and not cells:
-                continue
-            if image is None:
-                notes.append(f"{name!r} skipped: no image layer called {name!r} beside its "
-                             "labels")
-            elif image.multiscale or image.ndim != 2:
-                notes.append(f"{name!r} skipped: only single 2D images can be trained on")
-            else:
-                found.append((name, image, trio, reviewed, cells))
-        return found, notes
-
     def reviewed_layer_sets(self):
-        """``(LayerSets, notes)`` of the reviewed images open in the viewer: copies, taken
-        on the GUI thread, so that editing during a run never changes the training data."""
-        from ..training.session import LayerSet
-
-        found, notes = self._reviewed()
-        return [LayerSet(name, np.array(image.data), *(np.array(x.data) for x in trio),
-                         reviewed=reviewed, reviewed_cells=None if reviewed else tuple(cells))
-                for name, image, trio, reviewed, cells in found], notes
+        """``(LayerSets, notes)``: copies of the reviewed images open in the viewer."""
+        return snapshot_layer_sets(self._viewer.layers)
 
     def refresh_data_info(self, *_):
         if self._closed:
             return
-        found, _ = self._reviewed()
+        found, _ = reviewed_in_viewer(self._viewer.layers)
         names = ", ".join(f[0] + ("" if f[3] else " (some cells)") for f in found)
         self.data_info.value = (f"{len(found)} reviewed: {names}" if found else
                                 "no reviewed image open (mark corrected images as reviewed)")
@@ -319,14 +241,45 @@ class TrainWidget(Container):
         self.plot.clear(params.epochs * params.steps_per_epoch)
         self._start(run, params, sets, list(self._folders))
 
-    def resume(self, *_):
-        from ..training.session import run
-
+    def _resumable_in_memory(self) -> bool:
         last = self._last
-        if self._worker is not None or last is None or last.result is None or \
-                not last.result.checkpoint:
+        return last is not None and last.result is not None and bool(last.result.checkpoint) \
+            and (last.error is not None or last.result.stopped == "user")
+
+    def _update_resume(self, *_):
+        from ..training.session import saved_checkpoint
+
+        if self._worker is None and not self._closed:
+            self.resume_button.enabled = self._resumable_in_memory() or \
+                saved_checkpoint(self.name.value.strip()) is not None
+
+    def resume(self, *_):
+        """Continue the stopped run of this session (same data and settings), or else the
+        run whose name is in the name field from its checkpoint on disk (e.g. one from an
+        earlier napari session), on the reviewed data open now."""
+        from ..training.session import run, saved_checkpoint
+
+        if self._worker is not None:
             return
-        self._start(run, self._last_params, prepared=last.prepared, resume=last.result.checkpoint)
+        if self._resumable_in_memory():
+            last = self._last
+            self._start(run, self._last_params, prepared=last.prepared,
+                        resume=last.result.checkpoint)
+            return
+        params = self.params()
+        path = saved_checkpoint(params.name)
+        if path is None:
+            show_error(f"Train: no checkpoint of a run called {params.name!r} to resume")
+            return
+        sets, notes = self.reviewed_layer_sets() if self.use_viewer.value else ([], [])
+        for note in notes:
+            show_warning(f"Train: {note}")
+        if not sets and not self._folders:
+            show_error("Train: no reviewed training data to resume on: open the reviewed "
+                       "images (or add the project folders) the run was trained on.")
+            return
+        self.plot.clear(params.epochs * params.steps_per_epoch)
+        self._start(run, params, sets, list(self._folders), resume=path)
 
     def _start(self, run, params, *args, **kwargs):
         self._stop.clear()
@@ -404,8 +357,6 @@ class TrainWidget(Container):
                       "model list now")
             self.model_to_export.value = outcome.name
             self.name.value = self._fresh_name()
-        self.resume_button.enabled = bool(ckpt) and (outcome.error is not None or
-                                                     r.stopped == "user")
         if r is not None:
             best = (f"best validation score {r.best_score:.3f} at epoch {r.best_epoch}"
                     if r.best_validation else f"best epoch {r.best_epoch}")
@@ -431,66 +382,19 @@ class TrainWidget(Container):
             return
         self.train_button.text, self.train_button.enabled = "Train", True
         self.progress.visible = False
+        self._update_resume()
 
     def _on_destroyed(self, *_):
         """The dock (or the viewer) closed: stop the worker; handlers then do nothing."""
         self._closed = True
         self._stop.set()
-        for worker in (self._worker, self._io_worker):
-            if worker is not None:
-                worker.quit()
+        self.exchange.close_worker()
+        if self._worker is not None:
+            self._worker.quit()
 
-    # ---- export / import ---------------------------------------------------------------------
+    # ---- export / import (ModelExchangePanel) ------------------------------------------------
     def export_model(self, path, name=None):
-        from ..io.model_exchange import export_model
-
-        name = name or self.model_to_export.value
-        self._io(export_model, (name, path), lambda p: f"exported {name!r} to {p}")
+        self.exchange.export_model(path, name)
 
     def import_model(self, path):
-        from ..io.model_exchange import import_model
-
-        self._io(import_model, (path,), lambda n: f"imported model {n!r}", refresh=True)
-
-    def _io(self, func, args, done, refresh=False):
-        from ..io.model_exchange import ModelFileError
-
-        def returned(value):
-            if not self._closed:
-                show_info(done(value))
-                if refresh:
-                    self.refresh_models()
-
-        def errored(exc):
-            if not isinstance(exc, ModelFileError):
-                _log.error("%s failed", func.__name__, exc_info=exc)
-            if not self._closed:
-                show_error(str(exc) if isinstance(exc, ModelFileError) else f"failed: {exc}")
-
-        def finished():
-            self._io_worker = None
-
-        worker = thread_worker(func, start_thread=False, ignore_errors=True)(*args)
-        worker.returned.connect(returned)
-        worker.errored.connect(errored)
-        worker.finished.connect(finished)
-        self._io_worker = worker
-        worker.start()
-
-    def _on_export_clicked(self, *_):
-        from qtpy.QtWidgets import QFileDialog
-
-        name = self.model_to_export.value
-        path, _ = QFileDialog.getSaveFileName(None, f"Export model {name}",
-                                              f"{name}.safetensors",
-                                              "napari-wbcseg model (*.safetensors)")
-        if path:
-            self.export_model(path, name)
-
-    def _on_import_clicked(self, *_):
-        from qtpy.QtWidgets import QFileDialog
-
-        path, _ = QFileDialog.getOpenFileName(None, "Import model", "",
-                                              "napari-wbcseg model (*.safetensors)")
-        if path:
-            self.import_model(path)
+        self.exchange.import_model(path)

@@ -50,6 +50,9 @@ class TrainConfig:
     # keep BatchNorm running statistics fixed (fine-tuning on a few corrected images:
     # their batch statistics would otherwise overwrite those learnt on the full data)
     freeze_norm: bool = False
+    # the cell-type loss trains only the cell-type head (fine-tuning on a few images:
+    # it would otherwise reshape the features the segmentation relies on)
+    class_head_only: bool = False
     augment: dict = field(default_factory=dict)  # keywords of augment.augment() (overrides)
     scale_jitter: float = 0.15  # random rescale exp(U(-j, j)) around the native scale
     # probability that a batch element is a Zhu et al. mosaic of g x g single-cell images
@@ -172,9 +175,10 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
 
     from . import checkpoint as ckio
     from .evaluate import evaluate, summary
-    from .optim import (batch_step, can_freeze, current_lr, epoch_step, freeze_norm_statistics,
-                        imagenet_init, make_optimizer, make_scheduler, set_encoder_frozen,
-                        warm_start)
+    from .optim import (batch_step, can_freeze, class_head_modules, class_head_parameters,
+                        clip_gradients, current_lr, detach_class_head, epoch_step,
+                        freeze_norm_statistics, imagenet_init, make_optimizer,
+                        make_scheduler, set_encoder_frozen, warm_start)
     from .presets import check_config
     from .sampling import is_single_cell, preprocess_samples
     from ..models import create_model
@@ -244,6 +248,14 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     if ckpt is not None and since_best >= config.patience and may_stop(start - 1):
         stopped, start = "early-stopping", config.epochs + 1
     t_start = time.perf_counter()
+    head = class_head_modules(model) if config.class_head_only else []
+    if config.class_head_only and not head and config.class_weight > 0:
+        yield NoticeEvent(f"{config.architecture} has no separate cell-type head: its "
+                          "cell-type loss trains the whole network")
+    head_hooks = detach_class_head(head)
+    head_ids = {id(p) for p in class_head_parameters(model)} if head else set()
+    clip_groups = [[p for p in model.parameters() if id(p) not in head_ids],
+                   [p for p in model.parameters() if id(p) in head_ids]]
 
     def predict(x):
         return np.concatenate([o.numpy() for o in model.predict(torch.from_numpy(x)).values()], 1)
@@ -265,8 +277,8 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
             if bad is None:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-                bad = None if torch.isfinite(norm) else ("gradient", float(norm))
+                norm = clip_gradients(clip_groups, 5.0)
+                bad = None if math.isfinite(norm) else ("gradient", norm)
             if bad is not None:
                 stopped = "non-finite loss"
                 yield NoticeEvent(_non_finite(*bad, epoch, step, current_lr(opt), best[1], last))
@@ -306,6 +318,8 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
         if since_best >= config.patience and may_stop(epoch):
             stopped = "early-stopping"
             break
+    for hook in head_hooks:
+        hook.remove()
     model.load_state_dict(best[3])
     model.eval()
     return TrainResult(model, best[1], best[0], best[2], history, stopped,

@@ -91,6 +91,49 @@ def freeze_norm_statistics(model) -> None:
             m.eval()
 
 
+#: modules that take the shared features into the cell-type output, in the order tried
+CLASS_HEAD_ENTRIES = ("class_neck", "cell_type_head", "cell_type_heads")
+
+
+def class_head_modules(model) -> list:
+    """The first modules of the cell-type head, which take the shared features in;
+    ``[]`` for a model without a dense cell-type head (Mask R-CNN classifies inside its
+    RoI heads)."""
+    for name in CLASS_HEAD_ENTRIES:
+        entry = getattr(model, name, None)
+        if isinstance(entry, torch.nn.Module):
+            return list(entry) if isinstance(entry, torch.nn.ModuleList) else [entry]
+    return []
+
+
+def class_head_parameters(model) -> list:
+    """Every parameter of the cell-type head (neck included)."""
+    return [p for name in CLASS_HEAD_ENTRIES if isinstance(getattr(model, name, None),
+                                                           torch.nn.Module)
+            for p in getattr(model, name).parameters()]
+
+
+def detach_class_head(modules) -> list:
+    """Let the cell-type loss train only these head ``modules``: their input is detached,
+    so that loss no longer reaches the shared encoder and decoder.  Fine-tuning on a few
+    corrected images otherwise lets the class loss reshape the features the segmentation
+    relies on (measured with scripts/bench_finetune.py).  Returns the hook handles
+    (``handle.remove()`` undoes it)."""
+    return [m.register_forward_pre_hook(_detach_inputs) for m in modules]
+
+
+def clip_gradients(groups, max_norm: float = 5.0) -> float:
+    """Clip each parameter group's gradient norm on its own (a detached class head and the
+    rest of the network get independent losses: a large class-loss gradient must not
+    shrink the segmentation's steps).  Returns the largest norm (inf/nan if non-finite)."""
+    norms = [float(torch.nn.utils.clip_grad_norm_(g, max_norm)) for g in groups if g]
+    return max(norms) if norms else 0.0
+
+
+def _detach_inputs(_module, args):
+    return tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args)
+
+
 def current_lr(opt) -> float:
     return float(opt.param_groups[0]["lr"])
 
