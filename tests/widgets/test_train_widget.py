@@ -241,7 +241,7 @@ def test_resume_a_run_of_an_earlier_session_by_its_name(widget, qtbot, notes,
     w2.name.value = "earlier"
     assert w2.resume_button.enabled
     w2.resume()
-    assert "no reviewed training data to resume on" in notes["error"][-1]
+    assert "no reviewed training data. To resume, open" in notes["error"][-1]
     _add_image(viewer2, "a", seed=1)
     _add_image(viewer2, "b", seed=2)
     w2.resume()  # continues the stopped epoch from the checkpoint and saves the model

@@ -222,15 +222,23 @@ class TrainWidget(Container):
     def _on_train_clicked(self, *_):
         self.stop() if self._worker is not None else self.train()
 
-    def train(self):
-        from ..training.session import ModelFileError, check_name, run
-
+    def _training_data(self, hint: str):
+        """Copies of the reviewed viewer images (warnings for skipped ones); None, after an
+        error notification ending in ``hint``, when there is no data at all."""
         sets, notes = self.reviewed_layer_sets() if self.use_viewer.value else ([], [])
         for note in notes:
             show_warning(f"Train: {note}")
         if not sets and not self._folders:
-            show_error("Train: no reviewed training data. Mark corrected images as reviewed "
-                       "in the correction widget, or add an annotation-project folder.")
+            show_error(f"Train: no reviewed training data. {hint}")
+            return None
+        return sets
+
+    def train(self):
+        from ..training.session import ModelFileError, check_name, run
+
+        sets = self._training_data("Mark corrected images as reviewed in the correction "
+                                   "widget, or add an annotation-project folder.")
+        if sets is None:
             return
         params = self.params()
         try:
@@ -271,12 +279,9 @@ class TrainWidget(Container):
         if path is None:
             show_error(f"Train: no checkpoint of a run called {params.name!r} to resume")
             return
-        sets, notes = self.reviewed_layer_sets() if self.use_viewer.value else ([], [])
-        for note in notes:
-            show_warning(f"Train: {note}")
-        if not sets and not self._folders:
-            show_error("Train: no reviewed training data to resume on: open the reviewed "
-                       "images (or add the project folders) the run was trained on.")
+        sets = self._training_data("To resume, open the reviewed images (or add the "
+                                   "project folders) the run was trained on.")
+        if sets is None:
             return
         self.plot.clear(params.epochs * params.steps_per_epoch)
         self._start(run, params, sets, list(self._folders), resume=path)
