@@ -1,6 +1,6 @@
 """Proof that learning from corrections works (a benchmark, not a test).
 
-    .venv/bin/python scripts/bench_finetune.py --pick wrong   # ~3 x 1 min on 2 CPU cores
+    .venv/bin/python scripts/bench_finetune.py               # --pick wrong, ~3 x 40 s on 2 CPU cores
     .venv/bin/python scripts/bench_finetune.py --quick        # seconds: the mechanics only
 
 Dataset 1 of segmentation_WBC, group-aware split (``split_by_group``, 20 %, seed 0: the
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
                    help="training seed of the first repeat (batches, augmentation)")
     p.add_argument("--repeats", type=int, default=3,
                    help="fine-tunes with seeds seed..seed+N-1 (and pick seeds likewise) (3)")
-    p.add_argument("--pick", choices=("worst", "wrong", "random"), default="worst",
+    p.add_argument("--pick", choices=("worst", "wrong", "random"), default="wrong",
                    help="which held-out images play the corrected ones: worst (lowest "
                         "whole-cell Dice), wrong (random among those with a Dice below "
                         f"{WRONG_BELOW}) or random (a control)")
