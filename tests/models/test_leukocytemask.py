@@ -234,3 +234,22 @@ def test_few_training_steps_reduce_the_loss(compact):
             assert (p[key] - b[key]).abs().mean() < 1e-3
     finally:
         torch.set_num_threads(threads)
+
+
+def test_frozen_batchnorm_statistics_stay_put_in_the_training_loss(compact):
+    """A fine-tune's ``freeze_norm`` (BN layers in eval mode on a model in training mode)
+    must keep the running statistics; without it the training loss updates them."""
+    from napari_wbcseg.training.optim import freeze_norm_statistics
+
+    x, sem, cls = _disks()
+    bns = [m for m in compact.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns
+    compact.train()
+    freeze_norm_statistics(compact)
+    before = [m.running_mean.clone() for m in bns]
+    compact.training_loss(x, sem, cls)
+    assert all(torch.equal(m.running_mean, b) for m, b in zip(bns, before))
+    assert not any(m.training for m in bns)  # the frozen modes are restored too
+    compact.train()
+    compact.training_loss(x, sem, cls)
+    assert not all(torch.equal(m.running_mean, b) for m, b in zip(bns, before))

@@ -142,6 +142,16 @@ def test_single_class_trains_segmentation_only(models):
     assert outcome.saved
 
 
+def test_mask_rcnn_fine_tunes_come_with_the_measured_warning(models):
+    sets = [layer_set(1), layer_set(2)]
+    arch = "leukocytemask-compact"
+    prepared = run_to_end(session.prepare(
+        session.SessionParams("m", architecture=arch, base_model=arch), sets), lambda e: None)
+    assert any("lowered Dice on other images" in m for m in prepared.messages)
+    prepared = run_to_end(session.prepare(session.SessionParams("d"), sets), lambda e: None)
+    assert not any("lowered Dice" in m for m in prepared.messages)
+
+
 def test_stop_in_first_batch_saves_nothing_and_resume_finishes(models):
     sets = [layer_set(1), layer_set(2)]
     params = session.SessionParams("stopped", base_model=None, val_fraction=0, **TINY)

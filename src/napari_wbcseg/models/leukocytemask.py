@@ -305,7 +305,9 @@ class LeukocyteMask(SegmentationModel):
         """Mask R-CNN multi-task loss (Eq. 3 + Eq. 5) plus the nucleus mask loss.
 
         The detector runs in train mode whatever this module's mode (batch statistics
-        in BN, running statistics updated).  Returns ``(loss, parts)``; parts: ``loss_objectness``, ``loss_rpn_box_reg``,
+        in BN, running statistics updated), except BatchNorm layers put in eval mode on
+        a model in training mode (frozen statistics, e.g. a fine-tune's ``freeze_norm``).
+        Returns ``(loss, parts)``; parts: ``loss_objectness``, ``loss_rpn_box_reg``,
         ``loss_classifier`` (before ``class_weight``), ``loss_box_reg``, ``loss_mask``,
         ``loss_nucleus`` and ``total``.
         """
@@ -314,8 +316,15 @@ class LeukocyteMask(SegmentationModel):
         heads = self.detector.roi_heads
         heads.class_weights = (None if class_weights is None
                                else torch.as_tensor(class_weights, dtype=torch.float32))
+        # BatchNorm layers frozen on a model in training mode (``freeze_norm`` of a
+        # fine-tune, a frozen encoder) keep their running statistics
+        frozen = [m for m in self.detector.modules()
+                  if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.training] \
+            if self.training else []
         try:
             with _modes(self.detector, True):
+                for m in frozen:
+                    m.eval()
                 losses = self.detector(list(x.float()), targets)
         finally:
             heads.class_weights = None

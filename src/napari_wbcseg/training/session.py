@@ -245,6 +245,10 @@ def prepare(params: SessionParams, layer_sets=(), folders=()):
         yield DataEvent(f"loading the starting model {params.base_model}")
         base_card, base, state = _base_model(params.base_model, arch)
         diameter = float(base_card.get("native_cell_diameter_px", 80.0))
+    if params.base_model and architecture_info(arch)["family"].startswith("Mask R-CNN"):
+        messages.append(f"quick fine-tunes of {arch} lowered Dice on other images in our "
+                        "benchmark (docs/finetune.md); the dense networks, e.g. "
+                        "wcsegnet-compact, learn from a few corrections without that loss")
     codes = class_codes(train)
     if len(codes) < 2:
         from ..schema import class_by_code
