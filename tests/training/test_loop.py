@@ -280,3 +280,10 @@ def test_class_head_only_run_leaves_no_hooks_and_clips_groups_apart():
     assert clip_gradients([[a], [b]], 5.0) == pytest.approx(100 * 3 ** 0.5)
     assert float(a.grad.norm()) == pytest.approx(5.0, rel=1e-4)
     assert torch.allclose(b.grad, torch.full((3,), 0.1))  # the small group is not shrunk
+
+
+def test_cell_type_counts_count_cells_not_pixels():
+    from napari_wbcseg.training.loop import cell_type_counts
+
+    counts = cell_type_counts(TRAIN, 5)  # one cell per sample, type 1 + seed % 5
+    assert counts.tolist() == [2, 1, 1, 1, 1]

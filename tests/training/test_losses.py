@@ -229,3 +229,34 @@ def test_focal_loss():
     ratio_easy = float(focal_loss(easy, t0)) / float(focal_loss(easy, t0, gamma=0.0))
     ratio_hard = float(focal_loss(hard, t0)) / float(focal_loss(hard, t0, gamma=0.0))
     assert ratio_easy < ratio_hard
+
+
+def test_class_mask_leaves_absent_types_alone():
+    sem, cls, g = _targets()  # image 0: class 3 (channel 2)
+    out = _random_outputs(2, 16, 16, g)
+    mask = torch.tensor([False, True, True, False, False])  # types 2 and 3 in the data
+    loss, parts = segmentation_loss(out, sem, cls, class_mask=mask)
+    loss.backward()
+    grad = out["cell_type"].grad
+    assert torch.isfinite(loss) and parts["class_ce"] > 0
+    assert grad[:, [0, 3, 4]].abs().sum() == 0 and grad[:, [1, 2]].abs().sum() > 0
+    out2 = _random_outputs(2, 16, 16, g)
+    segmentation_loss(out2, sem, cls)[0].backward()  # unmasked: every type is pushed
+    assert out2["cell_type"].grad[:, [0, 3, 4]].abs().sum() > 0
+    # a target outside the mask is left out rather than forced onto another type
+    off = torch.tensor([True, False, False, True, True])
+    _, parts_off = segmentation_loss(out, sem, cls, class_mask=off)
+    assert parts_off["class_ce"] == 0
+
+
+def test_class_log_prior_is_added_inside_the_loss_only():
+    sem, cls, g = _targets()
+    out = _random_outputs(2, 16, 16, g)
+    prior = torch.log(torch.tensor([0.1, 0.1, 0.6, 0.1, 0.1]))
+    _, parts = segmentation_loss(out, sem, cls, class_log_prior=prior)
+    shifted = {"semantic": out["semantic"], "cell_type": out["cell_type"] + prior.view(1, K, 1, 1)}
+    _, plain = segmentation_loss(shifted, sem, cls)
+    assert parts["class_ce"] == pytest.approx(plain["class_ce"], rel=1e-5)
+    # the frequent type's target costs less: its logits need not grow to win
+    _, unadjusted = segmentation_loss(out, sem, cls)
+    assert parts["class_ce"] < unadjusted["class_ce"]

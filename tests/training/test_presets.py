@@ -124,7 +124,7 @@ def test_encoder_frozen_first_only_when_pretrained(monkeypatch, tmp_path):
 
     monkeypatch.setattr(loop, "batch_loss", spy)
     # a constant validation score: no improvement after epoch 1
-    monkeypatch.setattr(loop, "_score", lambda summary: 0.5)
+    monkeypatch.setattr(loop, "_score", lambda summary, with_classes=True: 0.5)
     result, events = _tiny_run(TrainConfig(**base), initial_state=start, checkpoint_dir=tmp_path)
     # epochs 1-2 frozen (encoder unchanged), early stopping waits for the thawed half and
     # gives it the full patience: epoch 3 thaws, epoch 4 would be the second without gain

@@ -81,9 +81,9 @@ def test_fine_tune_defaults_follow_the_base_model():
     c = session.fine_tune_config(p, card)
     assert c.model_config == card["config"] and c.lr == 5e-4 and c.epochs == 5
     assert c.freeze_encoder_fraction == 0 and c.class_weight == 2.0 and c.augment == {}
-    assert c.class_head_only and c.freeze_norm
+    assert c.class_head_only and c.freeze_norm and c.class_loss_present_only
     scratch = session.fine_tune_config(session.SessionParams("x", base_model=None))
-    assert not scratch.class_head_only and not scratch.freeze_norm
+    assert not (scratch.class_head_only or scratch.freeze_norm or scratch.class_loss_present_only)
     off = session.fine_tune_config(session.SessionParams("x", augment=False), card,
                                    train_classes=False)
     assert off.augment == _NO_AUG and off.scale_jitter == 0 and off.class_weight == 0
@@ -140,6 +140,32 @@ def test_single_class_trains_segmentation_only(models):
     assert prepared.val == prepared.train and "no held-out" in prepared.data["validation"]
     outcome, _ = _run(params, prepared=prepared)
     assert outcome.saved
+
+
+def test_few_validation_cells_rank_epochs_by_dice_only(models, monkeypatch):
+    sets = [layer_set(s, name=f"img{s}") for s in range(4)]
+    prepared = run_to_end(session.prepare(session.SessionParams("r", val_fraction=0.5), sets),
+                          lambda e: None)
+    assert prepared.config.score_without_classes and prepared.val
+    assert "Dice only" in prepared.data["epoch_ranking"]
+    monkeypatch.setattr(session, "MIN_VAL_CELLS_FOR_CLASSES", 1)
+    prepared = run_to_end(session.prepare(session.SessionParams("r", val_fraction=0.5), sets),
+                          lambda e: None)
+    assert not prepared.config.score_without_classes
+    assert prepared.data["epoch_ranking"].startswith("segmentation Dice and cell-type")
+
+
+def test_few_labelled_cells_train_the_segmentation_only(models, monkeypatch):
+    sets = [layer_set(s, name=f"img{s}") for s in range(3)]  # 2 cells of 2 types each
+    prepared = run_to_end(session.prepare(session.SessionParams("c"), sets), lambda e: None)
+    assert prepared.config.class_weight == 0 and not prepared.data["cell_types_trained"]
+    assert any("too few to learn cell types" in m for m in prepared.messages)
+    scratch = run_to_end(session.prepare(session.SessionParams("s", base_model=None), sets),
+                         lambda e: None)  # from scratch there is no head to keep
+    assert scratch.config.class_weight > 0
+    monkeypatch.setattr(session, "MIN_TRAIN_CELLS_FOR_CLASSES", 2)
+    prepared = run_to_end(session.prepare(session.SessionParams("c"), sets), lambda e: None)
+    assert prepared.config.class_weight > 0 and prepared.data["cell_types_trained"]
 
 
 def test_mask_rcnn_fine_tunes_come_with_the_measured_warning(models):

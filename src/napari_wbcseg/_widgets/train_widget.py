@@ -43,7 +43,10 @@ def _warm_up():
     try:
         import torch
 
-        from ..training import evaluate, loop, optim, session  # noqa: F401
+        from ..io import model_exchange, model_store  # noqa: F401
+        from ..models import weights  # noqa: F401
+        from ..training import (checkpoint, evaluate, loop, optim, session,  # noqa: F401
+                                sources)
 
         torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
     except Exception:  # noqa: BLE001 - a broken install is reported when training starts
@@ -92,7 +95,8 @@ class TrainWidget(Container):
             text="Resume", enabled=False,
             tooltip="continue the stopped run from its checkpoint; after a restart of napari, "
                     "type the run's name above (the same reviewed data should be open)")
-        self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
+        # always shown: making it appear relaid the dock out and stalled the viewer
+        self.progress = ProgressBar(min=0, max=1, value=0)
         self.status = Label(value="")
         self.plot = LossPlot()
         self.exchange = ModelExchangePanel(on_imported=self.refresh_models)
@@ -299,7 +303,7 @@ class TrainWidget(Container):
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self.train_button.text, self.resume_button.enabled = "Stop", False
-        self.progress.visible, self.progress.value = True, 0
+        self.progress.max, self.progress.value = 1, 0
         self.status.value = "starting..."
         worker.start()
 
@@ -386,7 +390,7 @@ class TrainWidget(Container):
         if self._closed:
             return
         self.train_button.text, self.train_button.enabled = "Train", True
-        self.progress.visible = False
+        self.progress.value = self.progress.max if self._done else 0
         self._update_resume()
 
     def _on_destroyed(self, *_):

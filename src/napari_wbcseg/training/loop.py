@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
+from scipy import ndimage  # here, not in a worker: a first import holds the GIL
 
 from .sampling import class_balance_weights, make_batch  # noqa: F401  (public here too)
 from .sampling import make_sampler as _sampler  # noqa: F401
@@ -53,6 +54,14 @@ class TrainConfig:
     # the cell-type loss trains only the cell-type head (fine-tuning on a few images:
     # it would otherwise reshape the features the segmentation relies on)
     class_head_only: bool = False
+    # the cell-type softmax runs over the types present in the training data only (a few
+    # corrected images without eosinophils must not teach "never an eosinophil"), and
+    # with the cells' type frequencies added to its logits (balanced softmax), so that
+    # ten lymphocytes do not teach "everything is a lymphocyte"
+    class_loss_present_only: bool = False
+    # rank epochs by segmentation Dice alone (the session sets it when the validation
+    # images hold too few labelled cells for a cell-type accuracy worth ranking by)
+    score_without_classes: bool = False
     augment: dict = field(default_factory=dict)  # keywords of augment.augment() (overrides)
     scale_jitter: float = 0.15  # random rescale exp(U(-j, j)) around the native scale
     # probability that a batch element is a Zhu et al. mosaic of g x g single-cell images
@@ -121,14 +130,27 @@ class TrainResult:
     checkpoint: str | None = None  # the last checkpoint written (or resumed from)
 
 
-def _score(summary: dict) -> float:
-    """One number to pick the best epoch: mean of the available validation metrics."""
+def _score(summary: dict, with_classes: bool = True) -> float:
+    """One number to pick the best epoch: mean of the available validation metrics
+    (without the cell-type accuracy when ``with_classes`` is False)."""
     keys = [k for k in ("cell_dice", "nucleus_dice", "cytoplasm_dice", "class_accuracy")
-            if k in summary]
+            if k in summary and (with_classes or k != "class_accuracy")]
     return float(np.mean([summary[k] for k in keys])) if keys else float("nan")
 
 
-def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=None):
+def cell_type_counts(samples, num_classes: int) -> np.ndarray:
+    """(K,) number of labelled cells (connected regions) of each type in ``samples``."""
+    counts = np.zeros(num_classes, np.int64)
+    for s in samples:
+        for code in range(1, num_classes + 1):
+            mask = s.cell_class == code
+            if mask.any():
+                counts[code - 1] += ndimage.label(mask)[1]
+    return counts
+
+
+def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=None,
+               class_mask=None, class_log_prior=None):
     """``(loss, parts)`` of ``model`` (in training mode) on a numpy ``batch``.
 
     Models with their own loss (``training_loss``, e.g. Mask R-CNN) use it; the others
@@ -148,7 +170,9 @@ def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=N
     out = model(x)
     outputs = out.get("deep_supervision") or out
     return segmentation_loss(outputs, semantic, cell_class, class_weight=class_weight,
-                             class_weights=class_weights, **getattr(model, "loss_config", {}))
+                             class_weights=class_weights, class_mask=class_mask,
+                             class_log_prior=class_log_prior,
+                             **getattr(model, "loss_config", {}))
 
 
 def _non_finite(what, value, epoch, step, lr, best_epoch, checkpoint) -> str:
@@ -219,6 +243,13 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     if config.class_balance:
         w = class_balance_weights(train_samples, model.num_classes)
         class_weights = None if w is None else torch.tensor(w, dtype=torch.float32)
+    class_mask = class_log_prior = None
+    if config.class_loss_present_only:
+        cells = cell_type_counts(train_samples, model.num_classes)
+        if cells.any():
+            class_mask = torch.from_numpy(cells > 0)
+            class_log_prior = torch.from_numpy(
+                np.log(np.maximum(cells, 1) / max(cells.sum(), 1)).astype(np.float32))
     best = (-float("inf"), -1, {}, copy.deepcopy(model.state_dict()))
     history, stopped, since_best, start, steps_done = [], "finished", 0, 1, 0
     data = ckio.data_fingerprint(train_samples)
@@ -272,7 +303,8 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
         for step in range(1, steps + 1):
             batch = make_batch(draw, config, rng, mosaic_draw)
             loss, parts = batch_loss(model, batch, class_weight=config.class_weight,
-                                     class_weights=class_weights)
+                                     class_weights=class_weights, class_mask=class_mask,
+                                     class_log_prior=class_log_prior)
             bad = None if torch.isfinite(loss) else ("loss", float(loss.detach()))
             if bad is None:
                 opt.zero_grad(set_to_none=True)
@@ -294,7 +326,8 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
         if stopped == "non-finite loss":
             break
         report = evaluate(predict, val_samples, model.size_multiple) if val_samples else {}
-        score = _score(summary(report)) if report else -float(np.mean(losses))
+        score = _score(summary(report), not config.score_without_classes) if report \
+            else -float(np.mean(losses))
         improved = score > best[0]
         if improved:
             best = (score, epoch, report, copy.deepcopy(model.state_dict()))

@@ -121,7 +121,9 @@ def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor,
                       semantic_weight: float = 1.0,
                       focal_gamma: float = 0.0, region: str = "dice",
                       tversky_alpha: float = 0.3, tversky_beta: float = 0.7,
-                      class_weights: torch.Tensor | None = None):
+                      class_weights: torch.Tensor | None = None,
+                      class_mask: torch.Tensor | None = None,
+                      class_log_prior: torch.Tensor | None = None):
     """Loss for partially labelled batches; returns ``(total, parts)``.
 
     ``outputs``: the model's dict ``{"semantic": (N, 3, H, W), "cell_type": (N, K, H, W)}``
@@ -141,6 +143,12 @@ def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor,
       with target 0..2, averaged over those with any such pixel;
     * ``class_ce`` (x ``class_weight``): cross-entropy of the cell-type logits on pixels
       with a known class 1..K (code c -> channel c - 1), ``class_weights`` optional (K,).
+      ``class_mask`` (K,) bool, optional: the softmax runs over these classes only, so the
+      logits of the others get no gradient (a fine-tune on a few images that lack a type
+      must not teach the model never to predict it).  ``class_log_prior`` (K,), optional:
+      added to the cell-type logits inside the loss only (balanced softmax, Ren et al.
+      2020), so the head learns what distinguishes the types, not how often each occurs
+      in this training data.
     """
     if isinstance(outputs, (list, tuple)) and outputs and isinstance(outputs[0], dict):
         results = [segmentation_loss(o, semantic, cell_class, ignore_index=ignore_index,
@@ -148,7 +156,9 @@ def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor,
                                      class_weight=class_weight, focal_gamma=focal_gamma,
                                      semantic_weight=semantic_weight,
                                      region=region, tversky_alpha=tversky_alpha,
-                                     tversky_beta=tversky_beta, class_weights=class_weights)
+                                     tversky_beta=tversky_beta, class_weights=class_weights,
+                                     class_mask=class_mask,
+                                     class_log_prior=class_log_prior)
                    for o in outputs]
         total = sum(r[0] for r in results) / len(results)
         parts = {k: sum(r[1][k] for r in results) / len(results) for k in results[0][1]}
@@ -190,6 +200,12 @@ def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor,
         if cls_logits.shape[2:] != sem_logits.shape[2:]:
             raise ValueError("cell_type and semantic logits differ in size")
         known_cls = (cell_class >= 1) & (cell_class <= K) & (cell_class != ignore_index)
+        if class_log_prior is not None:
+            cls_logits = cls_logits + class_log_prior.to(cls_logits).view(1, K, 1, 1)
+        if class_mask is not None:
+            allowed = class_mask.to(cls_logits.device).bool()
+            cls_logits = cls_logits.masked_fill(~allowed.view(1, K, 1, 1), -1e4)
+            known_cls &= allowed[(cell_class - 1).clamp(0, K - 1)]
         cls_target = torch.where(known_cls, cell_class - 1, torch.full_like(cell_class, -1))
         class_ce = focal_loss(cls_logits, cls_target, gamma=0.0, weight=class_weights,
                               ignore_index=-1)

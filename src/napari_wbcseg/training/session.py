@@ -30,6 +30,10 @@ from .sample import IGNORE, UNKNOWN_CLASS, Sample
 FINETUNE_DEFAULTS = {"epochs": 5, "steps_per_epoch": 20, "lr": 5e-4, "batch_size": 4, "crop": 192}
 SCRATCH_DEFAULTS = {"epochs": 30, "steps_per_epoch": 60, "lr": 2e-3, "batch_size": 8, "crop": 192}
 MAX_STAND_IN_VAL = 8  # training images that score epochs when there is no validation split
+MIN_VAL_CELLS_FOR_CLASSES = 20  # fewer labelled validation cells: rank epochs by Dice only
+# a fine-tune on fewer labelled cells trains the segmentation only: 8-10 cells lowered the
+# cell-type accuracy on other images in every repeat (docs/finetune.md); 50 is our choice
+MIN_TRAIN_CELLS_FOR_CLASSES = 50
 
 
 class TrainingInputError(ValueError):
@@ -202,6 +206,7 @@ def fine_tune_config(params: SessionParams, base_card: dict | None = None, *,
         # and the cell-type loss of a few images must not reshape the shared features
         # (measured: the other images lost 0.026 whole-cell Dice when it did)
         values["class_head_only"] = True
+        values["class_loss_present_only"] = True
     if not params.augment:
         values.update(augment=dict(_NO_AUG), scale_jitter=0.0)
     if not train_classes:
@@ -258,6 +263,17 @@ def prepare(params: SessionParams, layer_sets=(), folders=()):
         messages.append(f"cell types: {len(codes)} class in the training data ({names}); "
                         "learning cell types needs at least 2, so only the segmentation is "
                         "trained (the cell-type head keeps its starting weights)")
+    from .loop import cell_type_counts
+
+    train_cells = int(cell_type_counts(train, 5).sum())
+    learn_types = len(codes) >= 2
+    if learn_types and params.base_model and train_cells < MIN_TRAIN_CELLS_FOR_CLASSES:
+        learn_types = False
+        messages.append(f"cell types: {train_cells} labelled training cell(s) are too few to "
+                        "learn cell types without losing accuracy on other images (measured "
+                        "in docs/finetune.md), so only the segmentation is trained (the "
+                        f"cell-type head keeps its starting weights; {MIN_TRAIN_CELLS_FOR_CLASSES}"
+                        " or more cells of 2 or more types train it)")
     counts: dict = {}
     for part, group in (("train", train), ("val", val)):
         for s in group:
@@ -271,11 +287,19 @@ def prepare(params: SessionParams, layer_sets=(), folders=()):
                         f"fraction {params.val_fraction:g}): epochs are scored on "
                         f"{len(val)} training image(s), which says little about new images")
     config = fine_tune_config(replace(params, architecture=arch), base_card,
-                              train_classes=len(codes) >= 2)
+                              train_classes=learn_types)
+    val_cells = int(cell_type_counts(val, 5).sum())
+    ranking = "segmentation Dice and cell-type accuracy"
+    if val_cells < MIN_VAL_CELLS_FOR_CLASSES:  # 2 cells: accuracy 0, 0.5 or 1 by chance
+        config = replace(config, score_without_classes=True)
+        ranking = (f"segmentation Dice only ({val_cells} labelled validation cell(s), "
+                   f"fewer than {MIN_VAL_CELLS_FOR_CLASSES})")
+        yield DataEvent(f"epochs are ranked by {ranking}")
     data = {"split": f"group-aware, validation fraction {params.val_fraction:g}, "
                      f"seed {params.seed}",
             "samples": counts, "validation": validation, "classes": codes,
-            "viewer_images": [s.name for s in layer_sets],
+            "labelled_training_cells": train_cells, "cell_types_trained": learn_types,
+            "epoch_ranking": ranking, "viewer_images": [s.name for s in layer_sets],
             "folders": [str(Path(f).resolve()) for f in folders]}
     return Prepared(train, val, config, base, state, diameter, data, messages)
 
@@ -319,7 +343,8 @@ def baseline(prepared: Prepared) -> BaselineEvent:
     warm_start(model, prepared.initial_state)
     model.eval()
     report = evaluate(predictor(model), prepared.val, model.size_multiple)
-    return BaselineEvent(_score(summary(report)), report)
+    return BaselineEvent(_score(summary(report), not prepared.config.score_without_classes),
+                         report)
 
 
 # ------------------------------------------------------------------------------- run
