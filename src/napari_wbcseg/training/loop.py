@@ -18,9 +18,9 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
-from scipy import ndimage  # here, not in a worker: a first import holds the GIL
 
-from .sampling import class_balance_weights, make_batch  # noqa: F401  (public here too)
+from .sampling import (cell_type_counts, class_balance_weights,  # noqa: F401  (public here too)
+                       make_batch)
 from .sampling import make_sampler as _sampler  # noqa: F401
 
 
@@ -136,17 +136,6 @@ def _score(summary: dict, with_classes: bool = True) -> float:
     keys = [k for k in ("cell_dice", "nucleus_dice", "cytoplasm_dice", "class_accuracy")
             if k in summary and (with_classes or k != "class_accuracy")]
     return float(np.mean([summary[k] for k in keys])) if keys else float("nan")
-
-
-def cell_type_counts(samples, num_classes: int) -> np.ndarray:
-    """(K,) number of labelled cells (connected regions) of each type in ``samples``."""
-    counts = np.zeros(num_classes, np.int64)
-    for s in samples:
-        for code in range(1, num_classes + 1):
-            mask = s.cell_class == code
-            if mask.any():
-                counts[code - 1] += ndimage.label(mask)[1]
-    return counts
 
 
 def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=None,

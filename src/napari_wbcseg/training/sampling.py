@@ -7,6 +7,7 @@ exactly from the generator's saved state.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage  # imported with the loop, not in a worker: it holds the GIL
 
 from .augment import augment, mosaic, random_crop, resample_to_native, to_batch
 
@@ -55,6 +56,17 @@ def class_balance_weights(samples, num_classes: int = 5):
         return None
     w = 1.0 / np.sqrt(np.maximum(counts, 1.0))
     return w * (num_classes / w.sum())
+
+
+def cell_type_counts(samples, num_classes: int) -> np.ndarray:
+    """(K,) number of labelled cells (connected regions) of each type in ``samples``."""
+    counts = np.zeros(num_classes, np.int64)
+    for s in samples:
+        for code in range(1, num_classes + 1):
+            mask = s.cell_class == code
+            if mask.any():
+                counts[code - 1] += ndimage.label(mask)[1]
+    return counts
 
 
 def preprocess_samples(samples, method: str = "none") -> list:

@@ -263,7 +263,7 @@ def prepare(params: SessionParams, layer_sets=(), folders=()):
         messages.append(f"cell types: {len(codes)} class in the training data ({names}); "
                         "learning cell types needs at least 2, so only the segmentation is "
                         "trained (the cell-type head keeps its starting weights)")
-    from .loop import cell_type_counts
+    from .sampling import cell_type_counts
 
     train_cells = int(cell_type_counts(train, 5).sum())
     learn_types = len(codes) >= 2
@@ -357,6 +357,7 @@ def checkpoint_dir(name: str) -> Path:
 
 def saved_checkpoint(name: str) -> Path | None:
     """The checkpoint a run called ``name`` left on disk (``last.pt``), or None."""
+    # checkpoint.FILENAME; that module imports torch, and this runs on the GUI thread
     path = checkpoint_dir(name) / "last.pt" if name else None
     return path if path is not None and path.is_file() else None
 
