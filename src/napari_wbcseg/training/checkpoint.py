@@ -31,7 +31,7 @@ _KEYS = {"epoch": int, "steps_done": int, "model": dict, "optimizer": dict, "bes
 # rebuilt for the new settings at the position reached (the optimiser keeps its moments)
 _SCHEDULE_KEYS = ("optimizer", "lr", "weight_decay", "momentum", "schedule", "epochs",
                   "steps_per_epoch", "patience")
-_QUIET_KEYS = {"seed", "threads", "imagenet"}  # restored from the file or irrelevant now
+_QUIET_KEYS = {"seed", "threads", "imagenet", "precision"}  # restored from the file or irrelevant now
 
 
 def checkpoint_file(path) -> Path:

@@ -69,6 +69,9 @@ class TrainConfig:
     mosaic_fraction: float = 0.0
     mosaic_grids: tuple = (2, 3, 4)
     preprocess: str = "none"  # "none" | "ahe-retinex" (applied once, before augmentation)
+    # "auto": bf16 autocast + channels-last where the CPU has AMX/AVX-512 BF16 and the
+    # architecture was measured to gain from it (training.precision); "fp32" | "bf16" force it
+    precision: str = "auto"
 
     def __post_init__(self):
         object.__setattr__(self, "mosaic_grids", tuple(self.mosaic_grids))
