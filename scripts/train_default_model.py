@@ -3,7 +3,9 @@
     .venv/bin/python scripts/train_default_model.py --out src/napari_wbcseg/weights
 
 Group-aware 80/20 split of every dataset (duplicates and shared fields stay on one
-side); validation numbers in the card are on the held-out 20% only.
+side, seed 0); the best epoch is picked on an inner 15% of the 80% and the held-out 20%
+is scored once, at the end (the card's ``validation``, ``selection_free: true``; see
+``napari_wbcseg.training.protocol``).
 """
 from __future__ import annotations
 
@@ -48,16 +50,21 @@ def main(argv=None) -> int:
 
     from napari_wbcseg.core.batch import run_to_end
     from napari_wbcseg.training.bundle import write_model
-    from napari_wbcseg.training.datasets import load_all, split_by_group
+    from napari_wbcseg.training.datasets import load_all
+    from napari_wbcseg.training.evaluate import score_validation
     from napari_wbcseg.training.loop import BatchEvent, EpochEvent, TrainConfig, train_steps
+    from napari_wbcseg.training.protocol import SplitSpec, card_blocks, three_way_split
 
     t0 = time.perf_counter()
     samples = load_all(args.data, fields=not args.no_fields, synthetic=args.synthetic)
-    train, val = split_by_group(samples, 0.2, seed=0)
+    # load_all reads the public layouts under --data (+ the fields unless --no-fields)
+    spec = SplitSpec(seed=0, data=(Path(args.data).resolve().name,)
+                     + ((f"synthetic:{args.synthetic}",) if args.synthetic else ()))
+    train, inner_val, val = three_way_split(samples, spec)
     counts = {}
-    for part, ss in (("train", train), ("val", val)):
+    for part, ss in (("train", train), ("selection", inner_val), ("val", val)):
         for s in ss:
-            counts.setdefault(s.source, {"train": 0, "val": 0})[part] += 1
+            counts.setdefault(s.source, {"train": 0, "selection": 0, "val": 0})[part] += 1
     print(f"loaded {len(samples)} samples in {time.perf_counter() - t0:.0f} s: "
           f"{json.dumps(counts)}", flush=True)
     config = TrainConfig(architecture=args.architecture, epochs=args.epochs,
@@ -72,7 +79,7 @@ def main(argv=None) -> int:
 
         initial, _ = load_weights(args.init)
     deadline = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
-    gen = train_steps(train, val, config, initial_state=initial,
+    gen = train_steps(train, inner_val, config, initial_state=initial,
                       should_stop=lambda: time.monotonic() > deadline)
     def log(ev):
         if isinstance(ev, BatchEvent) and ev.step % 20 == 0:
@@ -85,8 +92,11 @@ def main(argv=None) -> int:
                   flush=True)
 
     result = run_to_end(gen, log)
-    data = {"split": "group-aware 80/20, seed 0", "samples": counts}
-    card = write_model(args.out, args.name, result, data=data,
+    selection, validation = card_blocks(result, score_validation(result.model, val), spec)
+    data = {"split": "group-aware 80/20, seed 0; best epoch picked on an inner 15% of the 80%",
+            "split_spec": spec.to_card(), "samples": counts}
+    card = write_model(args.out, args.name, result, data=data, validation=validation,
+                       selection=selection,
                        notes="Trained by scripts/train_default_model.py", dtype=args.dtype)
     if args.continues:
         chain_history(card, args.continues)

@@ -84,3 +84,22 @@ def test_models_and_architectures(tiny_model, capsys):
     assert "tiny" in out and "wcsegnet-compact" in out and "0.500" in out
     assert main(["architectures"]) == 0
     assert "wcsegnet" in capsys.readouterr().out
+
+
+def test_evaluate_a_model_without_split_info_warns(tmp_path, tiny_model, capsys):
+    """An imported model's card says nothing of its split: seed 0, and a warning."""
+    import cv2
+
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    for seed in range(5):
+        sm = synthetic_smear((96, 128), n_wbc=1, seed=seed)
+        mask = np.where(sm.nucleus > 0, 2, np.where(sm.cytoplasm > 0, 1, 0)).astype(np.uint8)
+        cv2.imwrite(str(folder / f"s{seed}.png"), np.ascontiguousarray(sm.image[..., ::-1]))
+        cv2.imwrite(str(folder / f"s{seed}_mask.png"), mask)
+    assert main(["evaluate", "--model", tiny_model, "--data", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "records no training split" in captured.err and "seed 0" in captured.err
+    assert "validation split (seed 0, 20%)" in captured.out

@@ -23,16 +23,40 @@ def small_data(tmp_path, shared_data):
 
 
 def test_train_writes_a_user_model_listed_at_once(tmp_path, small_data, monkeypatch, capsys):
+    from napari_wbcseg.training import loop
+    from napari_wbcseg.training.datasets import split_by_group
+    from napari_wbcseg.training.sources import load_data_folders
+
+    seen = []
+    real = loop.train_steps
+    monkeypatch.setattr(loop, "train_steps", lambda train, val, *a, **kw: (
+        seen.append({s.name for s in train + val}) or real(train, val, *a, **kw)))
     monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
     rc = main(["train", "--model", "wcsegnet-compact", "--data", str(small_data),
                "--epochs", "1", "--steps", "2", "--batch", "2", "--crop", "64",
-               "--synthetic", "0", "--name", "my-net", "--out", str(tmp_path / "export")])
+               "--synthetic", "0", "--name", "my-net", "--out", str(tmp_path / "export"),
+               "--precision", "fp32"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "saved model 'my-net'" in out
+    assert "saved model 'my-net'" in out and "validation (selection-free): {" in out
     card = json.loads((tmp_path / "user-models" / "my-net.json").read_text())
     assert card["architecture"] == "wcsegnet-compact"
-    assert card["training"]["data"]["samples"]["segmentation_WBC-2"]["train"] > 0
+    assert card["training"]["settings"]["precision"] == "fp32"
+    data = card["training"]["data"]
+    counts = data["samples"]["segmentation_WBC-2"]
+    assert counts["train"] > 0 and counts["selection"] > 0 and counts["val"] > 0
+    assert sum(counts.values()) == 8
+    assert data["split_spec"] == {"seed": 0, "val_fraction": 0.2, "inner_fraction": 0.15,
+                                  "data": ["data"]}
+    # the best epoch was picked on the inner split; the validation split was scored once
+    assert card["selection"]["selection_free"] is False
+    assert card["selection"]["per_dataset"]["segmentation_WBC-2"]["n"] == counts["selection"]
+    assert card["validation"]["selection_free"] is True
+    assert card["validation"]["per_dataset"]["segmentation_WBC-2"]["n"] == counts["val"]
+    assert "cell_dice" in card["validation"]["summary"]
+    validation = {s.name for s in split_by_group(load_data_folders([small_data]), 0.2)[1]}
+    assert len(seen) == 1 and len(seen[0]) == 8 - len(validation)
+    assert not seen[0] & validation  # the loop (epoch selection) never sees validation
     assert (tmp_path / "export" / "my-net.safetensors").is_file()
     import napari_wbcseg
 
@@ -80,6 +104,49 @@ def test_evaluate_prints_tables_and_writes_csv(tmp_path, small_data, capsys):
     assert "segmentation_WBC-2 (8 images)" in out
     assert "DICE" in out and "cytoplasm" in out and "confusion" in out
     assert (tmp_path / "eval.csv").read_text().startswith("dataset,region,metric,value")
+
+
+def test_evaluate_uses_the_card_split_and_refuses_other_seeds(tmp_path, small_data,
+                                                              monkeypatch, capsys):
+    """A model trained with --seed 3 is scored on its seed-3 validation images only."""
+    from napari_wbcseg.training import report
+    from napari_wbcseg.training.datasets import split_by_group
+    from napari_wbcseg.training.sources import load_data_folders
+
+    scored = []
+    real = report.evaluate_datasets
+    monkeypatch.setattr(report, "evaluate_datasets", lambda predict, samples, *a, **kw: (
+        scored.append([s.name for s in samples]) or real(predict, samples, *a, **kw)))
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
+    assert main(["train", "--model", "wcsegnet-compact", "--data", str(small_data), *TINY,
+                 "--seed", "3", "--name", "s3"]) == 0
+    capsys.readouterr()
+    samples = load_data_folders([small_data])
+    val3 = [s.name for s in split_by_group(samples, 0.2, seed=3)[1]]
+    assert {s.name for s in split_by_group(samples, 0.2, seed=0)[1]} - set(val3)  # its training
+
+    assert main(["evaluate", "--model", "s3", "--data", str(small_data)]) == 0
+    captured = capsys.readouterr()
+    assert scored == [val3] and "validation split (seed 3, 20%)" in captured.out
+    assert f"segmentation_WBC-2 ({len(val3)} images)" in captured.out
+    assert "warning" not in captured.err
+
+    assert main(["evaluate", "--model", "s3", "--data", str(small_data), "--seed", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trained with seed 3" in err and "training images" in err
+
+    assert main(["evaluate", "--model", "s3", "--data", str(small_data), "--seed", "0",
+                 "--split", "all"]) == 0
+    captured = capsys.readouterr()
+    assert "segmentation_WBC-2 (8 images)" in captured.out
+    assert "warning: --split all" in captured.err and "not held out" in captured.err
+
+    renamed = tmp_path / "renamed"
+    shutil.copytree(small_data, renamed)
+    assert main(["evaluate", "--model", "s3", "--data", str(renamed)]) == 0
+    captured = capsys.readouterr()
+    assert "differs from the folders s3 was trained on (data)" in captured.err
+    assert "seed 3" in captured.out
 
 
 def test_evaluate_bad_input_is_one_line(tmp_path, small_data, capsys):
@@ -219,7 +286,7 @@ def test_train_on_a_plain_image_mask_folder(tmp_path, monkeypatch, capsys):
     assert rc == 0
     card = json.loads((tmp_path / "user-models" / "from-pairs.json").read_text())
     counts = card["training"]["data"]["samples"]["folder:pairs"]
-    assert counts["train"] + counts["val"] == 4
+    assert counts["train"] + counts["selection"] + counts["val"] == 4
     capsys.readouterr()
     assert main(["train", "--model", "wcsegnet-compact", "--data", str(tmp_path / "user-models"),
                  "--epochs", "1", "--steps", "1", "--synthetic", "0"]) == 2

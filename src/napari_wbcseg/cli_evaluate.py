@@ -1,10 +1,15 @@
 """``napari-wbcseg evaluate``: a model's metrics per dataset, in the papers' layout.
 
-By default only the validation part of the group-aware split that training uses
-(seed 0) is scored, so a bundled or ``napari-wbcseg train`` model is never evaluated on
-its own training images; ``--split all`` scores every image (for data the model never saw).
+By default only the validation part of the group-aware split the model was trained
+with is scored: seed and fraction come from its card (``training.data.split_spec``,
+see :mod:`.training.protocol`), so a model is never scored on its own training images.
+A ``--seed`` or ``--data`` that differs from the card's is warned about, and refused
+where the split would then include training images; ``--split all`` scores every image
+(for data the model never saw) and warns where the model saw some of it.
 """
 from __future__ import annotations
+
+import sys
 
 
 def add_parser(sub) -> None:
@@ -15,7 +20,8 @@ def add_parser(sub) -> None:
                    help="labelled folder(s): public layouts, annotation projects, saved label "
                    "layers or image + mask pairs (see `napari-wbcseg train --help`)")
     p.add_argument("--split", default="validation", choices=["validation", "all"])
-    p.add_argument("--seed", type=int, default=0, help="seed of the group-aware split")
+    p.add_argument("--seed", type=int, default=None, help="seed of the group-aware split "
+                   "(default: the one in the model card, else 0)")
     p.add_argument("--csv", default=None, help="also write the numbers to this CSV file")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
@@ -29,6 +35,7 @@ def cmd_evaluate(args) -> int:
     from .inference.predictor import ModelLoadError, load_model
     from .io.model_store import ModelNotFoundError
     from .training.datasets import split_by_group
+    from .training.protocol import evaluation_plan
     from .training.report import evaluate_datasets, format_report, write_csv
 
     try:
@@ -39,8 +46,14 @@ def cmd_evaluate(args) -> int:
         samples = load_public_layouts(args.data, synthetic=0)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
+    plan = evaluation_plan(model.entry.card, args.data, {s.source for s in samples},
+                           seed=args.seed, split=args.split)
+    if plan.refusal:
+        raise CliError(plan.refusal)
+    for line in plan.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     if args.split == "validation":
-        samples = split_by_group(samples, 0.2, seed=args.seed)[1]
+        samples = split_by_group(samples, plan.val_fraction, seed=plan.seed)[1]
     bar = tqdm(total=len(samples), unit="image", desc="evaluating", dynamic_ncols=True)
 
     def predict(x):
@@ -51,7 +64,9 @@ def cmd_evaluate(args) -> int:
                                    on_sample=lambda i, n: bar.update(1))
     finally:
         bar.close()
-    print(f"model {model.entry.name} ({model.entry.architecture}), {args.split} split, "
+    split = (f"validation split (seed {plan.seed}, {plan.val_fraction:.0%})"
+             if args.split == "validation" else "all images")
+    print(f"model {model.entry.name} ({model.entry.architecture}), {split}, "
           f"metrics in % (region metrics: per-image means, ME = misclassification error; "
           f"five-class pixel metrics: one confusion matrix pooled over each dataset's pixels)")
     print(format_report(report))

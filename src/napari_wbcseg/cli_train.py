@@ -58,6 +58,9 @@ def add_parser(sub) -> None:
     p.add_argument("--synthetic", type=int, default=20, help="synthetic smears to add")
     p.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long")
     p.add_argument("--seed", type=int, default=None, help="random seed and split (default 0)")
+    p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
+                   help="auto: bf16 where the CPU and architecture gain from it; fp32 / bf16 "
+                   "force it (default: preset, auto)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     p.set_defaults(func=cmd_train)
 
@@ -116,7 +119,7 @@ def _settings(args):
         base["imagenet"] = init == "imagenet"
     flags = {"epochs": args.epochs, "steps_per_epoch": args.steps, "batch_size": args.batch,
              "crop": args.crop, "lr": args.lr, "patience": args.patience,
-             "mosaic_fraction": args.mosaic, "seed": args.seed,
+             "mosaic_fraction": args.mosaic, "seed": args.seed, "precision": args.precision,
              "preprocess": None if args.ahe_retinex is None else
              ("ahe-retinex" if args.ahe_retinex else "none")}
     values = {**base, **{k: v for k, v in flags.items() if v is not None}}
@@ -136,9 +139,10 @@ def cmd_train(args) -> int:
     from .io.model_store import user_dir
     from .training.bundle import write_model
     from .training.checkpoint import checkpoint_file
-    from .training.datasets import split_by_group
+    from .training.evaluate import score_validation
     from .training.loop import BatchEvent, EpochEvent, NoticeEvent, train_steps
     from .training.presets import describe
+    from .training.protocol import SplitSpec, card_blocks, data_names, three_way_split
 
     config, preset_name, init = _settings(args)
     arch = config.architecture
@@ -151,12 +155,17 @@ def cmd_train(args) -> int:
         samples = load_public_layouts(args.data, args.synthetic)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    train, val = split_by_group(samples, 0.2, seed=config.seed)
+    # the best epoch is picked on an inner split of the training part; the validation
+    # part is scored once, at the end, so its numbers are free of selection
+    spec = SplitSpec(seed=config.seed, data=data_names(args.data, args.synthetic))
+    train, inner_val, val = three_way_split(samples, spec)
     counts: dict = {}
-    for part, group in (("train", train), ("val", val)):
+    for part, group in (("train", train), ("selection", inner_val), ("val", val)):
         for s in group:
-            counts.setdefault(s.source, {"train": 0, "val": 0})[part] += 1
-    print(f"{len(train)} training / {len(val)} validation samples: {json.dumps(counts)}")
+            counts.setdefault(s.source, {"train": 0, "selection": 0, "val": 0})[part] += 1
+    print(f"{len(train)} training / {len(inner_val)} selection (inner validation, picks the "
+          f"best epoch) / {len(val)} validation samples (scored once, at the end): "
+          f"{json.dumps(counts)}")
     print(f"settings: {describe(config, preset_name=preset_name, init=init)}; "
           f"checkpoints in {ckpt_dir}", flush=True)
 
@@ -178,11 +187,11 @@ def cmd_train(args) -> int:
             bar.update(1)
             bar.set_postfix(epoch=ev.epoch, loss=f"{ev.loss:.3f}")
         elif isinstance(ev, EpochEvent):
-            bar.write(f"epoch {ev.epoch}: train loss {ev.train_loss:.3f}, validation score "
+            bar.write(f"epoch {ev.epoch}: train loss {ev.train_loss:.3f}, selection score "
                       f"{ev.score:.3f}{' (best)' if ev.improved else ''}")
 
     try:
-        result = run_to_end(train_steps(train, val, config, initial_state=initial,
+        result = run_to_end(train_steps(train, inner_val, config, initial_state=initial,
                                         should_stop=lambda: time.monotonic() > deadline,
                                         checkpoint_dir=ckpt_dir, resume=args.resume),
                             on_event)
@@ -192,11 +201,20 @@ def cmd_train(args) -> int:
         bar.close()
     if result.stopped == "non-finite loss":
         raise CliError(fatal[-1] if fatal else "non-finite loss: try a lower --lr")
-    data = {"split": f"group-aware 80/20, seed {config.seed}", "samples": counts}
+    print(f"scoring the {len(val)} validation samples once with the best epoch's weights",
+          flush=True)
+    selection, validation = card_blocks(
+        result, score_validation(result.model, val, config.preprocess), spec)
+    shown = {k: round(v, 4) for k, v in validation["summary"].items()}
+    print(f"validation (selection-free): {json.dumps(shown) if shown else 'no images'}")
+    data = {"split": f"group-aware 80/20, seed {config.seed}; best epoch picked on an inner "
+                     f"{spec.inner_fraction:.0%} of the 80%", "split_spec": spec.to_card(),
+            "samples": counts}
     how = (f"resumed from {args.resume}" if args.resume else
            f"preset {preset_name}, {init} initialisation")
     cards = [write_model(folder, name, result, data=data, dtype=args.dtype,
-                         preprocessing=config.preprocess,
+                         preprocessing=config.preprocess, validation=validation,
+                         selection=selection,
                          notes=f"Trained by `napari-wbcseg train` ({how})")
              for folder in [user_dir()] + ([args.out] if args.out else [])]
     more = (f"; continue with --resume {result.checkpoint}"

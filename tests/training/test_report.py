@@ -232,3 +232,49 @@ def test_benchmarks_json_round_trip(tmp_path):
     out = tmp_path / "b.md"
     assert bt.main(["--from-json", str(saved), "--out", str(out)]) == 0
     assert out.read_text() == bt.render_markdown(reports, {})
+
+
+# --- one evaluator: the loop's Dice (training.evaluate) == the papers' tables (report) -----
+
+
+def test_loop_and_report_give_identical_scores():
+    from napari_wbcseg.training.augment import resample_to_native
+    from napari_wbcseg.training.datasets import synthetic_samples
+    from napari_wbcseg.training.evaluate import evaluate, summary
+
+    smear = synthetic_samples(1)[0]
+    flip = lambda a: np.ascontiguousarray(a[:, ::-1])  # noqa: E731  (another image)
+    whole = smear.with_arrays(flip(smear.image),  # BCISC-like whole-cell masks (code 3)
+                              flip(np.where(smear.semantic > 0, 3, 0).astype(np.uint8)),
+                              flip(smear.cell_class), source="BCISC-sub", name="w", group="w")
+    # only cytoplasm labelled: the two evaluators once disagreed on whether it has a nucleus
+    parts = smear.with_arrays(smear.image[::-1].copy(), np.minimum(smear.semantic, 1)[::-1].copy(),
+                              smear.cell_class[::-1].copy(), source="folder:p", name="p", group="p")
+    samples = [smear, whole, parts]
+    truth = [resample_to_native(s) for s in samples]
+
+    def predict(x):
+        """Ground truth (code 3 called cytoplasm) plus noise, so that the Dice is neither
+        0 nor 1; the same probabilities for the same image in both evaluators."""
+        i, t = next((i, t) for i, t in enumerate(truth) if np.array_equal(
+            x[0, :, :t.shape[0], :t.shape[1]], t.image.transpose(2, 0, 1) / np.float32(255)))
+        p = np.random.default_rng(i).uniform(0, 2.0, (8, *x.shape[2:])).astype(np.float32)
+        p[:, :t.shape[0], :t.shape[1]] += 1.2 * _probs_from(
+            np.where(t.semantic == 3, 1, t.semantic % 3), t.cell_class)
+        p[:3] /= p[:3].sum(0)
+        p[3:] /= p[3:].sum(0)
+        return p[None]
+
+    loop = evaluate(predict, samples, 16)
+    report = evaluate_datasets(predict, samples, 16)
+    assert set(report["BCISC-sub"]["regions"]) == {"cell"}
+    assert set(report["folder:p"]["regions"]) == {"cell", "cytoplasm"}
+    for source in ("synthetic", "BCISC-sub", "folder:p"):
+        assert {k for k in loop[source] if k.endswith("_dice")} == {
+            f"{r}_dice" for r in report[source]["regions"]}
+        for region, vals in report[source]["regions"].items():
+            assert 0.05 < vals["dice"] < 0.99
+            assert loop[source][f"{region}_dice"] == vals["dice"]
+        assert loop[source]["class_accuracy"] == report[source]["cell_type_accuracy"]
+    assert set(summary(loop)) == {"cell_dice", "nucleus_dice", "cytoplasm_dice",
+                                  "class_accuracy"}

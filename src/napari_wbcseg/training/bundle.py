@@ -37,10 +37,16 @@ def data_licences(data: dict) -> list[str]:
 
 
 def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
-                native_cell_diameter=80.0, notes: str = "", dtype: str = "float32") -> Path:
+                native_cell_diameter=80.0, notes: str = "", dtype: str = "float32",
+                validation: dict | None = None, selection: dict | None = None) -> Path:
     """Save ``result.model`` as ``<folder>/<name>.safetensors`` + ``<name>.json``.
 
     ``dtype="float16"`` halves the file (weights are converted back to float32 on load).
+    ``validation``: the card's ``validation`` block, scored once on images no choice was
+    made on (``selection_free: true``); ``selection``: the ``selection`` block, the
+    numbers of the images the best epoch was picked on.  Without ``validation`` the best
+    epoch's numbers (``result.best_validation``) become ``validation``, marked
+    ``selection_free: false`` since they were picked on those same images.
     """
     from ..models.weights import save_weights
     from .evaluate import summary
@@ -70,8 +76,10 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
             "hardware": hardware(),
             "date": _dt.date.today().isoformat(),
         },
-        "validation": {"per_dataset": result.best_validation,
-                       "summary": summary(result.best_validation)},
+        "validation": validation if validation is not None else {
+            "per_dataset": result.best_validation, "summary": summary(result.best_validation),
+            "selection_free": False},
+        **({"selection": selection} if selection is not None else {}),
         "weights": {"file": weights.name, "sha256": sha256_of(weights), "format": "safetensors",
                     "storage_dtype": dtype},
         "notes": notes,

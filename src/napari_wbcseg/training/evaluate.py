@@ -1,5 +1,9 @@
 """Validation of a network on labelled samples, per dataset (source).
 
+The region rules (:func:`regions`, :func:`semantic_prediction`, :func:`cell_type_votes`)
+live here only; :mod:`.report` (the papers' tables) imports them, so the loop's Dice and
+``napari-wbcseg evaluate``'s Dice are the same numbers.
+
 Samples are resampled to the network's native scale, predicted whole (padded to
 the size multiple) and scored where their labels are known:
 whole-cell Dice where the target is 0..3, nucleus / cytoplasm Dice where it is
@@ -35,21 +39,42 @@ def semantic_prediction(probs: np.ndarray, cell_threshold: float = 0.5) -> np.nd
     return sem
 
 
-def score_sample(probs: np.ndarray, semantic: np.ndarray, cell_class: np.ndarray) -> dict:
-    sem = semantic_prediction(probs)
-    out = {}
+def regions(sem_pred: np.ndarray, semantic: np.ndarray):
+    """The one region rule of every evaluator: ``(region, predicted mask, true mask, valid
+    pixels)`` for each region the labels can score (the truth has pixels of it there).
+
+    Whole cell where the label is 0..3; nucleus / cytoplasm where it is 0..2, and only in
+    images without whole-cell-only masks (BCISC's code 3 says nothing of the parts)."""
     known_cell = semantic <= 3
-    if (semantic[known_cell] > 0).any():
-        out["cell_dice"] = dice(sem > 0, (semantic >= 1) & (semantic <= 3), known_cell)
-    known_part = semantic <= 2
-    if (semantic[known_part] > 0).any() and (semantic[known_cell] != 3).all():
-        out["nucleus_dice"] = dice(sem == 2, semantic == 2, known_part)
-        out["cytoplasm_dice"] = dice(sem == 1, semantic == 1, known_part)
-    labelled = (cell_class >= 1) & (cell_class < 255)
-    if labelled.any():
-        codes = np.unique(cell_class[labelled])
-        correct = [int(probs[3:, cell_class == c].mean(axis=1).argmax()) + 1 == c for c in codes]
-        out["class_correct"], out["class_total"] = sum(correct), len(correct)
+    candidates = [("cell", sem_pred > 0, (semantic >= 1) & known_cell, known_cell)]
+    if (semantic[known_cell] != 3).all():
+        known_part = semantic <= 2
+        candidates += [("nucleus", sem_pred == 2, semantic == 2, known_part),
+                       ("cytoplasm", sem_pred == 1, semantic == 1, known_part)]
+    for region, pred, truth, valid in candidates:
+        if truth[valid].any():
+            yield region, pred, truth, valid
+
+
+def cell_type_votes(probs: np.ndarray, cell_class: np.ndarray, n_classes: int = 5):
+    """``[(true code, predicted code)]`` per cell type present in the image: the argmax of
+    the class probabilities averaged over the pixels of that type."""
+    out = []
+    for code in np.unique(cell_class[(cell_class >= 1) & (cell_class <= n_classes)]):
+        guess = int(probs[3:, cell_class == code].mean(axis=1).argmax()) + 1
+        out.append((int(code), guess))
+    return out
+
+
+def score_sample(probs: np.ndarray, semantic: np.ndarray, cell_class: np.ndarray) -> dict:
+    """``{region}_dice`` per scorable region, ``class_correct`` / ``class_total``."""
+    sem = semantic_prediction(probs)
+    out = {f"{region}_dice": dice(pred, truth, valid)
+           for region, pred, truth, valid in regions(sem, semantic)}
+    votes = cell_type_votes(probs, cell_class)
+    if votes:
+        out["class_correct"] = sum(t == g for t, g in votes)
+        out["class_total"] = len(votes)
     return out
 
 
@@ -82,3 +107,22 @@ def summary(report: dict[str, dict[str, float]]) -> dict[str, float]:
         if pairs:
             out[key] = float(sum(v * n for v, n in pairs) / sum(n for _, n in pairs))
     return out
+
+
+def model_predict(model):
+    """``predict`` for :func:`evaluate` from a network of :mod:`..models` (torch, lazily)."""
+    import torch
+
+    def predict(x):
+        return np.concatenate([o.numpy() for o in model.predict(torch.from_numpy(x)).values()], 1)
+
+    return predict
+
+
+def score_validation(model, samples, preprocess: str = "none") -> dict:
+    """:func:`evaluate` report of ``model`` on ``samples`` after the run's preprocessing
+    (the loop preprocesses its validation images the same way)."""
+    from .sampling import preprocess_samples
+
+    samples = preprocess_samples(list(samples), preprocess)
+    return evaluate(model_predict(model), samples, model.size_multiple) if samples else {}

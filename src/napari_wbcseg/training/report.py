@@ -3,7 +3,8 @@
 Region metrics (Lu et al., Fan et al.): Precision, Dice, two-class mIoU,
 misclassification error (ME), false-positive rate (FPR) and false-negative rate (FNR),
 for the whole cell, the nucleus and the cytoplasm, as per-image means over the pixels
-whose label is known.  Cell types: accuracy over annotated cells and a confusion matrix
+whose label is known (the rules are :func:`.evaluate.regions`, shared with the training
+loop).  Cell types: accuracy over annotated cells and a confusion matrix
 (each cell's class = argmax of the class probabilities averaged over its true area).
 
 Five-class pixel segmentation (Zhu et al. 2023): every pixel gets a class, background (0)
@@ -28,7 +29,7 @@ import numpy as np
 
 from ..core import metrics as m
 from .augment import resample_to_native
-from .evaluate import predict_sample, semantic_prediction
+from .evaluate import cell_type_votes, predict_sample, regions, semantic_prediction
 
 REGION_METRICS = {
     "precision": m.precision, "dice": m.dice, "miou": m.mean_iou_two_class,
@@ -64,16 +65,6 @@ def pixel_class_summary(confusion) -> dict:
     }
 
 
-def _regions(sem_pred: np.ndarray, semantic: np.ndarray):
-    """(region, predicted mask, true mask, valid pixels) where the labels allow it."""
-    known_cell = semantic <= 3
-    yield "cell", sem_pred > 0, (semantic >= 1) & known_cell, known_cell
-    known_part = semantic <= 2
-    if (semantic[known_cell] != 3).all():  # whole-cell masks (BCISC) say nothing of parts
-        yield "nucleus", sem_pred == 2, semantic == 2, known_part
-        yield "cytoplasm", sem_pred == 1, semantic == 1, known_part
-
-
 def score_image(probs: np.ndarray, semantic: np.ndarray, cell_class: np.ndarray,
                 n_classes: int = 5) -> dict:
     """Region metrics, (true, predicted) cell classes and the five-class pixel confusion
@@ -82,12 +73,9 @@ def score_image(probs: np.ndarray, semantic: np.ndarray, cell_class: np.ndarray,
     out: dict = {"regions": {}, "cells": []}
     pred_cls, true_cls, valid = pixel_class_maps(probs, semantic, cell_class, n_classes)
     out["pixel_confusion"] = m.confusion_matrix(pred_cls, true_cls, n_classes + 1, valid)
-    for region, pred, truth, valid in _regions(sem_pred, semantic):
-        if truth[valid].any():
-            out["regions"][region] = {k: f(pred, truth, valid) for k, f in REGION_METRICS.items()}
-    for code in np.unique(cell_class[(cell_class >= 1) & (cell_class <= n_classes)]):
-        guess = int(probs[3:, cell_class == code].mean(axis=1).argmax()) + 1
-        out["cells"].append((int(code), guess))
+    for region, pred, truth, valid in regions(sem_pred, semantic):  # the shared rule
+        out["regions"][region] = {k: f(pred, truth, valid) for k, f in REGION_METRICS.items()}
+    out["cells"] = cell_type_votes(probs, cell_class, n_classes)
     return out
 
 
