@@ -208,13 +208,18 @@ def cmd_segment(args) -> int:
 
     params = SegmentParams(model=args.model, device=args.device, preprocess=args.preprocess,
                            cell_diameter=args.cell_diameter, pixel_size_um=args.pixel_size,
-                           tile=args.tile)
+                           tile=args.tile, classifier=args.classifier,
+                           class_threshold=args.threshold)
     try:  # a wrong model or device is one error, not one per image
         from .inference.device import resolve_device
         from .io.model_store import find_model
 
         find_model(args.model)
         resolve_device(args.device)
+        if args.classifier not in ("auto", "none"):
+            from .io.classifier_store import find_classifier
+
+            find_classifier(args.classifier)
     except (ModelNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     out = Path(args.out)
@@ -276,6 +281,16 @@ def _diameter(text: str):
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -315,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "from the red cells) or 'native' (the model's own scale, no resizing)")
     seg.add_argument("--pixel-size", type=float, default=None, help="um per pixel, for the table")
     seg.add_argument("--tile", type=int, default=512)
+    seg.add_argument("--classifier", default="auto",
+                     help="per-cell classifier: auto (the one installed for the model's "
+                     "classes, default), none (the network's own cell-type head), or a name "
+                     "or .safetensors file (see `napari-wbcseg classifiers`)")
+    seg.add_argument("--threshold", type=_fraction, default=0.5,
+                     help="calibrated confidence below which a cell is 'unidentified' "
+                     "(0..1, default 0.5; classifier only)")
     seg.set_defaults(func=cmd_segment)
 
     models = sub.add_parser("models", help="list models with weights (bundled and user)")
@@ -324,8 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_evaluate import add_parser as add_evaluate_parser
     from .cli_train import add_parser as add_train_parser
+    from .cli_classifier import add_parsers as add_classifier_parsers
     add_train_parser(sub)
     add_evaluate_parser(sub)
+    add_classifier_parsers(sub)
     return parser
 
 

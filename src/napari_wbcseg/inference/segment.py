@@ -26,6 +26,11 @@ class SegmentParams:
     tile: int = 512
     overlap: int = 64
     batch_size: int = 1
+    # per-cell classifier: "auto" = the one installed for the model's class table (else the
+    # network's own cell-type head), "none" = the network's head, or a classifier name/path
+    classifier: str | None = "auto"
+    # calibrated confidence below which a cell is "unidentified" (classifier only)
+    class_threshold: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Segmentation:
     device: str
     timings: dict = field(default_factory=dict)
     messages: list = field(default_factory=list)
+    classifier: str = ""  # the per-cell classifier that gave the cell types ("" = network head)
 
 
 def segment(image, model=None, device="auto", preprocess="model", **kwargs) -> Segmentation:
@@ -88,7 +94,10 @@ def segment_steps(image, params: SegmentParams):
     if params.preprocess not in PREPROCESS_CHOICES:
         raise ValueError(f"preprocess must be one of {', '.join(PREPROCESS_CHOICES)}, "
                          f"got {params.preprocess!r}")
-    rgb = as_rgb_uint8(image)
+    rgb = original = as_rgb_uint8(image)
+    if not 0.0 <= float(params.class_threshold) <= 1.0:
+        raise ValueError(f"the confidence threshold must be in [0, 1], got "
+                         f"{params.class_threshold!r}")
     device = resolve_device(params.device)
     yield SegmentEvent("load", 0, 1, f"loading model on {describe_device(device)}")
     net = load_model(params.model, device)
@@ -159,10 +168,61 @@ def segment_steps(image, params: SegmentParams):
     inst = instances_from_probabilities(
         probs[:3], probs[3:], class_codes=net.class_codes,
         min_cell_area=int(100 * area_scale), min_nucleus_area=int(20 * area_scale))
+    timings["postprocess_s"] = time.perf_counter() - t2
+    classifier = _pick_classifier(params.classifier, net, device)
+    if classifier is not None and inst.n_cells:
+        t3 = time.perf_counter()
+        yield SegmentEvent("classify", 0, 1, f"classifying {inst.n_cells} cells")
+        inst = _classified(inst, original, classifier, factor, params.class_threshold, messages)
+        timings["classify_s"] = time.perf_counter() - t3
     table = cell_table(inst.nucleus, inst.cytoplasm, inst.cell_type,
                        confidence=inst.confidence, pixel_size_um=params.pixel_size_um)
-    timings["postprocess_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0
     yield SegmentEvent("done", 1, 1, f"{inst.n_cells} white cells")
     return Segmentation(inst.nucleus, inst.cytoplasm, inst.cell_type, table,
-                        differential_count(table), net.entry.name, device, timings, messages)
+                        differential_count(table), net.entry.name, device, timings, messages,
+                        classifier.entry.name if classifier is not None else "")
+
+
+def _pick_classifier(choice, net, device):
+    """The LoadedClassifier for ``choice`` ("auto" / "none" / name / path), or None."""
+    from .classify import load_classifier
+
+    if choice in (None, "none"):
+        return None
+    if choice == "auto":
+        from ..io.classifier_store import classifier_for
+
+        classes = net.card.get("classes") or _default_classes(net.num_classes)
+        entry = classifier_for(classes)
+        return None if entry is None else load_classifier(entry, device)
+    return load_classifier(choice, device)
+
+
+def _default_classes(k):
+    from ..schema import DEFAULT_CLASSES
+
+    return [{"code": c.code, "name": c.name} for c in DEFAULT_CLASSES if c.code < 255][:k]
+
+
+def _classified(inst, rgb, classifier, factor, threshold, messages):
+    """``inst`` with cell types and confidences from the per-cell classifier."""
+    from dataclasses import replace
+
+    from .classify import classify_cells
+
+    result = classify_cells(rgb, inst.nucleus, inst.cytoplasm, classifier, scale=factor,
+                            threshold=threshold)
+    cells = np.where(inst.nucleus > 0, inst.nucleus, inst.cytoplasm)
+    lut = np.zeros(int(cells.max()) + 1, np.uint8)
+    for cid, code in result.codes.items():
+        lut[cid] = code
+    border = sum("border" in n for n in result.notes.values())
+    small = sum(n == "too_small" for n in result.notes.values())
+    if border:
+        messages.append(f"{border} cell(s) cut by the image border: classified from the part "
+                        "inside the image")
+    if small:
+        messages.append(f"{small} object(s) too small to be a white cell: left unidentified")
+    return replace(inst, cell_type=lut[cells], classes=dict(result.codes),
+                   confidence=dict(result.confidence))

@@ -47,6 +47,9 @@ class SegmentationModel(nn.Module):
     size_multiple: int = 1
     #: keywords of training.losses.segmentation_loss giving the paper's loss
     loss_config: dict = {}
+    #: "fp32" or "bf16" (CPU autocast in predict); set by the predictor cache from
+    #: inference.precision.resolve_precision
+    precision: str = "fp32"
 
     def __init__(self, num_classes: int, config: dict):
         super().__init__()
@@ -69,15 +72,20 @@ class SegmentationModel(nn.Module):
 
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Softmax probabilities for ``x``, in eval mode and without autograd."""
+        from ..inference.precision import autocast
+
         was_training = self.training
         self.eval()
+        bf16 = self.precision == "bf16" and x.device.type == "cpu"
         try:
             with torch.inference_mode():
                 if x.device.type == "cpu" and x.ndim == 4:
                     # oneDNN runs narrow convolutions ~1.5-2x faster channels-last
                     x = x.contiguous(memory_format=torch.channels_last)
-                out = self(x)
-                return {key: torch.softmax(out[key], dim=1).contiguous() for key in OUTPUT_KEYS}
+                with autocast("bf16" if bf16 else "fp32"):
+                    out = self(x)
+                return {key: torch.softmax(out[key].float(), dim=1).contiguous()
+                        for key in OUTPUT_KEYS}
         finally:
             self.train(was_training)
 

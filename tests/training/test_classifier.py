@@ -1,0 +1,118 @@
+"""The per-cell classifier: cells from samples, training, calibration, and the segment stage."""
+import json
+
+import numpy as np
+import pytest
+
+from napari_wbcseg.core.batch import run_to_end
+from napari_wbcseg.training.cell_data import collect_cells
+from napari_wbcseg.training.classifier import (ClassifierConfig, fit_temperature,
+                                               train_classifier_steps)
+from napari_wbcseg.training.datasets import synthetic_samples
+
+CODES = (1, 2, 3, 4, 5)
+CLASSES = [{"code": c, "name": n, "color": "#ffffff"} for c, n in
+           zip(CODES, ("neutrophil", "lymphocyte", "monocyte", "eosinophil", "basophil"))]
+TINY = ClassifierConfig(crop_size=64, epochs=1, steps_per_epoch=2, batch_size=4,
+                        imagenet=False, precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def cells():
+    return collect_cells(synthetic_samples(3), CODES, size=64)
+
+
+def _truth_predict(sample):
+    """A segmentation 'network' that returns the sample's own labels as probabilities."""
+    from napari_wbcseg.training.augment import resample_to_native
+
+    native = resample_to_native(sample)
+    sem = np.clip(native.semantic, 0, 2)
+    onehot = np.stack([sem == k for k in range(3)]).astype(np.float32)
+    cls = np.stack([native.cell_class == c for c in CODES]).astype(np.float32) + 1e-3
+
+    def predict(x):
+        h, w = x.shape[2:]
+        out = np.zeros((1, 8, h, w), np.float32)
+        out[0, :3, : sem.shape[0], : sem.shape[1]] = onehot
+        out[0, 3:, : sem.shape[0], : sem.shape[1]] = cls / cls.sum(0)
+        out[0, 0, sem.shape[0]:, :] = out[0, 0, :, sem.shape[1]:] = 1
+        return out
+
+    return predict
+
+
+def test_cells_carry_the_labelled_class(cells):
+    sample = synthetic_samples(3)
+    truth = sorted(int(c) for s in sample for c in s.meta["classes"].values())
+    assert len(cells) == len(truth)
+    assert sorted((cells.labels + 1).tolist()) == truth
+    assert cells.crops.shape[1:] == (5, 64, 64)
+
+
+def test_cells_from_a_segmenter_match_its_cells():
+    s = synthetic_samples(1)[0]
+    got = collect_cells([s], CODES, predict=_truth_predict(s), multiple=1, size=64)
+    assert sorted((got.labels + 1).tolist()) == sorted(s.meta["classes"].values())
+
+
+def test_training_runs_and_calibrates(cells):
+    result = run_to_end(train_classifier_steps(cells, cells, CLASSES, TINY))
+    assert result.best_epoch == 1 and 0.25 <= result.temperature <= 4.0
+    assert float(result.model.temperature) == pytest.approx(result.temperature)
+
+
+def test_no_labelled_cell_and_single_class_are_refused(cells):
+    empty = cells.subset([])
+    with pytest.raises(ValueError, match="no labelled cell"):
+        run_to_end(train_classifier_steps(empty, empty, CLASSES, TINY))
+    one = cells.subset(np.flatnonzero(cells.labels == cells.labels[0]))
+    with pytest.raises(ValueError, match="only one class"):
+        run_to_end(train_classifier_steps(one, one, CLASSES, TINY))
+
+
+def test_temperature_is_recovered():
+    rng = np.random.default_rng(0)
+    true = rng.normal(0, 2, (4000, 5))
+    p = np.exp(true) / np.exp(true).sum(1, keepdims=True)
+    labels = np.array([rng.choice(5, p=row) for row in p])
+    assert fit_temperature(true * 3.0, labels) == pytest.approx(3.0, rel=0.1)
+
+
+@pytest.fixture
+def installed(tiny_model, cells, tmp_path):
+    """A trained tiny classifier for the five blood classes, installed as a user classifier."""
+    from napari_wbcseg.inference.classify import clear_cache
+    from napari_wbcseg.io.classifier_store import user_classifier_dir
+    from napari_wbcseg.training.classifier_run import write_classifier
+
+    result = run_to_end(train_classifier_steps(cells, cells, CLASSES, TINY))
+    write_classifier(user_classifier_dir(), "tiny-classifier", result, classes=CLASSES,
+                     data={}, validation={})
+    clear_cache()
+    yield "tiny-classifier"
+    clear_cache()
+
+
+def test_segment_takes_cell_types_from_the_installed_classifier(installed, tiny_model):
+    from napari_wbcseg import segment
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    img = synthetic_smear((256, 320), seed=2).image
+    res = segment(img, model=tiny_model, cell_diameter=None)
+    assert res.classifier == installed
+    head = segment(img, model=tiny_model, cell_diameter=None, classifier="none")
+    assert head.classifier == ""
+    if len(res.table):
+        none = segment(img, model=tiny_model, cell_diameter=None, class_threshold=1.0)
+        assert (none.table["class_code"] == 255).all()  # nothing is that sure
+
+
+def test_classifier_of_another_class_table_is_not_used(installed, tiny_model):
+    from napari_wbcseg.io.classifier_store import classifier_for, user_classifier_dir
+
+    card_path = user_classifier_dir() / f"{installed}.json"
+    card = json.loads(card_path.read_text())
+    card["classes"] = card["classes"][:3] + [{"code": 6, "name": "blast", "color": "#000"}]
+    card_path.write_text(json.dumps(card))
+    assert classifier_for(CLASSES) is None or classifier_for(CLASSES).origin == "bundled"
