@@ -54,3 +54,29 @@ def tiny_model(tmp_path, monkeypatch):
     clear_cache()
     yield "tiny"
     clear_cache()
+
+
+@pytest.fixture
+def tiny_classifier(tiny_model):
+    """A tiny classifier (64 px crops, 2 batches) for the five blood classes, installed as
+    the user classifier 'tiny-classifier' beside the 'tiny' model."""
+    from napari_wbcseg.core.batch import run_to_end
+    from napari_wbcseg.inference.classify import clear_cache
+    from napari_wbcseg.io.classifier_store import user_classifier_dir
+    from napari_wbcseg.schema import DEFAULT_CLASSES, UNIDENTIFIED
+    from napari_wbcseg.training.cell_data import collect_cells
+    from napari_wbcseg.training.classifier import ClassifierConfig, train_classifier_steps
+    from napari_wbcseg.training.classifier_run import write_classifier
+    from napari_wbcseg.training.datasets import synthetic_samples
+
+    classes = [{"code": c.code, "name": c.name, "color": c.color} for c in DEFAULT_CLASSES
+               if c.code != UNIDENTIFIED]
+    cells = collect_cells(synthetic_samples(3), [c["code"] for c in classes], size=64)
+    config = ClassifierConfig(crop_size=64, epochs=1, steps_per_epoch=2, batch_size=4,
+                              imagenet=False, precision="fp32")
+    result = run_to_end(train_classifier_steps(cells, cells, classes, config))
+    write_classifier(user_classifier_dir(), "tiny-classifier", result, classes=classes,
+                     data={}, validation={})
+    clear_cache()
+    yield "tiny-classifier"
+    clear_cache()

@@ -116,3 +116,47 @@ def test_model_list_names_families_and_picks_up_new_models(widget, tmp_path):
     assert "fresh" not in w.model.choices
     viewer.add_image(np.zeros((8, 8)), name="any")  # any new layer refreshes the list
     assert "fresh" in w.model.choices
+
+
+def _segment_in_dock(qtbot, viewer, w, image, name):
+    w.image.value = viewer.add_image(image.copy(), name=name, rgb=True)
+    w.run()
+    qtbot.waitUntil(lambda: f"{name} cell type" in viewer.layers, timeout=60000)
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
+    return viewer.layers[f"{name} cell type"]
+
+
+def test_cell_types_from_the_chosen_classifier_and_threshold(widget, qtbot, smear,
+                                                             tiny_classifier):
+    from napari_wbcseg.core.batch import run_to_end
+    from napari_wbcseg.inference.segment import segment_steps
+
+    viewer, w = widget
+    assert "tiny-classifier" not in w.classifier.choices  # installed after the dock opened
+    w.refresh_models()
+    assert w.classifier.value == "auto" and "tiny-classifier" in w.classifier.choices
+    assert w.class_threshold.value == 0.5
+    labels = {w.classifier.native.itemData(i): w.classifier.native.itemText(i)
+              for i in range(w.classifier.native.count())}
+    assert labels["none"] == "network head" and labels["tiny-classifier"].endswith("(yours)")
+
+    w.class_threshold.value = 0.0  # every cell keeps the classifier's best class
+    by_classifier = _segment_in_dock(qtbot, viewer, w, smear.image, "auto")
+    want = run_to_end(segment_steps(smear.image, w.params()))
+    assert want.classifier == "tiny-classifier" and len(want.table)
+    assert np.array_equal(by_classifier.data, want.cell_type)
+    assert not (by_classifier.data == 255).any()
+    assert by_classifier.metadata["classifier"] == "tiny-classifier"
+    assert "cell types: tiny-classifier" in w.status.value
+
+    w.classifier.value = "none"
+    by_head = _segment_in_dock(qtbot, viewer, w, smear.image, "head")
+    want = run_to_end(segment_steps(smear.image, w.params()))
+    assert want.classifier == "" and np.array_equal(by_head.data, want.cell_type)
+    assert "cell types: network head" in w.status.value
+    assert not np.array_equal(by_head.data, by_classifier.data)
+
+    w.classifier.value, w.class_threshold.value = "tiny-classifier", 1.0
+    unsure = _segment_in_dock(qtbot, viewer, w, smear.image, "unsure")
+    cells = viewer.layers["unsure nucleus"].data + viewer.layers["unsure cytoplasm"].data > 0
+    assert cells.any() and (unsure.data[cells] == 255).all() and not unsure.data[~cells].any()

@@ -13,6 +13,7 @@ from magicgui.widgets import (ComboBox, Container, FloatSpinBox, Label, Progress
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtWidgets import QSizePolicy
 
 from ..schema import labels_layer_kwargs
 
@@ -35,14 +36,23 @@ class SegmentWidget(Container):
                                           "0 = estimate it from the red cells (auto)")
         self.pixel_size = FloatSpinBox(label="pixel size (µm)", min=0, max=10, step=0.01, value=0,
                                        tooltip="0 = unknown (table in pixels)")
+        self.classifier = ComboBox(label="cell types", choices=self._classifier_choices,
+                                   tooltip="auto = the per-cell classifier installed for the "
+                                   "model's classes, else the network's own cell-type head")
+        self.class_threshold = FloatSpinBox(label="unidentified below", min=0, max=1, step=0.05,
+                                            value=0.5, tooltip="calibrated confidence below "
+                                            "which a cell is 'unidentified' (classifier only)")
         self.run_button = PushButton(text="Segment")
         self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
         self.status = Label(value="")
         self.counts = Table(value={"class": [], "count": [], "percent": []})
         self.export_button = PushButton(text="Export differential count (CSV)...", enabled=False)
         self.extend([self.image, self.model, self.device, self.preprocess, self.cell_diameter,
-                     self.pixel_size, self.run_button, self.progress, self.status, self.counts,
-                     self.export_button])
+                     self.pixel_size, self.classifier, self.class_threshold, self.run_button,
+                     self.progress, self.status, self.counts, self.export_button])
+        # a long status (model and classifier names) wraps instead of widening the dock
+        self.status.native.setWordWrap(True)
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.run_button.changed.connect(self._on_run_clicked)
         self.export_button.changed.connect(self._on_export_clicked)
         napari_viewer.layers.events.inserted.connect(self.image.reset_choices)
@@ -67,8 +77,23 @@ class SegmentWidget(Container):
             choices.append((f"{name} ({family}{mine})", name))
         return choices or [("(no model installed)", "(no model installed)")]
 
+    @staticmethod
+    def _classifier_choices(_widget=None):
+        """(label, value) pairs: auto, the network head, then each installed classifier."""
+        from ..io.classifier_store import classifier_entries
+
+        choices = [("auto (installed classifier)", "auto"), ("network head", "none")]
+        seen = set()
+        for entry in classifier_entries():  # a user classifier hides a bundled one's name
+            if entry.name not in seen:
+                seen.add(entry.name)
+                mine = " (yours)" if entry.origin == "user" else ""
+                choices.append((f"{entry.name}{mine}", entry.name))
+        return choices
+
     def refresh_models(self, *_):
         self.model.reset_choices()
+        self.classifier.reset_choices()
 
     def params(self):
         from ..inference.segment import SegmentParams
@@ -76,7 +101,9 @@ class SegmentWidget(Container):
         return SegmentParams(model=self.model.value, device=self.device.value,
                              preprocess=self.preprocess.value,
                              cell_diameter=self.cell_diameter.value or "auto",
-                             pixel_size_um=self.pixel_size.value or None)
+                             pixel_size_um=self.pixel_size.value or None,
+                             classifier=self.classifier.value,
+                             class_threshold=float(self.class_threshold.value))
 
     # ---- running ----------------------------------------------------------------------------
     def _on_run_clicked(self, *_):
@@ -146,8 +173,9 @@ class SegmentWidget(Container):
         self._show_counts(result.differential)
         for msg in result.messages:
             show_warning(msg)
+        types = result.classifier or "network head"
         self.status.value = (f"{len(result.table)} white cells in {result.timings['total_s']:.1f} s "
-                             f"on {result.device} ({result.model})")
+                             f"on {result.device} ({result.model}; cell types: {types})")
         show_info(f"Segment: {len(result.table)} white cells found in {name!r}")
 
     def _add_layers(self, name, result, scale, translate):
@@ -158,7 +186,8 @@ class SegmentWidget(Container):
                                   ("cell_type", result.cell_type, diff)):
             # always new layers: a re-run must never overwrite hand corrections
             # (napari numbers duplicate names)
-            meta = {"model": result.model, "device": result.device, "source_layer": name}
+            meta = {"model": result.model, "device": result.device, "source_layer": name,
+                    "classifier": result.classifier}
             self._viewer.add_labels(data, features=feats, metadata=meta, scale=scale,
                                     translate=translate, **labels_layer_kwargs(name, kind))
 
