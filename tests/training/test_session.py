@@ -17,7 +17,8 @@ torch = pytest.importorskip("torch")
 from napari_wbcseg.core.batch import run_to_end  # noqa: E402
 from napari_wbcseg.io.model_store import list_models, model_entries  # noqa: E402
 from napari_wbcseg.training import session  # noqa: E402
-from napari_wbcseg.training.loop import BatchEvent, EpochEvent  # noqa: E402
+from napari_wbcseg.training.loop import BatchEvent, EpochEvent, NoticeEvent  # noqa: E402
+from napari_wbcseg.training.session_classifier import ClassifierEvent  # noqa: E402
 from napari_wbcseg.training.sample import IGNORE  # noqa: E402
 
 TINY = dict(epochs=1, steps_per_epoch=2, batch_size=2, crop=64, threads=1)
@@ -99,6 +100,9 @@ def test_run_saves_a_listed_user_model_with_its_card(models):
     assert sum(isinstance(e, BatchEvent) for e in events) == 2
     assert any(isinstance(e, EpochEvent) for e in events)
     assert "my-ft" in list_models() and model_entries()["my-ft"].origin == "user"
+    assert outcome.classifier is None  # 6 labelled cells: too few for the classifier
+    assert any(isinstance(e, NoticeEvent) and "cell classifier not fine-tuned: 4 labelled "
+               "training cell(s); it needs 50" in e.message for e in events)
     card = json.loads((models / "my-ft.json").read_text())
     t = card["training"]
     assert t["base_model"]["name"] == "wcsegnet-compact" and t["date"]
@@ -253,3 +257,110 @@ def test_export_import_round_trip_and_refusals(models, tmp_path):
     out.with_suffix(".json").unlink()
     assert session.import_model(out, name="bare") == "bare"  # no card: one is made
     assert model_entries()["bare"].card["architecture"] == "wcsegnet-compact"
+
+
+# ------------------------------------------------------------------ per-cell classifier
+
+CLS_TINY = {"crop_size": 64, "epochs": 1, "steps_per_epoch": 2, "batch_size": 4,
+            "imagenet": False, "precision": "fp32"}
+
+
+def crowded_sets(classes=(1, 2), n=5):
+    """``n`` fields of 14 cells each: 4 training images hold 56 labelled cells (>= 50)."""
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    out = []
+    for seed in range(n):
+        sm = synthetic_smear(shape=(256, 320), n_wbc=14, classes=list(classes), seed=seed,
+                             pixel_size_um=0.35)
+        out.append(session.LayerSet(f"field {seed}", sm.image, sm.nucleus, sm.cytoplasm,
+                                    sm.cell_type))
+    return out
+
+
+def _blood_classes():
+    from napari_wbcseg.io.model_store import find_model
+
+    return find_model("wcsegnet-compact").card["classes"]
+
+
+def test_fine_tune_trains_saves_and_then_fine_tunes_the_classifier(models, monkeypatch):
+    import time
+
+    from napari_wbcseg.io.classifier_store import classifier_for
+
+    params = session.SessionParams("cls-ft", val_fraction=0.2, classifier_settings=CLS_TINY,
+                                   **TINY)
+    assert classifier_for(_blood_classes()) is None
+    outcome, events = _run(params, crowded_sets())
+    assert outcome.prepared.data["labelled_training_cells"] >= 50 and outcome.prepared.val
+    assert outcome.saved and outcome.classifier == "cls-ft-classifier"
+    cls_events = [e.event for e in events if isinstance(e, ClassifierEvent)]
+    assert sum(isinstance(e, BatchEvent) for e in cls_events) == 2
+    assert sum(isinstance(e, BatchEvent) for e in events) == 2  # the segmentation's own
+    entry = classifier_for(_blood_classes())
+    assert entry.name == "cls-ft-classifier" and entry.origin == "user"
+    assert entry.weights.parent == models / "classifiers"
+    card = json.loads((models / "cls-ft.json").read_text())
+    assert card["training"]["classifier"] == "cls-ft-classifier"
+    data = entry.card["training"]["data"]
+    assert data["masks_from"] == "truth" and data["segmentation_model"] == "cls-ft"
+    assert sum(data["cells"]["train"]) >= 50 and sum(data["cells"]["selection"]) > 0
+    assert data["init"] == "scratch" and entry.card["validation"]["selection_free"] is False
+    assert not [p for p in (models / "classifiers").iterdir() if p.name.startswith(".")]
+    print(f"classifier fine-tune (tiny): {entry.card['training']['seconds']} s")
+
+    # the next fine-tune starts from that classifier; Stop in its first epoch saves the
+    # model but not the classifier
+    seen = []
+    stop = lambda: any(isinstance(e, ClassifierEvent) for e in seen)  # noqa: E731
+    outcome = run_to_end(session.run(session.SessionParams("cls-stop", **TINY,
+                                                           classifier_settings=CLS_TINY),
+                                     prepared=outcome.prepared, should_stop=stop), seen.append)
+    assert outcome.saved and outcome.classifier is None
+    card = json.loads((models / "cls-stop.json").read_text())
+    assert card["training"]["classifier"] is None and "before its first epoch" in \
+        card["training"]["classifier_note"]
+    assert classifier_for(_blood_classes()).name == "cls-ft-classifier"
+
+    # a model that cannot be saved takes its classifier with it (all or nothing)
+    def full(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(session, "_publish", full)
+    outcome, _ = _run(session.SessionParams("cls-full", classifier_settings=CLS_TINY, **TINY),
+                      prepared=outcome.prepared)
+    assert "No space left" in outcome.error and outcome.classifier is None
+    assert classifier_for(_blood_classes()).name == "cls-ft-classifier"
+    assert sorted(p.name for p in (models / "classifiers").iterdir()) == \
+        ["cls-ft-classifier.json", "cls-ft-classifier.safetensors"]
+    monkeypatch.undo()
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(models))
+
+    t0 = time.perf_counter()
+    outcome, events = _run(session.SessionParams("cls-ft2", classifier_settings=CLS_TINY,
+                                                 **TINY), prepared=outcome.prepared)
+    entry = classifier_for(_blood_classes())
+    assert outcome.classifier == entry.name == "cls-ft2-classifier"
+    assert entry.card["training"]["data"]["base_classifier"] == "cls-ft-classifier"
+    assert any(isinstance(e, ClassifierEvent) and "given classifier" in
+               getattr(e.event, "message", "") for e in events)
+    print(f"second session run {time.perf_counter() - t0:.1f} s")
+
+
+def test_one_class_skips_the_classifier_with_a_message(models):
+    from napari_wbcseg.io.classifier_store import classifier_for
+
+    params = session.SessionParams("mono", val_fraction=0.2, classifier_settings=CLS_TINY,
+                                   **TINY)
+    outcome, events = _run(params, crowded_sets(classes=(3,)))
+    assert outcome.prepared.data["labelled_training_cells"] >= 50
+    assert outcome.saved and outcome.classifier is None
+    notes = [e.message for e in events if isinstance(e, NoticeEvent)]
+    assert any("cell classifier not fine-tuned: 1 cell type in the training data (monocyte)"
+               in m for m in notes), notes
+    assert not any(isinstance(e, ClassifierEvent) for e in events)
+    assert classifier_for(_blood_classes()) is None
+    card = json.loads((models / "mono.json").read_text())
+    assert card["training"]["classifier"] is None and "monocyte" in \
+        card["training"]["classifier_note"]

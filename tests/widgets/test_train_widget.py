@@ -194,6 +194,36 @@ def test_training_run_saves_a_model_segment_lists_it_and_gui_stays_responsive(wi
     assert gaps.max() < 0.1
 
 
+def test_fine_tune_trains_the_cell_classifier_too(widget, qtbot, notes, monkeypatch):
+    """>= 50 labelled training cells of 2 types: the classifier's batches follow the
+    network's on the bar and the loss plot, and it is saved beside the model."""
+    from dataclasses import replace
+
+    from napari_wbcseg.io.classifier_store import classifier_for
+    from napari_wbcseg.io.model_store import find_model
+
+    viewer, w = widget
+    _, seg = viewer.window.add_plugin_dock_widget("napari-wbcseg", "Segment white blood cells")
+    for i in range(5):  # 14 cells each: 56 in the 4 training images
+        _add_image(viewer, f"f{i}", seed=i, classes=(1, 2) * 7, shape=(256, 320))
+    w.val_fraction.value, w.name.value = 0.2, "with-cls"
+    params = tw_module.TrainWidget.params  # + a tiny classifier schedule
+    monkeypatch.setattr(tw_module.TrainWidget, "params", lambda self: replace(
+        params(self), classifier_settings={"crop_size": 64, "epochs": 1, "steps_per_epoch": 3,
+                                           "batch_size": 4, "imagenet": False,
+                                           "precision": "fp32"}))
+    w.train()
+    _wait(qtbot, w)
+    assert not notes["error"], notes["error"]
+    assert any("saved model 'with-cls' and its cell classifier 'with-cls-classifier'" in m
+               for m in notes["info"]), notes["info"]
+    assert w.progress.max == w.progress.value == 2 + 3  # the network's batches, then its
+    assert [x for x, _ in w.plot.loss] == [1, 2, 3, 4, 5]
+    assert "(cell classifier with-cls-classifier)" in w.status.value
+    assert classifier_for(find_model("with-cls").card["classes"]).name == "with-cls-classifier"
+    assert "with-cls-classifier" in seg.classifier.choices
+
+
 def test_stop_in_first_batch_then_resume(widget, qtbot, notes):
     from napari_wbcseg.training.loop import BatchEvent
 

@@ -49,6 +49,11 @@ def _warm_up():
                                 sources)
 
         torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+        # the cell classifier's stage after the network's (timm alone takes about 1 s)
+        import timm  # noqa: F401
+
+        from ..models import cell_classifier  # noqa: F401
+        from ..training import cell_data, classifier, session_classifier  # noqa: F401
     except Exception:  # noqa: BLE001 - a broken install is reported when training starts
         pass
 
@@ -293,6 +298,7 @@ class TrainWidget(Container):
     def _start(self, run, params, *args, **kwargs):
         self._stop.clear()
         self._last_params, self._t0, self._done, self._total = params, None, 0, None
+        self._x, self._cls = 0, None  # last plotted batch; (start, batches) of the classifier
         self._steps = params.steps_per_epoch
         # errors are shown by _on_errored (unexpected ones with their traceback in the log)
         worker = thread_worker(run, start_thread=False, ignore_errors=True)(
@@ -317,10 +323,13 @@ class TrainWidget(Container):
     def _on_event(self, ev):
         from ..training.loop import BatchEvent, EpochEvent, NoticeEvent
         from ..training.session import BaselineEvent, DataEvent
+        from ..training.session_classifier import ClassifierEvent
 
         if self._closed:
             return
-        if isinstance(ev, BatchEvent):
+        if isinstance(ev, ClassifierEvent):
+            self._on_classifier_event(ev)
+        elif isinstance(ev, BatchEvent):
             self._on_batch(ev)
         elif isinstance(ev, EpochEvent):
             if ev.validation:
@@ -344,10 +353,37 @@ class TrainWidget(Container):
             self.progress.max = self._total
         self._done += 1
         self.progress.value = min(self._done, self._total)
-        self.plot.add_loss((ev.epoch - 1) * ev.steps + ev.step, ev.loss)
+        self._x = (ev.epoch - 1) * ev.steps + ev.step
+        self.plot.add_loss(self._x, ev.loss)
         left = (time.perf_counter() - self._t0) / self._done * (self._total - self._done)
         self.status.value = (f"epoch {ev.epoch}/{self._last_params.epochs}, batch {ev.step}/"
                              f"{ev.steps}, loss {ev.loss:.3f}, about {_duration(left)} left")
+
+    def _on_classifier_event(self, wrapped):
+        """The cell classifier's stage after the network's: the bar and the loss plot go
+        on (its selection scores are another measure: status line only)."""
+        from ..training.loop import BatchEvent, EpochEvent, NoticeEvent
+
+        ev = wrapped.event
+        if isinstance(ev, BatchEvent):
+            if self._cls is None:  # its first batch: the bar grows by its batches
+                self._cls = (time.perf_counter(), self._done)
+                self._total = self._done + wrapped.total
+                self.progress.max = self._total
+            self._done += 1
+            self._x += 1
+            self.progress.value = min(self._done, self._total)
+            self.plot.add_loss(self._x, ev.loss)
+            done = self._done - self._cls[1]
+            left = (time.perf_counter() - self._cls[0]) / done * (wrapped.total - done)
+            self.status.value = (f"cell classifier: epoch {ev.epoch}/{wrapped.total // ev.steps}"
+                                 f", batch {ev.step}/{ev.steps}, loss {ev.loss:.3f}, about "
+                                 f"{_duration(left)} left")
+        elif isinstance(ev, EpochEvent):
+            self.status.value = (f"cell classifier epoch {ev.epoch}: loss {ev.train_loss:.3f}, "
+                                 f"score {ev.score:.3f}{' (best)' if ev.improved else ''}")
+        elif isinstance(ev, NoticeEvent) and not ev.message.startswith("non-finite"):
+            show_info(f"Train: cell classifier: {ev.message}")
 
     def _on_returned(self, outcome):
         if self._closed:
@@ -362,14 +398,18 @@ class TrainWidget(Container):
                                                     "some space and press Resume)" if ckpt else ""))
         if outcome.saved:
             self.refresh_models()
-            show_info(f"Train: saved model {outcome.name!r}; it is in the Segment widget's "
-                      "model list now")
+            also = (f" and its cell classifier {outcome.classifier!r}" if outcome.classifier
+                    else "")
+            show_info(f"Train: saved model {outcome.name!r}{also}; it is in the Segment "
+                      "widget's model list now")
             self.model_to_export.value = outcome.name
             self.name.value = self._fresh_name()
         if r is not None:
             best = (f"best validation score {r.best_score:.3f} at epoch {r.best_epoch}"
                     if r.best_validation else f"best epoch {r.best_epoch}")
             saved = f"saved as {outcome.name}" if outcome.saved else "not saved"
+            if outcome.classifier:
+                saved += f" (cell classifier {outcome.classifier})"
             self.status.value = f"{r.stopped} after {r.seconds:.0f} s, {best}; {saved}"
         else:
             self.status.value = "stopped before training: nothing saved"

@@ -4,18 +4,23 @@ The widget snapshots the reviewed images of the viewer as :class:`LayerSet` obje
 (plain arrays, never layers) and hands them, with project folders and
 :class:`SessionParams`, to :func:`run`: a generator that loads the data, builds the
 fine-tune settings, drives :func:`.loop.train_steps` (its events pass through), saves
-the best weights as a user model and returns a :class:`SessionOutcome`.  Scripts
+the best weights as a user model and returns a :class:`SessionOutcome`.  With 50 or
+more labelled training cells of 2 or more types it then fine-tunes the per-cell
+classifier too (:mod:`.session_classifier`), saved as ``<name>-classifier`` beside the
+model.  Scripts
 (``scripts/bench_finetune.py``) and tests consume the same generator synchronously.
 
 Saving is all-or-nothing: the weights and card are written into a hidden staging
 folder beside the user models and moved into place, the card last (a model is listed
-once its card exists), so a full disk never leaves a half-written model in the list.
+once its card exists), so a full disk never leaves a half-written model in the list; the
+classifier trained alongside is saved with it or not at all.
 Export / import of model files live in :mod:`napari_wbcseg.io.model_exchange` (re-exported
 here).
 """
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -73,6 +78,10 @@ class SessionParams:
     seed: int = 0
     threads: int | None = None
     keep_norm_statistics: bool = True  # fine-tuning keeps the base model's BatchNorm stats
+    # also fine-tune the per-cell classifier (session_classifier), saved beside the model;
+    # classifier_settings: ClassifierConfig fields over its short schedule (e.g. crop_size)
+    train_classifier: bool = True
+    classifier_settings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -110,6 +119,7 @@ class SessionOutcome:
     card: Path | None = None
     error: str | None = None  # saving failed (nothing was listed)
     messages: list = field(default_factory=list)
+    classifier: str | None = None  # the per-cell classifier saved beside the model
 
     @property
     def saved(self) -> bool:
@@ -418,24 +428,48 @@ def run(params: SessionParams, layer_sets=(), folders=(), *, should_stop=lambda:
             f"stopped after {outcome.batches} batch(es), before the first epoch was complete: "
             "no model was saved (Resume continues from the checkpoint)")
         return outcome
-    if save:
-        try:
-            outcome.card = save_model(result, prepared, params.name, folder=folder,
-                                      overwrite=resume is not None)
-        except ModelFileError as exc:
-            outcome.error = str(exc)
+    if not save:
+        return outcome
+    stage = None
+    if params.train_classifier:
+        stage = yield from _classifier_stage(params, prepared, result, should_stop)
+    try:
+        outcome.card = save_model(result, prepared, params.name, folder=folder,
+                                  overwrite=resume is not None, classifier=stage)
+        outcome.classifier = stage.name if stage is not None and stage.trained else None
+    except ModelFileError as exc:
+        outcome.error = str(exc)
     return outcome
+
+
+def _classifier_stage(params, prepared, result, should_stop):
+    """The classifier fine-tune after the segmentation one (events pass through)."""
+    from .loop import NoticeEvent
+    from .session_classifier import ClassifierStage, classifier_name, fine_tune_classifier
+
+    if result.stopped == "user" or should_stop():
+        stage = ClassifierStage(classifier_name(params.name),
+                                note="stopped: the cell classifier was not fine-tuned")
+        yield NoticeEvent(stage.note)
+        return stage
+    yield DataEvent("fine-tuning the cell classifier on the corrected cells")
+    return (yield from fine_tune_classifier(
+        prepared, params.name, min_cells=MIN_TRAIN_CELLS_FOR_CLASSES,
+        overrides=params.classifier_settings, seed=params.seed, should_stop=should_stop))
 
 
 # -------------------------------------------------------------------- save / export
 
 def save_model(result, prepared: Prepared, name: str, *, folder=None,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, classifier=None) -> Path:
     """Write the best weights as user model ``name``; returns the card path.
 
-    All or nothing (``ModelFileError`` for a full disk or any other OSError)."""
+    ``classifier``: a trained ``session_classifier.ClassifierStage``, saved with the model
+    into ``<folder>/classifiers``.  All or nothing, the pair included (``ModelFileError``
+    for a full disk or any other OSError)."""
     from ..io.model_store import user_dir
     from .bundle import write_model
+    from .session_classifier import publish, unpublish, write_staged
 
     name = check_name(name, overwrite=overwrite)
     folder = Path(folder) if folder is not None else user_dir()
@@ -451,8 +485,25 @@ def save_model(result, prepared: Prepared, name: str, *, folder=None,
             card = json.loads(card_path.read_text(encoding="utf-8"))
             card["training"]["base_model"] = base
             card["training"]["source"] = "napari-wbcseg training widget"
+            trained = classifier is not None and classifier.trained
+            card["training"]["classifier"] = classifier.name if trained else None
+            if classifier is not None and classifier.note:
+                card["training"]["classifier_note"] = classifier.note
             card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-            _publish(Path(staging), name, folder)
+            cls_folder = folder / "classifiers"
+            cls_staging = write_staged(classifier, cls_folder) if trained else None
+            try:
+                if trained:
+                    publish(cls_staging, classifier.name, cls_folder)
+                try:
+                    _publish(Path(staging), name, folder)
+                except OSError:
+                    if trained:
+                        unpublish(classifier.name, cls_folder)
+                    raise
+            finally:
+                if cls_staging is not None:
+                    shutil.rmtree(cls_staging, ignore_errors=True)
     except OSError as exc:
         raise ModelFileError(f"could not save model {name!r} in {folder}: "
                              f"{exc.strerror or exc}; nothing was added to the model list")
