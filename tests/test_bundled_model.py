@@ -40,6 +40,11 @@ def test_default_model_is_bundled_with_a_complete_card():
 
 def test_loading_never_unpickles(monkeypatch):
     from napari_wbcseg.inference.predictor import clear_cache, load_model
+    from napari_wbcseg.models import create_model
+
+    # import the network's libraries first (timm subclasses pickle.Unpickler at import);
+    # what must not unpickle is the model file
+    create_model(find_model(None).architecture)
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model file was unpickled")

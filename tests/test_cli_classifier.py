@@ -66,3 +66,14 @@ def test_bad_threshold_and_unknown_classifier_are_refused(tmp_path, capsys):
     assert main(["segment", str(img), "--out", str(tmp_path / "o"), "--classifier",
                  "nope"]) == 2
     assert "unknown classifier 'nope'" in capsys.readouterr().err
+
+
+def test_auto_init_fine_tunes_the_installed_classifier(tmp_path, user_models, capsys):
+    data = _layer_folder(tmp_path / "layers", range(10))
+    fast = [a for a in FAST if a not in ("--init", "scratch")]
+    assert main(["train-classifier", "--data", str(data), "--name", "first", *FAST]) == 0
+    capsys.readouterr()
+    assert main(["train-classifier", "--data", str(data), "--name", "second", *fast]) == 0
+    assert "starting from classifier first" in capsys.readouterr().out
+    card = json.loads((user_models / "classifiers" / "second.json").read_text())
+    assert "init first" in card["notes"]

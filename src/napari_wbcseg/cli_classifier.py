@@ -21,9 +21,10 @@ def add_parsers(sub) -> None:
                    help="crop the cells this segmentation model finds (default: the default "
                    "model, as at inference); 'truth' crops the labels' own masks (corrected "
                    "layers, projects)")
-    p.add_argument("--init", default="imagenet",
-                   help="imagenet (default; needs napari-wbcseg[pretrained]), scratch, or the "
-                   "name of an installed classifier to fine-tune")
+    p.add_argument("--init", default="auto",
+                   help="auto (default: fine-tune the installed classifier for the data's "
+                   "class table, else start from ImageNet), imagenet (needs "
+                   "napari-wbcseg[pretrained]), scratch, or the name of a classifier")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--steps", type=int, default=50, help="batches per epoch")
     p.add_argument("--batch", type=int, default=32)
@@ -95,16 +96,23 @@ def cmd_train_classifier(args) -> int:
         samples = _load(args.data, classes, args.synthetic)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    initial, imagenet = None, args.init == "imagenet"
-    if args.init not in ("imagenet", "scratch"):
-        initial = _classifier_state(args.init, classes)
+    init = args.init
+    if init == "auto":
+        from .io.classifier_store import classifier_for
+
+        found = classifier_for(classes)
+        init = found.name if found is not None else "imagenet"
+        print(f"starting from {'classifier ' + init if found is not None else 'ImageNet'}")
+    initial, imagenet, crop = None, init == "imagenet", 128
+    if init not in ("imagenet", "scratch"):
+        initial, classes, crop = _classifier_state(init, classes)  # its class order and crop
     segmenter = None if args.segmenter == "truth" else args.segmenter
     if segmenter is None and args.segmenter != "truth":
         from .io.model_store import DEFAULT_MODEL
 
         segmenter = DEFAULT_MODEL
     name = args.name or f"cell-classifier-{time.strftime('%Y%m%d-%H%M')}"
-    config = ClassifierConfig(epochs=args.epochs, steps_per_epoch=args.steps,
+    config = ClassifierConfig(crop_size=crop, epochs=args.epochs, steps_per_epoch=args.steps,
                               batch_size=args.batch, lr=args.lr, seed=args.seed,
                               imagenet=imagenet)
     spec = SplitSpec(seed=args.seed, data=data_names(args.data, args.synthetic))
@@ -140,7 +148,7 @@ def cmd_train_classifier(args) -> int:
             log=write, on_event=on_event, initial_state=initial,
             should_stop=lambda: time.monotonic() > deadline,
             notes=f"Trained by `napari-wbcseg train-classifier` (masks from "
-                  f"{segmenter or 'truth'}, init {args.init})")
+                  f"{segmenter or 'truth'}, init {init})")
     except (ValueError, KeyError) as exc:
         raise CliError(str(exc).strip("'\"")) from None
     finally:
@@ -169,7 +177,7 @@ def _classifier_state(name, classes):
         state, _ = load_weights(entry.weights)
     except (ModelNotFoundError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
-    return state
+    return state, list(entry.card["classes"]), int(entry.card["config"].get("crop_size", 128))
 
 
 def cmd_classifiers(args) -> int:

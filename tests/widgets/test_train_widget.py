@@ -66,14 +66,14 @@ def _wait(qtbot, w, timeout=60000):
 def test_defaults_are_a_quick_fine_tune_of_the_bundled_model(make_napari_viewer):
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-wbcseg", WIDGET)
-    assert (w.architecture.value, w.start.value) == ("wcsegnet-compact", "wcsegnet-compact")
+    assert (w.architecture.value, w.start.value) == ("wbcseg-lite0", "wbcseg-lite0")
     assert (w.epochs.value, w.steps.value, w.lr.value, w.batch.value, w.crop.value) == \
         (5, 20, 5e-4, 4, 192)
     assert w.augment.value and w.val_fraction.value == 0.2 and w.name.value
     w.start.value = tw_module._SCRATCH  # from scratch: the longer "fast" schedule
     assert (w.epochs.value, w.steps.value, w.lr.value) == (30, 60, 2e-3)
-    w.architecture.value = "unet-mobilenetv2"
-    assert w.start.value == "unet-mobilenetv2" and w.lr.value == 5e-4
+    w.architecture.value = "wcsegnet-compact"
+    assert w.start.value == "wcsegnet-compact" and w.lr.value == 5e-4
 
 
 def test_finds_reviewed_images_and_copies_them(widget):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 WEIGHT_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
-DEFAULT_MODEL = "wcsegnet-compact"
+DEFAULT_MODEL = "wbcseg-lite0"
 
 
 class ModelNotFoundError(KeyError):

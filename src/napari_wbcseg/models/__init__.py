@@ -237,7 +237,7 @@ for _suffix, _encoder in UNET_ENCODERS.items():
 
 register_architecture(
     "wbcseg-lite0", "napari_wbcseg.models.smp_unet:SmpUNet",
-    family="U-Net (EfficientNet-Lite, flagship)", paper=_UNET_PAPER,
+    family="U-Net (ImageNet encoder)", paper=_UNET_PAPER,
     default_config={"encoder": "tu-tf_efficientnet_lite0", "num_classes": 5,
                     "decoder_channels": [128, 64, 48, 32, 16], "loss": "cross-entropy+dice"},
     description=("The product's flagship for CPUs: an ImageNet-initialised EfficientNet-Lite0 "
