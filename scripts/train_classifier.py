@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patience", type=int, default=5)
     p.add_argument("--minutes", type=float, default=None)
     args = p.parse_args(argv)
 
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
                for c in DEFAULT_CLASSES if c.code < 255]
     config = ClassifierConfig(crop_size=args.crop, epochs=args.epochs,
                               steps_per_epoch=args.steps, batch_size=args.batch, lr=args.lr,
-                              seed=args.seed)
+                              seed=args.seed, patience=args.patience)
     print(f"loaded {len(samples)} samples in {time.perf_counter() - t0:.0f} s", flush=True)
     deadline = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
 

@@ -4,7 +4,7 @@ Light on purpose: importing this package never imports torch or Qt.
 """
 from __future__ import annotations
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = ["__version__", "ahe_retinex", "clahe", "list_models", "msrcr", "segment",
            "synthetic_smear"]

@@ -116,3 +116,39 @@ def test_classifier_of_another_class_table_is_not_used(installed, tiny_model):
     card["classes"] = card["classes"][:3] + [{"code": 6, "name": "blast", "color": "#000"}]
     card_path.write_text(json.dumps(card))
     assert classifier_for(CLASSES) is None or classifier_for(CLASSES).origin == "bundled"
+
+
+def test_head_probabilities_per_cell_and_their_fusion():
+    from napari_wbcseg.inference.classify import cell_mean_probabilities, fuse
+
+    cells = np.zeros((4, 4), np.int64)
+    cells[:2, :2], cells[2:, 2:] = 1, 2
+    probs = np.zeros((2, 4, 4))
+    probs[0][cells == 1], probs[1][cells == 1] = 0.9, 0.1
+    probs[0][cells == 2], probs[1][cells == 2] = 0.2, 0.8
+    head = cell_mean_probabilities(cells, probs, [2, 1])
+    assert np.allclose(head, [[0.2, 0.8], [0.9, 0.1]])
+    clf = np.array([[0.7, 0.3], [0.4, 0.6]])
+    assert np.array_equal(fuse(clf, head, 0.0), clf)
+    assert np.allclose(fuse(clf, head, 1.0), head)
+    both = fuse(clf, head, 0.5)
+    assert np.allclose(both.sum(1), 1) and both[0].argmax() == 1 and both[1].argmax() == 0
+
+
+def test_head_weight_applies_only_to_the_model_it_was_chosen_for(installed):
+    from napari_wbcseg.core.synthetic import synthetic_smear
+    from napari_wbcseg.inference.classify import classify_cells, load_classifier
+
+    sm = synthetic_smear((256, 320), seed=3)
+    clf = load_classifier(installed)
+    clf.entry.card["head_weights"] = {"strong-model": 1.0}
+    # a head that is sure every cell is a basophil
+    head = np.zeros((5, *sm.nucleus.shape), np.float32)
+    head[4] = 1.0
+    alone = classify_cells(sm.image, sm.nucleus, sm.cytoplasm, clf, threshold=0.0,
+                           head_probs=head, segmenter="other-model")
+    fused = classify_cells(sm.image, sm.nucleus, sm.cytoplasm, clf, threshold=0.0,
+                           head_probs=head, segmenter="strong-model")
+    assert set(fused.codes.values()) == {5}
+    plain = classify_cells(sm.image, sm.nucleus, sm.cytoplasm, clf, threshold=0.0)
+    assert alone.codes == plain.codes

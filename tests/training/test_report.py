@@ -191,7 +191,7 @@ def _fake_row(dice, nucleus=None, acc=None, images=10, miou5=None):
 def test_benchmarks_markdown_from_a_fake_report():
     bt = _benchmarks_module()
     good = {"segmentation_WBC-1": _fake_row(0.98, nucleus=0.96, acc=0.9, miou5=0.8),
-            "segmentation_WBC-2": _fake_row(0.99, nucleus=0.97, acc=1.0, images=4),
+            "segmentation_WBC-2": _fake_row(0.99, nucleus=0.975, acc=1.0, images=4),
             "BCISC-sub": _fake_row(0.975, acc=0.9, miou5=0.5),
             "BCISC-field": _fake_row(0.96)}
     weak = {src: _fake_row(0.5, nucleus=0.5 if src.startswith("seg") else None, acc=0.1)
@@ -199,17 +199,41 @@ def test_benchmarks_markdown_from_a_fake_report():
     reports = {"model-b": good, "model-a": weak}
     text = bt.render_markdown(reports, {"date": "2024-01-01", "architectures":
                                         {"model-a": "arch-a", "model-b": "arch-b"}})
-    # targets computed from the numbers: all but BCISC fields (96 < 97) are met by model-b
     rows = {t["label"]: t for t in bt.target_rows(reports)}
+    assert len(rows) == len(bt.TARGETS) == 17
     assert rows["whole-cell Dice, Dataset 1"]["met"] and \
         rows["whole-cell Dice, Dataset 1"]["best"] == "model-b"
+    assert rows["whole-cell Dice, BCISC sub-images"]["met"]  # 97.5 reaches 97.5
     assert not rows["whole-cell Dice, BCISC full fields"]["met"]
-    pooled = rows["cell-type accuracy, all validation cells"]
-    assert pooled["values"]["model-b"] == pytest.approx(28 / 30) and pooled["met"]
-    assert pooled["values"]["model-a"] == pytest.approx(3 / 30)
-    assert f"**{len(bt.TARGETS) - 1} of {len(bt.TARGETS)} targets met**" in text
-    assert "| whole-cell Dice, BCISC full fields | ≥ 97.0 | 50.00 | **96.00** | `model-b` " \
+    assert rows["nucleus Dice, Dataset 1"]["met"] and rows["nucleus Dice, Dataset 2"]["met"]
+    assert not rows["cytoplasm Dice, Dataset 1"]["met"]  # 91 < 92
+    assert rows["cytoplasm Dice, Dataset 2"]["met"]  # 92.5
+    # cell-type accuracy per source: 90 < 95 on Dataset 1, 100 on Dataset 2; model-b has
+    # no typed cell on the fields, so the weak model is the best there
+    assert not rows["cell-type accuracy, Dataset 1"]["met"]
+    assert rows["cell-type accuracy, Dataset 2"]["met"]
+    fields = rows["cell-type accuracy, BCISC full fields"]
+    assert fields["values"]["model-b"] is None and fields["best"] == "model-a"
+    assert not fields["met"]
+    # recall pooled over the sources: 28 of 30 neutrophils; no cell of the other types
+    neu = rows["neutrophil recall, all validation cells"]
+    assert neu["values"]["model-b"] == pytest.approx(28 / 30) and neu["met"]
+    assert neu["values"]["model-a"] == pytest.approx(3 / 30)
+    assert rows["basophil recall, all validation cells"]["values"] == \
+        {"model-b": None, "model-a": None}
+    met = {label for label, t in rows.items() if t["met"]}
+    assert met == {"whole-cell Dice, Dataset 1", "whole-cell Dice, Dataset 2",
+                   "whole-cell Dice, BCISC sub-images", "nucleus Dice, Dataset 1",
+                   "nucleus Dice, Dataset 2", "cytoplasm Dice, Dataset 2",
+                   "cell-type accuracy, Dataset 2", "neutrophil recall, all validation cells"}
+    assert f"**{len(met)} of {len(bt.TARGETS)} targets met**" in text
+    assert "| whole-cell Dice, BCISC full fields | ≥ 97.5 | 50.00 | **96.00** | `model-b` " \
            "| **not met** |" in text
+    assert "| cell-type accuracy, BCISC full fields | ≥ 95.0 | **10.00** | – | `model-a` " \
+           "| **not met** |" in text
+    assert "| basophil recall, all validation cells | ≥ 85.0 | – | – | – | **not met** |" in text
+    assert "Validation cells per true type, all sources: neutrophil 30, lymphocyte 0," in text
+    assert "scripts/evaluate_cell_types.py" in text and "classifier.md" in text
     # per dataset: ours beside the papers' (verified constants), with missing values as –
     assert "| `model-b` (arch-b) | 98.00 | 97.00 | 99.00 | 96.00 | 91.00 | 90.00 | 80.00 |" in text
     assert "*98.92*" in text and "*99.28*" in text  # WBC-Net, Lu et al. Table 1
@@ -221,6 +245,40 @@ def test_benchmarks_markdown_from_a_fake_report():
     # five-class table: unseen classes print as –, Zhu's row on BCISC sub-images
     assert "| `model-b` | 80.00 | 80.00 | – | – | – | – | 80.00 | 80.00 | 99.00 |" in text
     assert "*Zhu et al. 2023" in text
+
+
+def test_benchmarks_recall_pooled_over_sources():
+    from napari_wbcseg.training.report import CLASS_NAMES
+
+    bt = _benchmarks_module()
+    assert bt.CELL_TYPES == CLASS_NAMES  # the confusion matrices' row order
+    a = [[8, 2, 0, 0, 0], [0, 5, 0, 0, 0], [0, 1, 3, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 1, 1]]
+    b = [[1, 0, 0, 0, 0], [0, 0, 0, 0, 0], [2, 0, 2, 0, 0], [0, 0, 0, 3, 0], [0, 0, 0, 0, 0]]
+    rep = {"X": {"confusion": a}, "Y": {"confusion": b}, "Z": {"images": 3}}
+    assert bt.measured(rep, None, "recall_neutrophil") == pytest.approx(9 / 11)
+    assert bt.measured(rep, None, "recall_lymphocyte") == 1.0
+    assert bt.measured(rep, None, "recall_monocyte") == pytest.approx(5 / 8)
+    assert bt.measured(rep, None, "recall_eosinophil") == 1.0
+    assert bt.measured(rep, None, "recall_basophil") == 0.5
+    assert bt.measured(rep, None, "cell_type_accuracy") == pytest.approx(23 / 29)
+    assert bt.measured({"Z": {"images": 3}}, None, "recall_basophil") is None
+    with pytest.raises(ValueError):
+        bt.measured(rep, None, "cell_dice")
+    # a miss that two decimals would round up to the threshold shows a third decimal
+    assert bt.target_pct(0.97996, 0.98) == "97.996"
+    assert bt.target_pct(0.98, 0.98) == "98.00" and bt.target_pct(0.5, 0.98) == "50.00"
+    assert bt.target_pct(None, 0.98) == "–"
+
+
+def test_benchmarks_models_table():
+    bt = _benchmarks_module()
+    reports = {"m": {"BCISC-sub": _fake_row(0.97)}}
+    meta = {"architectures": {"m": "m"}, "encoders": {"m": "tu-tf_efficientnet_lite0"},
+            "init": {"m": "ImageNet"}, "precision": {"m": "bf16"}, "parameters": {"m": 3.8e6},
+            "training_minutes": {"m": 21.6}, "seconds": {"m": 90}, "default": "m"}
+    text = bt.render_markdown(reports, meta)
+    assert "| `m` (default) | m (tu-tf_efficientnet_lite0 encoder) | ImageNet | 3.80 | 22 | bf16 | 1.5 |" \
+        in text
 
 
 def test_benchmarks_json_round_trip(tmp_path):

@@ -88,13 +88,38 @@ def _module_cached(weights: str, device: str):
     return module
 
 
+def cell_mean_probabilities(cells: np.ndarray, class_probs: np.ndarray, ids) -> np.ndarray:
+    """(len(ids), K): a segmentation head's class probabilities averaged over each cell."""
+    flat = cells.ravel()
+    n = int(flat.max()) + 1 if flat.size else 1
+    area = np.maximum(np.bincount(flat, minlength=n), 1)
+    sums = np.stack([np.bincount(flat, weights=c.ravel(), minlength=n) for c in class_probs], 1)
+    ids = np.asarray(ids, np.int64)
+    return sums[ids] / area[ids, None]
+
+
+def fuse(classifier_probs: np.ndarray, head_probs: np.ndarray, head_weight: float) -> np.ndarray:
+    """Weighted geometric mean of the two readings, renormalised (weight 0: classifier)."""
+    if head_weight <= 0:
+        return classifier_probs
+    logp = ((1 - head_weight) * np.log(np.clip(classifier_probs, 1e-6, 1))
+            + head_weight * np.log(np.clip(head_probs, 1e-6, 1)))
+    p = np.exp(logp - logp.max(1, keepdims=True))
+    return p / p.sum(1, keepdims=True)
+
+
 def classify_cells(image, nucleus, cytoplasm, classifier: LoadedClassifier, *,
                    scale: float = 1.0, threshold: float = DEFAULT_THRESHOLD,
-                   ids=None) -> CellClasses:
+                   ids=None, head_probs=None, head_weight: float | None = None,
+                   segmenter: str = "") -> CellClasses:
     """Class code, confidence and probabilities of every cell (or of ``ids``).
 
     ``scale``: field -> native scale (native / actual cell diameter), as in segmentation.
-    ``threshold`` in [0, 1]: below it the cell is unidentified (255).
+    ``threshold`` in [0, 1]: below it the cell is unidentified (255).  ``head_probs``
+    (K, H, W): the segmentation network's own class probabilities, combined with the
+    classifier's with ``head_weight`` (default: the card's ``head_weights[segmenter]``,
+    chosen on the inner selection split for that segmentation model; 0, the classifier
+    alone, for any other model: a weak head must not dilute it).
     """
     from ..core.cell_crops import cell_crops
 
@@ -103,6 +128,14 @@ def classify_cells(image, nucleus, cytoplasm, classifier: LoadedClassifier, *,
     crops = cell_crops(image, nucleus, cytoplasm, scale=scale, size=classifier.crop_size,
                        ids=ids)
     probs = classifier(crops.crops)
+    if head_weight is None:
+        head_weight = float((classifier.entry.card.get("head_weights") or {}).get(segmenter, 0))
+    if head_probs is not None and head_weight > 0 and len(crops.ids):
+        if head_probs.shape[0] != probs.shape[1] or head_probs.shape[1:] != nucleus.shape:
+            raise ValueError(f"head probabilities {head_probs.shape} do not fit "
+                             f"{probs.shape[1]} classes on {nucleus.shape}")
+        cells = np.where(nucleus > 0, nucleus, cytoplasm).astype(np.int64)
+        probs = fuse(probs, cell_mean_probabilities(cells, head_probs, crops.ids), head_weight)
     codes = np.asarray(classifier.codes)
     out = CellClasses(classifier=classifier.entry.name)
     for cid, p in zip(crops.ids.tolist(), probs):

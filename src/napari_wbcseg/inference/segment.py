@@ -173,7 +173,9 @@ def segment_steps(image, params: SegmentParams):
     if classifier is not None and inst.n_cells:
         t3 = time.perf_counter()
         yield SegmentEvent("classify", 0, 1, f"classifying {inst.n_cells} cells")
-        inst = _classified(inst, original, classifier, factor, params.class_threshold, messages)
+        head = probs[3:] if tuple(net.class_codes) == classifier.codes else None
+        inst = _classified(inst, original, classifier, factor, params.class_threshold, messages,
+                           head, net.entry.name)
         timings["classify_s"] = time.perf_counter() - t3
     table = cell_table(inst.nucleus, inst.cytoplasm, inst.cell_type,
                        confidence=inst.confidence, pixel_size_um=params.pixel_size_um)
@@ -205,14 +207,16 @@ def _default_classes(k):
     return [{"code": c.code, "name": c.name} for c in DEFAULT_CLASSES if c.code < 255][:k]
 
 
-def _classified(inst, rgb, classifier, factor, threshold, messages):
-    """``inst`` with cell types and confidences from the per-cell classifier."""
+def _classified(inst, rgb, classifier, factor, threshold, messages, head_probs=None,
+                segmenter=""):
+    """``inst`` with cell types and confidences from the per-cell classifier (combined with
+    the network's head as the classifier's card says)."""
     from dataclasses import replace
 
     from .classify import classify_cells
 
     result = classify_cells(rgb, inst.nucleus, inst.cytoplasm, classifier, scale=factor,
-                            threshold=threshold)
+                            threshold=threshold, head_probs=head_probs, segmenter=segmenter)
     cells = np.where(inst.nucleus > 0, inst.nucleus, inst.cytoplasm)
     lut = np.zeros(int(cells.max()) + 1, np.uint8)
     for cid, code in result.codes.items():
