@@ -284,7 +284,18 @@ def _blood_classes():
     return find_model("wcsegnet-compact").card["classes"]
 
 
-def test_fine_tune_trains_saves_and_then_fine_tunes_the_classifier(models, monkeypatch):
+@pytest.fixture
+def no_bundled_classifier(tmp_path, monkeypatch):
+    """As on an install without the bundled classifier: the first fine-tune starts from
+    ImageNet, and 'no classifier' is observable."""
+    from napari_wbcseg.io import classifier_store
+
+    empty = tmp_path / "no-bundled-classifiers"
+    monkeypatch.setattr(classifier_store, "bundled_classifier_dir", lambda: empty)
+
+
+def test_fine_tune_trains_saves_and_then_fine_tunes_the_classifier(models, monkeypatch,
+                                                                   no_bundled_classifier):
     import time
 
     from napari_wbcseg.io.classifier_store import classifier_for
@@ -348,7 +359,7 @@ def test_fine_tune_trains_saves_and_then_fine_tunes_the_classifier(models, monke
     print(f"second session run {time.perf_counter() - t0:.1f} s")
 
 
-def test_one_class_skips_the_classifier_with_a_message(models):
+def test_one_class_skips_the_classifier_with_a_message(models, no_bundled_classifier):
     from napari_wbcseg.io.classifier_store import classifier_for
 
     params = session.SessionParams("mono", val_fraction=0.2, classifier_settings=CLS_TINY,

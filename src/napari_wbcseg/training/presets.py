@@ -114,7 +114,7 @@ def family_of(architecture: str) -> str:
 
     name = architecture_info(architecture)["name"]  # KeyError/ValueError for unknown names
     base = name[: -len("-compact")] if name.endswith("-compact") else name
-    if base.startswith("unet-"):
+    if base.startswith(("unet-", "wbcseg-")):  # the flagship is a U-Net on an ImageNet encoder
         return "unet"
     if base in _PAPER:
         return base
