@@ -80,18 +80,9 @@ def test_temperature_is_recovered():
 
 
 @pytest.fixture
-def installed(tiny_model, cells, tmp_path):
-    """A trained tiny classifier for the five blood classes, installed as a user classifier."""
-    from napari_wbcseg.inference.classify import clear_cache
-    from napari_wbcseg.io.classifier_store import user_classifier_dir
-    from napari_wbcseg.training.classifier_run import write_classifier
-
-    result = run_to_end(train_classifier_steps(cells, cells, CLASSES, TINY))
-    write_classifier(user_classifier_dir(), "tiny-classifier", result, classes=CLASSES,
-                     data={}, validation={})
-    clear_cache()
-    yield "tiny-classifier"
-    clear_cache()
+def installed(tiny_classifier):
+    """The conftest's tiny classifier, installed as a user classifier beside 'tiny'."""
+    return tiny_classifier
 
 
 def test_segment_takes_cell_types_from_the_installed_classifier(installed, tiny_model):
