@@ -455,9 +455,9 @@ def evaluate_bundled(data: list[str], names: list[str] | None, device: str, seed
         encoder = model.card.get("config", {}).get("encoder")
         if encoder:
             meta.setdefault("encoders", {})[name] = encoder
-        settings = model.card.get("training", {}).get("settings", {})
-        if "imagenet" in settings:
-            meta.setdefault("init", {})[name] = "ImageNet" if settings["imagenet"] else "random"
+        init = initial_weights(model.card)
+        if init:
+            meta.setdefault("init", {})[name] = init
         meta.setdefault("precision", {})[name] = getattr(model.module, "precision", "fp32")
         if "parameters" in model.card:
             meta["parameters"][name] = model.card["parameters"]
@@ -467,6 +467,19 @@ def evaluate_bundled(data: list[str], names: list[str] | None, device: str, seed
         meta["seconds"][name] = time.perf_counter() - t0
         print(f"{name}: done in {meta['seconds'][name] / 60:.1f} min", file=sys.stderr)
     return reports, meta
+
+
+def initial_weights(card: dict) -> str | None:
+    """"ImageNet" where the model's first training run started from ImageNet encoder
+    weights (a later run fine-tunes the earlier one, so its own ``imagenet`` is false),
+    "random" where the card records that no run did, None where it does not say."""
+    tr = card.get("training", {})
+    runs = [tr.get("first_run", {})] + list(tr.get("previous_runs", [])) + [tr]
+    flags = [r["settings"]["imagenet"] for r in runs
+             if isinstance(r, dict) and "imagenet" in r.get("settings", {})]
+    if not flags:
+        return None
+    return "ImageNet" if any(flags) else "random"
 
 
 def training_minutes(card: dict) -> float | None:

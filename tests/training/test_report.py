@@ -281,6 +281,16 @@ def test_benchmarks_models_table():
         in text
 
 
+def test_benchmarks_initial_weights_follow_the_first_run():
+    bt = _benchmarks_module()
+    second = {"settings": {"imagenet": False}}  # run 2 fine-tunes run 1
+    assert bt.initial_weights({"training": {**second, "previous_runs": [
+        {"settings": {"imagenet": True}}]}}) == "ImageNet"
+    assert bt.initial_weights({"training": {**second, "first_run": second}}) == "random"
+    assert bt.initial_weights({"training": {"settings": {}}}) is None
+    assert bt.initial_weights({}) is None
+
+
 def test_benchmarks_json_round_trip(tmp_path):
     bt = _benchmarks_module()
     reports = {"m": {"BCISC-sub": _fake_row(0.97, acc=0.5, miou5=0.6)}}
