@@ -77,3 +77,60 @@ def test_auto_init_fine_tunes_the_installed_classifier(tmp_path, user_models, ca
     assert "starting from classifier first" in capsys.readouterr().out
     card = json.loads((user_models / "classifiers" / "second.json").read_text())
     assert "init first" in card["notes"]
+
+
+def _copy_classifier(src_entry, folder, name, card_edit=None, config_edit=None):
+    """A copy of a classifier with its card and/or its weights' config altered."""
+    from napari_wbcseg.models.weights import load_weights, save_weights
+    from napari_wbcseg.models.cell_classifier import create_classifier
+
+    folder.mkdir(parents=True, exist_ok=True)
+    card = json.loads(src_entry.weights.with_suffix(".json").read_text())
+    state, meta = load_weights(src_entry.weights)
+    if config_edit:
+        model = create_classifier(meta["architecture"], **meta["config"])
+        model.load_state_dict(state)
+        model.config = {**model.config, **config_edit}
+        save_weights(model, folder / f"{name}.safetensors", {"name": name})
+    else:
+        (folder / f"{name}.safetensors").write_bytes(src_entry.weights.read_bytes())
+    if card_edit:
+        card = card_edit(card)
+    (folder / f"{name}.json").write_text(json.dumps(card))
+    return folder / f"{name}.safetensors"
+
+
+def test_hostile_classifier_files_get_one_line_and_never_stop_auto(tmp_path, user_models, capsys):
+    from napari_wbcseg.io.classifier_store import classifier_entries, find_classifier
+
+    bundled = find_classifier("cell-classifier-lite0")
+    user = user_models / "classifiers"
+    _copy_classifier(bundled, user, "noname",
+                     lambda c: {**c, "classes": [{"code": 1}] + c["classes"][1:]})
+    few = _copy_classifier(bundled, tmp_path / "x", "three",
+                           lambda c: {**c, "classes": c["classes"][:3],
+                                      "config": {**c["config"], "num_classes": 3}})
+    huge = _copy_classifier(bundled, tmp_path / "x", "huge", config_edit={"crop_size": 10 ** 9})
+    assert [e.name for e in classifier_entries()] == ["cell-classifier-lite0"]  # skipped
+    assert main(["classifiers"]) == 0
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), np.full((64, 64, 3), 200, np.uint8))
+    for path in (few, huge):
+        capsys.readouterr()
+        assert main(["segment", str(img), "--out", str(tmp_path / "o"), "--classifier",
+                     str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_training_refuses_bad_names_and_settings_before_writing(tmp_path, user_models, capsys):
+    data = _layer_folder(tmp_path / "layers", range(10))
+    for extra in (["--name", "../evil"], ["--name", "/tmp/evil"], ["--lr", "inf"],
+                  ["--minutes", "-1"], ["--out", str(data / "s0.png")]):
+        capsys.readouterr()
+        assert main(["train-classifier", "--data", str(data), *FAST, *extra]) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err, err
+    assert not list(user_models.rglob("*.safetensors"))
+    assert not (user_models / "evil.json").exists()

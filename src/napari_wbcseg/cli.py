@@ -215,11 +215,11 @@ def cmd_segment(args) -> int:
         from .io.model_store import find_model
 
         find_model(args.model)
-        resolve_device(args.device)
-        if args.classifier not in ("auto", "none"):
-            from .io.classifier_store import find_classifier
+        device = resolve_device(args.device)
+        if args.classifier not in ("auto", "none"):  # loaded once here, not once per image
+            from .inference.classify import load_classifier
 
-            find_classifier(args.classifier)
+            load_classifier(args.classifier, device)
     except (ModelNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     out = Path(args.out)

@@ -89,8 +89,23 @@ def cmd_train_classifier(args) -> int:
     from .training.loop import BatchEvent, EpochEvent, NoticeEvent
     from .training.protocol import SplitSpec, data_names
 
-    if args.epochs < 1 or args.steps < 1 or args.batch < 2 or not args.lr > 0:
-        raise CliError("--epochs and --steps must be at least 1, --batch at least 2, --lr > 0")
+    import math
+
+    from .io.classifier_store import check_name
+
+    if args.epochs < 1 or args.steps < 1 or args.batch < 2 or not (
+            math.isfinite(args.lr) and args.lr > 0):
+        raise CliError("--epochs and --steps must be at least 1, --batch at least 2, and "
+                       "--lr a positive number")
+    if args.synthetic < 0 or (args.minutes is not None and not args.minutes > 0):
+        raise CliError("--synthetic must be >= 0 and --minutes > 0")
+    name = args.name or f"cell-classifier-{time.strftime('%Y%m%d-%H%M')}"
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CliError(f"--out {args.out} exists and is not a folder")
     classes = class_table(args.data)
     try:
         samples = _load(args.data, classes, args.synthetic)
@@ -104,6 +119,17 @@ def cmd_train_classifier(args) -> int:
         init = found.name if found is not None else "imagenet"
         print(f"starting from {'classifier ' + init if found is not None else 'ImageNet'}")
     initial, imagenet, crop = None, init == "imagenet", 128
+    if imagenet:
+        from .models.imagenet_lite import weights_file
+        from .models.pretrained import PretrainedUnavailableError
+
+        try:
+            weights_file("lite0")
+        except PretrainedUnavailableError as exc:
+            if args.init == "imagenet":  # asked for explicitly: do not train something else
+                raise CliError(str(exc)) from None
+            print(f"note: {exc}; starting from random weights")
+            init, imagenet = "scratch", False
     if init not in ("imagenet", "scratch"):
         initial, classes, crop = _classifier_state(init, classes)  # its class order and crop
     segmenter = None if args.segmenter == "truth" else args.segmenter
@@ -111,7 +137,6 @@ def cmd_train_classifier(args) -> int:
         from .io.model_store import DEFAULT_MODEL
 
         segmenter = DEFAULT_MODEL
-    name = args.name or f"cell-classifier-{time.strftime('%Y%m%d-%H%M')}"
     config = ClassifierConfig(crop_size=crop, epochs=args.epochs, steps_per_epoch=args.steps,
                               batch_size=args.batch, lr=args.lr, seed=args.seed,
                               imagenet=imagenet)
@@ -149,7 +174,7 @@ def cmd_train_classifier(args) -> int:
             should_stop=lambda: time.monotonic() > deadline,
             notes=f"Trained by `napari-wbcseg train-classifier` (masks from "
                   f"{segmenter or 'truth'}, init {init})")
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, OSError) as exc:
         raise CliError(str(exc).strip("'\"")) from None
     finally:
         for bar in bars:

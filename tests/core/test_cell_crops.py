@@ -64,3 +64,19 @@ def test_only_requested_ids_and_no_cells():
     empty = cell_crops(_image((50, 50)), np.zeros((50, 50), np.uint16),
                        np.zeros((50, 50), np.uint16), size=64)
     assert empty.crops.shape == (0, 5, 64, 64)
+
+
+def test_bad_sizes_dtypes_and_huge_ids():
+    nuc, cyt = _disc((100, 100), (50, 50), 20)
+    img = _image((100, 100))
+    for size in (0, -4, 8, 128.0):
+        with pytest.raises(ValueError, match="size must be an integer"):
+            cell_crops(img, nuc, cyt, size=size)
+    with pytest.raises(ValueError, match="integer label images"):
+        cell_crops(img, nuc.astype(float), cyt.astype(float))
+    with pytest.raises(ValueError, match="scale"):
+        cell_crops(img, nuc, cyt, scale="2")
+    big = 2 ** 31 - 1  # one cell with a huge id: no allocation per id
+    out = cell_crops(img, np.where(nuc > 0, big, 0).astype(np.int64),
+                     np.where(cyt > 0, big, 0).astype(np.int64), size=64)
+    assert out.ids.tolist() == [big] and out.crops.shape == (1, 5, 64, 64)

@@ -23,6 +23,7 @@ CROP_CHANNELS = ("red", "green", "blue", "nucleus", "cytoplasm")
 MIN_CELL_DIAMETER_NATIVE = 8.0
 #: the cell may fill at most this share of the window side before it is shrunk
 MAX_FILL = 0.9
+MIN_SIZE, MAX_SIZE = 16, 1024  # crop side in px
 
 
 @dataclass
@@ -51,15 +52,35 @@ def cell_crops(image, nucleus, cytoplasm, *, scale: float = 1.0, size: int = 128
     """
     image, nucleus, cytoplasm = np.asarray(image), np.asarray(nucleus), np.asarray(cytoplasm)
     _check(image, nucleus, cytoplasm)
-    if not (np.isfinite(scale) and scale > 0):
+    if not (isinstance(scale, (int, float, np.number)) and np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive number, got {scale!r}")
+    if not (isinstance(size, (int, np.integer)) and MIN_SIZE <= size <= MAX_SIZE):
+        raise ValueError(f"size must be an integer in {MIN_SIZE}..{MAX_SIZE}, got {size!r}")
+    if not (np.issubdtype(nucleus.dtype, np.integer) and np.issubdtype(cytoplasm.dtype,
+                                                                      np.integer)):
+        raise ValueError(f"the masks must be integer label images, got {nucleus.dtype} and "
+                         f"{cytoplasm.dtype}")
     if image.dtype != np.uint8:
         raise ValueError(f"the image must be uint8, got {image.dtype}")
     from scipy.ndimage import find_objects
 
-    cells = np.where(nucleus > 0, nucleus, cytoplasm)
+    cells = np.where(nucleus > 0, nucleus, cytoplasm).astype(np.int64)
     present = np.unique(cells[cells > 0])
-    wanted = present if ids is None else np.intersect1d(np.asarray(ids, np.int64), present)
+    if present.size and present[-1] > 4 * present.size + 1024:
+        # sparse huge ids: find_objects would allocate one entry per id up to the largest
+        lut = np.searchsorted(present, cells)
+        cells = np.where(cells > 0, lut + 1, 0)
+        nucleus = np.where(nucleus > 0, np.searchsorted(present, nucleus) + 1, 0)
+        cytoplasm = np.where(cytoplasm > 0, np.searchsorted(present, cytoplasm) + 1, 0)
+        ids_map = {int(v): i + 1 for i, v in enumerate(present)}
+        back = dict((i, v) for v, i in ids_map.items())
+        wanted_ids = None if ids is None else [ids_map[int(i)] for i in ids if int(i) in ids_map]
+        out = cell_crops(image, nucleus, cytoplasm, scale=scale, size=size, ids=wanted_ids)
+        out.ids = np.array([back[int(i)] for i in out.ids], np.int64)
+        out.flags = {back[k]: v for k, v in out.flags.items()}
+        out.skipped = {back[k]: v for k, v in out.skipped.items()}
+        return out
+    wanted = present if ids is None else np.intersect1d(np.asarray(ids).astype(np.int64), present)
     H, W = cells.shape
     boxes = find_objects(cells) if present.size else []
     out, kept, flags, skipped = [], [], {}, {}

@@ -63,7 +63,12 @@ def load_classifier(name_or_entry, device: str = "cpu") -> LoadedClassifier:
     from ..io.classifier_store import find_classifier
 
     entry = name_or_entry if hasattr(name_or_entry, "weights") else find_classifier(name_or_entry)
-    return LoadedClassifier(entry, _module_cached(str(entry.weights), device), device)
+    module = _module_cached(str(entry.weights), device)
+    if module.num_classes != len(entry.card.get("classes") or ()):
+        raise ValueError(f"classifier {entry.name}: its card lists "
+                         f"{len(entry.card.get('classes') or ())} classes but the weights "
+                         f"have {module.num_classes}")
+    return LoadedClassifier(entry, module, device)
 
 
 @lru_cache(maxsize=4)
@@ -74,9 +79,22 @@ def _module_cached(weights: str, device: str):
     from ..models.weights import load_weights
     from .precision import resolve_precision
 
+    from ..io.classifier_store import CROP_SIZES, MAX_CLASSES
+
     state, meta = load_weights(weights)
+    config = meta.get("config", {})
+    if not isinstance(config, dict):
+        raise ValueError(f"cannot load classifier {weights}: its config is not a JSON object")
+    crop, k = config.get("crop_size", 128), config.get("num_classes", 5)
+    rate = config.get("drop_rate", 0.2)
+    if (type(crop) is not int or not CROP_SIZES[0] <= crop <= CROP_SIZES[1]
+            or type(k) is not int or not 2 <= k <= MAX_CLASSES
+            or not isinstance(rate, (int, float)) or not 0 <= rate < 1):
+        raise ValueError(f"cannot load classifier {weights}: crop_size must be "
+                         f"{CROP_SIZES[0]}..{CROP_SIZES[1]}, num_classes 2..{MAX_CLASSES} "
+                         f"and drop_rate in [0, 1) (got {crop!r}, {k!r}, {rate!r})")
     try:
-        module = create_classifier(meta.get("architecture", ""), **meta.get("config", {}))
+        module = create_classifier(meta.get("architecture", ""), **config)
         module.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
         raise ValueError(f"cannot load classifier {weights}: "
@@ -123,14 +141,22 @@ def classify_cells(image, nucleus, cytoplasm, classifier: LoadedClassifier, *,
     """
     from ..core.cell_crops import cell_crops
 
-    if not 0.0 <= float(threshold) <= 1.0:
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"the confidence threshold must be a number in [0, 1], got "
+                         f"{threshold!r}") from None
+    if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"the confidence threshold must be in [0, 1], got {threshold!r}")
     crops = cell_crops(image, nucleus, cytoplasm, scale=scale, size=classifier.crop_size,
                        ids=ids)
     probs = classifier(crops.crops)
     if head_weight is None:
         head_weight = float((classifier.entry.card.get("head_weights") or {}).get(segmenter, 0))
+    if not (isinstance(head_weight, (int, float)) and 0 <= head_weight <= 1):
+        raise ValueError(f"head_weight must be a number in [0, 1], got {head_weight!r}")
     if head_probs is not None and head_weight > 0 and len(crops.ids):
+        head_probs = np.asarray(head_probs, np.float32)
         if head_probs.shape[0] != probs.shape[1] or head_probs.shape[1:] != nucleus.shape:
             raise ValueError(f"head probabilities {head_probs.shape} do not fit "
                              f"{probs.shape[1]} classes on {nucleus.shape}")

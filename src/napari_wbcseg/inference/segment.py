@@ -95,8 +95,9 @@ def segment_steps(image, params: SegmentParams):
         raise ValueError(f"preprocess must be one of {', '.join(PREPROCESS_CHOICES)}, "
                          f"got {params.preprocess!r}")
     rgb = original = as_rgb_uint8(image)
-    if not 0.0 <= float(params.class_threshold) <= 1.0:
-        raise ValueError(f"the confidence threshold must be in [0, 1], got "
+    if not (isinstance(params.class_threshold, (int, float))
+            and 0.0 <= params.class_threshold <= 1.0):
+        raise ValueError(f"the confidence threshold must be a number in [0, 1], got "
                          f"{params.class_threshold!r}")
     device = resolve_device(params.device)
     yield SegmentEvent("load", 0, 1, f"loading model on {describe_device(device)}")
@@ -169,7 +170,7 @@ def segment_steps(image, params: SegmentParams):
         probs[:3], probs[3:], class_codes=net.class_codes,
         min_cell_area=int(100 * area_scale), min_nucleus_area=int(20 * area_scale))
     timings["postprocess_s"] = time.perf_counter() - t2
-    classifier = _pick_classifier(params.classifier, net, device)
+    classifier = _pick_classifier(params.classifier, net, device, messages)
     if classifier is not None and inst.n_cells:
         t3 = time.perf_counter()
         yield SegmentEvent("classify", 0, 1, f"classifying {inst.n_cells} cells")
@@ -186,18 +187,23 @@ def segment_steps(image, params: SegmentParams):
                         classifier.entry.name if classifier is not None else "")
 
 
-def _pick_classifier(choice, net, device):
+def _pick_classifier(choice, net, device, messages):
     """The LoadedClassifier for ``choice`` ("auto" / "none" / name / path), or None."""
     from .classify import load_classifier
 
     if choice in (None, "none"):
         return None
     if choice == "auto":
-        from ..io.classifier_store import classifier_for
+        from ..io.classifier_store import classifier_entries, same_classes
 
         classes = net.card.get("classes") or _default_classes(net.num_classes)
-        entry = classifier_for(classes)
-        return None if entry is None else load_classifier(entry, device)
+        for entry in classifier_entries():  # newest user classifier first, then bundled
+            if same_classes(entry.card.get("classes"), classes):
+                try:
+                    return load_classifier(entry, device)
+                except ValueError as exc:  # a broken one must not stop segmentation
+                    messages.append(f"{exc}; trying the next classifier")
+        return None
     return load_classifier(choice, device)
 
 

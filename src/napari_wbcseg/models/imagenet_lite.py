@@ -56,7 +56,8 @@ def weights_file(variant: str):
 
 def lite_imagenet_state(variant: str) -> dict:
     """The ImageNet state dict under timm ``tf_efficientnet_lite{N}`` names (with its
-    1000-class ``classifier``).  Raises ``PretrainedUnavailableError``."""
+    1000-class ``classifier``).  Raises ``ValueError`` for a variant other than
+    lite0/1/2 and ``PretrainedUnavailableError`` when its package is missing or broken."""
     import timm
     import torch
 

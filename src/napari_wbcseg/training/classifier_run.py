@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ClassifierRun", "run_classifier_training", "write_classifier"]
+__all__ = ["MIN_TRAIN_CELLS", "ClassifierRun", "run_classifier_training", "write_classifier"]
+
+#: fewer labelled training cells than this teach a classifier nothing worth installing
+MIN_TRAIN_CELLS = 20
 
 
 class ClassifierRun:
@@ -52,20 +55,33 @@ def run_classifier_training(samples, spec, classes, config, *, segmenter=None, o
     counts = {part: _per_class(c.labels, len(codes)) for part, c in cells.items()}
     log(f"cells ({'masks from ' + seg_name}) in {time.perf_counter() - t0:.0f} s: "
         f"{json.dumps(counts)}")
+    from .cell_data import class_table_of
+
+    class_table_of(cells["train"], classes)  # no cell / one class: the clearer message first
+    if len(cells["train"]) < MIN_TRAIN_CELLS:
+        raise ValueError(f"only {len(cells['train'])} labelled training cells were found; a "
+                         f"classifier needs at least {MIN_TRAIN_CELLS} (label more cells)")
+    for folder in out_dirs:  # fail before training, not after
+        if Path(folder).exists() and not Path(folder).is_dir():
+            raise ValueError(f"{folder} exists and is not a folder")
     result = run_to_end(train_classifier_steps(cells["train"], cells["selection"], classes,
                                                config, initial_state=initial_state,
                                                should_stop=should_stop), on_event)
+    if result.best_epoch < 1:
+        raise ValueError(f"training stopped ({result.stopped}) before its first epoch ended: "
+                         "nothing was saved")
     report = classifier_scores(predict_logits(result.model, cells["val"].crops), cells["val"],
                                len(codes)) if len(cells["val"]) else {}
     if report:
         report["calibration"] = _calibration(result, cells["val"])
         report["selection_free"] = True
     data = {"split_spec": spec.to_card(), "masks_from": seg_name, "cells": counts}
-    card = None
-    for folder in out_dirs:
-        card = write_classifier(folder, name, result, classes=classes, data=data,
-                                validation=report, notes=notes)
-    return card, result, report
+    from ..io.classifier_store import check_name
+
+    check_name(name)
+    cards = [write_classifier(folder, name, result, classes=classes, data=data,
+                              validation=report, notes=notes) for folder in out_dirs]
+    return (cards[0] if cards else None), result, report
 
 
 def _per_class(labels, k) -> list[int]:
