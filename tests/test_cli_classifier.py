@@ -134,3 +134,15 @@ def test_training_refuses_bad_names_and_settings_before_writing(tmp_path, user_m
         assert err.startswith("error:") and "\n" not in err, err
     assert not list(user_models.rglob("*.safetensors"))
     assert not (user_models / "evil.json").exists()
+
+
+def test_an_installed_classifier_is_not_replaced_without_overwrite(tmp_path, user_models, capsys):
+    data = _layer_folder(tmp_path / "layers", range(10))
+    assert main(["train-classifier", "--data", str(data), "--name", "mine", *FAST]) == 0
+    before = (user_models / "classifiers" / "mine.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(["train-classifier", "--data", str(data), "--name", "mine", *FAST]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert (user_models / "classifiers" / "mine.safetensors").read_bytes() == before
+    assert main(["train-classifier", "--data", str(data), "--name", "mine", "--overwrite",
+                 *FAST, "--seed", "1"]) == 0

@@ -33,6 +33,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--synthetic", type=int, default=0, help="synthetic smears to add")
     p.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long")
     p.add_argument("--out", default=None, help="also write the classifier here")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an installed user classifier of the same name")
     p.set_defaults(func=cmd_train_classifier)
     lst = sub.add_parser("classifiers", help="list the installed per-cell classifiers")
     lst.set_defaults(func=cmd_classifiers)
@@ -104,6 +106,9 @@ def cmd_train_classifier(args) -> int:
         check_name(name)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    if (user_classifier_dir() / f"{name}.json").exists() and not args.overwrite:
+        raise CliError(f"a user classifier named {name!r} exists; choose another --name or "
+                       "pass --overwrite")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CliError(f"--out {args.out} exists and is not a folder")
     classes = class_table(args.data)
