@@ -14,6 +14,10 @@ def test_auto_picks_bf16_for_measured_families_on_a_bf16_cpu(bf16_cpu):
     assert prec.resolve_precision("auto", "cpu", "wbcseg-lite0") == "bf16"
     assert prec.resolve_precision("auto", "cpu", "unet-resnet18") == "bf16"
     assert prec.resolve_precision("auto", "cpu", "leukocytemask-compact") == "fp32"
+    # measured for prediction only: trained in fp32, predicted in bf16
+    assert prec.resolve_precision("auto", "cpu", "wcsegnet-compact") == "bf16"
+    assert prec.resolve_precision("auto", "cpu", "wcsegnet-compact", "training") == "fp32"
+    assert prec.resolve_precision("auto", "cpu", "wbcseg-lite0", "training") == "bf16"
     assert prec.resolve_precision("auto", "cpu", "cell-classifier-lite0") == "fp32"
     assert prec.resolve_precision("auto", "cuda", "wbcseg-lite0") == "fp32"
 

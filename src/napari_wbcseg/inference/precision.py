@@ -15,13 +15,16 @@ import contextlib
 import functools
 import os
 
-__all__ = ["BF16_FAMILIES", "PRECISIONS", "autocast", "cpu_has_bf16", "resolve_precision"]
+__all__ = ["BF16_FAMILIES", "BF16_INFERENCE_FAMILIES", "PRECISIONS", "autocast", "cpu_has_bf16", "resolve_precision"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 #: architecture name prefixes measured to gain from bf16 + channels-last on an AMX CPU
 #: without losing accuracy (benchmarks/bench_precision.py; see docs/models.md); the
 #: per-cell classifier (5-channel 128 px crops) was measured not to gain: it stays fp32
 BF16_FAMILIES = ("wbcseg-", "unet-")
+#: families measured to keep their accuracy when *predicting* in bf16 (trained weights, inner
+#: selection split: within 0.001 Dice), though their training in bf16 is not validated yet
+BF16_INFERENCE_FAMILIES = BF16_FAMILIES + ("wcsegnet", "wbc-net", "cbam-unet")
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,10 +46,12 @@ def cpu_has_bf16() -> bool:
         return False
 
 
-def resolve_precision(requested: str, device: str, architecture: str) -> str:
+def resolve_precision(requested: str, device: str, architecture: str,
+                      purpose: str = "inference") -> str:
     """``"bf16"`` or ``"fp32"`` for ``architecture`` on ``device``.
 
-    ``"auto"`` picks bf16 only on a CPU with native bf16 and for a measured family;
+    ``"auto"`` picks bf16 only on a CPU with native bf16 and for a family measured for
+    this ``purpose`` (``"inference"`` or ``"training"``);
     ``"bf16"`` forces it (``ValueError`` on a CUDA/MPS device, where this path is untested);
     the environment variable overrides ``"auto"``.
     """
@@ -63,7 +68,8 @@ def resolve_precision(requested: str, device: str, architecture: str) -> str:
     if requested == "fp32" or not on_cpu:
         return "fp32"
     name = str(architecture)
-    return "bf16" if cpu_has_bf16() and name.startswith(BF16_FAMILIES) else "fp32"
+    families = BF16_FAMILIES if purpose == "training" else BF16_INFERENCE_FAMILIES
+    return "bf16" if cpu_has_bf16() and name.startswith(families) else "fp32"
 
 
 def autocast(precision: str):

@@ -179,7 +179,7 @@ def train_classifier_steps(train: CellSet, select: CellSet, classes, config=Clas
             yield NoticeEvent("backbone initialised from ImageNet")
         except PretrainedUnavailableError as exc:
             yield NoticeEvent(f"{exc}; the backbone starts from random weights")
-    model.precision = resolve_precision(config.precision, "cpu", config.architecture)
+    model.precision = resolve_precision(config.precision, "cpu", config.architecture, "training")
     model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total = config.epochs * config.steps_per_epoch

@@ -237,7 +237,7 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     from ..inference.precision import resolve_precision
 
     precision = ("fp32" if hasattr(model, "training_loss") else
-                 resolve_precision(config.precision, "cpu", config.architecture))
+                 resolve_precision(config.precision, "cpu", config.architecture, "training"))
     if precision == "bf16":
         model = model.to(memory_format=torch.channels_last)
     model.precision = precision  # validation predicts as inference will
