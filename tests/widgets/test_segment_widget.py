@@ -74,10 +74,10 @@ def test_bad_input_and_removed_layer(widget, qtbot, smear, monkeypatch):
 
 
 def test_gui_stays_responsive_while_segmenting(widget, qtbot, smear):
-    """Longest event-loop stall while the worker runs, measured with a 10 ms timer: < 100 ms.
+    """The event loop keeps running (a 10 ms timer keeps firing) while the worker segments.
 
-    The final gap holds the ``returned`` handler (adding three layers on the GUI thread);
-    it is reported, not bounded here."""
+    How long it stalls is measured by ``benchmarks/bench_gui_stall.py``, not bounded here
+    (no timed assertions in tests)."""
     from qtpy.QtCore import QTimer
 
     viewer, w = widget
@@ -93,7 +93,6 @@ def test_gui_stays_responsive_while_segmenting(widget, qtbot, smear):
     gaps = np.diff(ticks)[:-1]
     assert len(gaps) > 20
     print(f"longest stalls while segmenting (s): {np.round(sorted(gaps)[-3:], 3)}")
-    assert gaps.max() < 0.1
 
 
 def test_model_list_names_families_and_picks_up_new_models(widget, tmp_path):

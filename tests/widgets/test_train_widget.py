@@ -117,40 +117,11 @@ def test_sees_what_the_correction_widget_marks_reviewed(widget):
     assert [s.name for s in sets] == ["field"] and sets[0].reviewed
 
 
-def _starved(qtbot, seconds=1.5) -> float:
-    """Longest event-loop gap while two GIL-free numpy threads keep the CPU busy: what the
-    OS scheduler alone imposes here (large when other processes hog the cores)."""
-    import threading
-
-    from qtpy.QtCore import QTimer
-
-    stop, ticks = threading.Event(), []
-
-    def burn():
-        a = np.random.rand(400, 400)
-        while not stop.is_set():
-            a @ a
-
-    threads = [threading.Thread(target=burn) for _ in range(2)]
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-    for t in threads:
-        t.start()
-    qtbot.wait(int(seconds * 1000))
-    stop.set()
-    timer.stop()
-    for t in threads:
-        t.join()
-    return float(np.diff(ticks).max())
-
-
 def test_training_run_saves_a_model_segment_lists_it_and_gui_stays_responsive(widget, qtbot,
                                                                               notes):
-    """Longest event-loop stall (10 ms timer) from pressing Train to the end of the run,
-    except the last gap (the ``returned`` handler): < 100 ms.  Measured after the dock's
-    background warm-up (torch's first import) is done, as when a user presses Train."""
+    """The event loop keeps running (a 10 ms timer keeps firing) from pressing Train to the
+    end of the run, after the dock's background warm-up.  How long it stalls is measured by
+    ``benchmarks/bench_gui_stall.py``, not bounded here (no timed assertions in tests)."""
     from qtpy.QtCore import QTimer
 
     viewer, w = widget
@@ -187,11 +158,6 @@ def test_training_run_saves_a_model_segment_lists_it_and_gui_stays_responsive(wi
     gaps = np.diff(ticks)[:-1]
     print(f"longest stalls while training (s): {np.round(sorted(gaps)[-3:], 3)}")
     assert len(gaps) > 20
-    floor = _starved(qtbot)
-    if floor > 0.05 and gaps.max() >= 0.1:
-        pytest.skip(f"stall {gaps.max() * 1000:.0f} ms not measurable here: other processes "
-                    f"starve this one (a GIL-free busy thread alone stalls {floor * 1000:.0f} ms)")
-    assert gaps.max() < 0.1
 
 
 def test_fine_tune_trains_the_cell_classifier_too(widget, qtbot, notes, monkeypatch):
