@@ -17,8 +17,29 @@ if command -v apt-get >/dev/null 2>&1; then
   if [ -n "$missing" ]; then
     sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     export DEBIAN_FRONTEND=noninteractive
-    $sudo_cmd apt-get install -y -qq $missing >/dev/null \
-      || { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq $missing >/dev/null; }
+    # A fresh VM often runs unattended upgrades: wait (bounded) for the dpkg lock
+    # instead of failing at once with apt-get's exit status 100.
+    lock_wait=${WBCSEG_APT_LOCK_TIMEOUT:-600}
+    waited=0
+    while command -v fuser >/dev/null 2>&1 \
+        && $sudo_cmd fuser /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock >/dev/null 2>&1; do
+      if [ "$waited" -ge "$lock_wait" ]; then
+        echo "error: another package manager (apt/dpkg, e.g. unattended upgrades) still holds" \
+          "the dpkg lock after ${lock_wait} s; wait for it to finish and run this script again" >&2
+        exit 1
+      fi
+      [ "$waited" -eq 0 ] && echo "waiting for another apt/dpkg process to release the dpkg lock" \
+        "(up to ${lock_wait} s)..." >&2
+      sleep 5
+      waited=$((waited + 5))
+    done
+    apt="$sudo_cmd apt-get -o DPkg::Lock::Timeout=$lock_wait"
+    if ! { $apt install -y -qq $missing >/dev/null \
+        || { $apt update -qq && $apt install -y -qq $missing >/dev/null; }; }; then
+      echo "error: could not install the system packages:" $missing >&2
+      echo "(if another apt/dpkg process holds the lock, wait for it and run this script again)" >&2
+      exit 1
+    fi
   fi
 fi
 

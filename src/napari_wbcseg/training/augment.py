@@ -12,7 +12,7 @@ import math
 import cv2
 import numpy as np
 
-from .sample import CELL, CYTOPLASM, IGNORE, NATIVE_CELL_DIAMETER, Sample
+from .sample import CELL, CYTOPLASM, IGNORE, Sample
 
 __all__ = ["augment", "mosaic", "random_crop", "resample", "resample_to_native", "to_batch"]
 
@@ -266,9 +266,3 @@ def to_batch(samples) -> dict[str, np.ndarray]:
         "cell_class": np.stack([s.cell_class for s in samples]).astype(np.int64),
         "scale": np.array([s.scale for s in samples], np.float32),
     }
-
-
-def native_crop_size(cells: float = 3.0, multiple: int = 32) -> int:
-    """A crop side holding about ``cells`` cell diameters at the native scale."""
-    side = int(round(cells * NATIVE_CELL_DIAMETER))
-    return max(multiple, (side // multiple) * multiple)
