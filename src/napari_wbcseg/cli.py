@@ -9,6 +9,9 @@ import os
 import sys
 from pathlib import Path
 
+from .cli_args import (OneLineParser, check_out_dir, device_name, finite_float, int_range,
+                       seed, unique_stems, writing)
+
 EXIT_BAD_INPUT = 2
 
 
@@ -19,11 +22,14 @@ class CliError(Exception):
 def _add_preprocess_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="ahe-retinex", choices=["ahe-retinex", "clahe", "msrcr"])
     p.add_argument("--order", default="ahe-first", choices=["ahe-first", "retinex-first"])
-    p.add_argument("--clip-limit", type=float, default=2.0, help="CLAHE clip limit (0 = plain AHE)")
-    p.add_argument("--tiles", type=int, default=8, help="CLAHE tile grid (N x N)")
+    p.add_argument("--clip-limit", type=finite_float(0, 1000), default=2.0,
+                   help="CLAHE clip limit (0 = plain AHE)")
+    p.add_argument("--tiles", type=int_range(1, 1024), default=8, help="CLAHE tile grid (N x N)")
     p.add_argument("--sigmas", default="15,80,250", help="Retinex Gaussian scales in pixels")
-    p.add_argument("--gain", type=float, default=46.0, help="colour-restoration gain alpha")
-    p.add_argument("--offset", type=float, default=125.0, help="colour-restoration offset beta")
+    p.add_argument("--gain", type=finite_float(0, 1e6, low_open=True), default=46.0,
+                   help="colour-restoration gain alpha")
+    p.add_argument("--offset", type=finite_float(0, 1e6, low_open=True), default=125.0,
+                   help="colour-restoration offset beta")
 
 
 def _params(args):
@@ -42,11 +48,23 @@ def _params(args):
 
 
 def _save_rgb(path: Path, rgb) -> None:
+    """Write an RGB PNG atomically: a failure (full disk) keeps any old file whole."""
     import cv2
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise CliError(f"could not write {path}")
+    from .io.atomic import atomic_path
+
+    with writing(path), atomic_path(path, suffix=".png") as tmp:
+        if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"the PNG encoder failed for {path}")
+
+
+def _save_rgb_stack(path: Path, stack) -> None:
+    import tifffile
+
+    from .io.atomic import atomic_path
+
+    with writing(path), atomic_path(path, suffix=".tif") as tmp:
+        tifffile.imwrite(tmp, stack, photometric="rgb", compression="zlib")
 
 
 def cmd_preprocess(args) -> int:
@@ -55,27 +73,27 @@ def cmd_preprocess(args) -> int:
     from .io.imread import read_image
 
     params = _params(args)
-    out_dir = Path(args.out)
+    stems = unique_stems(args.images)
+    out_dir = check_out_dir(args.out)
     failures = 0
-    for i, name in enumerate(args.images, 1):
+    for i, (name, stem) in enumerate(zip(args.images, stems), 1):
         src = Path(name)
         try:
             data = read_image(src)
             rgb = data.ndim >= 3 and data.shape[-1] in (3, 4)
             result = run_to_end(preprocess_planes(data, params, rgb))
         except (ImageFormatError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {exc}" if src.name in str(exc) else f"error: {src.name}: {exc}",
+                  file=sys.stderr)
             failures += 1
             continue
-        target = out_dir / f"{src.stem}_{params.method}"
+        target = out_dir / f"{stem}_{params.method}"
         if result.ndim == 3:
-            _save_rgb(target.with_suffix(".png"), result)
             written = target.with_suffix(".png")
+            _save_rgb(written, result)
         else:  # a page stack stays one file
-            import tifffile
-
             written = target.with_suffix(".tif")
-            tifffile.imwrite(written, result, photometric="rgb", compression="zlib")
+            _save_rgb_stack(written, result)
         print(f"[{i}/{len(args.images)}] {src.name} -> {written}")
     return EXIT_BAD_INPUT if failures else 0
 
@@ -96,6 +114,7 @@ def cmd_demo(args) -> int:
     """
     from .core.image import ImageFormatError
 
+    _check_device(args.device)
     truth = None
     if args.image:
         from .io.imread import read_image
@@ -115,16 +134,26 @@ def cmd_demo(args) -> int:
         from .core.metrics import dice
         from .inference.segment import SegmentParams
 
-        params = SegmentParams(model=args.model, device=args.device,
-                               cell_diameter=args.cell_diameter)
-        out = Path(args.out)
+        from .inference.predictor import ModelLoadError
+        from .io.model_store import ModelNotFoundError
+
+        try:
+            params = SegmentParams(model=args.model, device=args.device,
+                                   cell_diameter=args.cell_diameter)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        out = check_out_dir(args.out)
         stem = name.replace(" ", "_")
         if image.ndim == 3 and image.shape[-1] == 3:
             _save_rgb(out / f"{stem}.png", image)
-        result = _segment_and_save(image, stem, params, out, "[1/1]")
+        try:
+            result = _segment_and_save(image, stem, params, out, "[1/1]")
+        except (ImageFormatError, ModelNotFoundError, ModelLoadError, ValueError) as exc:
+            raise CliError(str(exc)) from None
         from .io.writer import save_table
 
-        save_table(out / "differential.csv", result.differential)
+        with writing(out / "differential.csv"):
+            save_table(out / "differential.csv", result.differential)
         print(result.differential.to_string())
         if truth is not None:
             cells = (result.nucleus > 0) | (result.cytoplasm > 0)
@@ -178,10 +207,12 @@ def _segment_and_save(image, stem: str, params, out: Path, counter: str):
             bar.close()
     for kind, arr in (("nucleus", result.nucleus), ("cytoplasm", result.cytoplasm),
                       ("celltype", result.cell_type)):
-        save_labels(out / f"{stem}_{kind}.tif", arr, name=f"{stem} {kind}")
+        with writing(out / f"{stem}_{kind}.tif"):
+            save_labels(out / f"{stem}_{kind}.tif", arr, name=f"{stem} {kind}")
     table = result.table.copy()
     table.insert(0, "image", stem)
-    save_table(out / f"{stem}_cells.csv", table)
+    with writing(out / f"{stem}_cells.csv"):
+        save_table(out / f"{stem}_cells.csv", table)
     for msg in result.messages:
         print(f"note: {msg}", file=sys.stderr)
     print(f"{counter} {stem}: {len(result.table)} white cells "
@@ -206,10 +237,14 @@ def cmd_segment(args) -> int:
     from .io.model_store import ModelNotFoundError
     from .io.writer import save_table
 
-    params = SegmentParams(model=args.model, device=args.device, preprocess=args.preprocess,
-                           cell_diameter=args.cell_diameter, pixel_size_um=args.pixel_size,
-                           tile=args.tile, classifier=args.classifier,
-                           class_threshold=args.threshold)
+    try:
+        params = SegmentParams(model=args.model, device=args.device, preprocess=args.preprocess,
+                               cell_diameter=args.cell_diameter, pixel_size_um=args.pixel_size,
+                               tile=args.tile, classifier=args.classifier,
+                               class_threshold=args.threshold)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    stems = unique_stems(args.images)
     try:  # a wrong model or device is one error, not one per image
         from .inference.device import resolve_device
         from .io.model_store import find_model
@@ -222,12 +257,12 @@ def cmd_segment(args) -> int:
             load_classifier(args.classifier, device)
     except (ModelNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     tables, failures = [], 0
-    for i, name in enumerate(args.images, 1):
+    for i, (name, stem) in enumerate(zip(args.images, stems), 1):
         src = Path(name)
         try:
-            result = _segment_and_save(read_image(src), src.stem, params, out,
+            result = _segment_and_save(read_image(src), stem, params, out,
                                        f"[{i}/{len(args.images)}]")
         except (ImageFormatError, ModelNotFoundError, ModelLoadError, ValueError) as exc:
             print(f"error: {exc}" if src.name in str(exc) else f"error: {src.name}: {exc}",
@@ -236,7 +271,8 @@ def cmd_segment(args) -> int:
             continue
         tables.append(result.table)
     if tables:
-        save_table(out / "differential.csv", differential_count(tables))
+        with writing(out / "differential.csv"):
+            save_table(out / "differential.csv", differential_count(tables))
         print(f"differential count of {sum(len(t) for t in tables)} cells -> {out / 'differential.csv'}")
     if failures and not tables:
         raise CliError(f"no image could be segmented ({failures} failed)")
@@ -269,16 +305,28 @@ def cmd_architectures(args) -> int:
     return 0
 
 
+def _check_device(name: str) -> str:
+    """The device ``name`` resolved here; ``CliError`` listing the valid ones."""
+    from .inference.device import resolve_device
+
+    try:
+        return resolve_device(name)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _diameter(text: str):
+    """'auto', 'native' (None) or pixels within ``inference.segment.CELL_DIAMETER_RANGE_PX``."""
     if text in ("auto", "native"):
         return None if text == "native" else "auto"
+    from .inference.segment import CELL_DIAMETER_RANGE_PX
+
+    lo, hi = CELL_DIAMETER_RANGE_PX
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected pixels, 'auto' or 'native', got {text!r}")
-    if value <= 0:
-        raise argparse.ArgumentTypeError("the cell diameter must be positive")
-    return value
+        return finite_float(lo, hi)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected {lo:g}..{hi:g} pixels, 'auto' or "
+                                         f"'native', got {text!r}") from None
 
 
 def _fraction(text: str) -> float:
@@ -294,7 +342,7 @@ def _fraction(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="napari-wbcseg",
+    parser = OneLineParser(prog="napari-wbcseg",
                                      description="White blood cell segmentation tools")
     parser.add_argument("--version", action="version", version=f"napari-wbcseg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -303,12 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "files when headless")
     demo.add_argument("--image", help="use this image instead of the synthetic smear")
     demo.add_argument("--model", default=None, help="default: the bundled default network")
-    demo.add_argument("--device", default="auto")
+    demo.add_argument("--device", type=device_name, default="auto")
     demo.add_argument("--cell-diameter", type=_diameter, default="auto",
-                      help="pixels, 'auto' (default) or 'native'")
+                      help="pixels (4..2000), 'auto' (default) or 'native'")
     demo.add_argument("--out", default="wbcseg-demo", help="output folder when headless")
     demo.add_argument("--headless", action="store_true", help="write files even with a display")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=seed, default=0)
     demo.set_defaults(func=cmd_demo)
 
     pre = sub.add_parser("preprocess", help="colour-correct images into an output folder")
@@ -322,14 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--model", default=None, help="model name or .safetensors file "
                      "(default: the bundled default; see `napari-wbcseg models`)")
     seg.add_argument("--out", required=True)
-    seg.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    seg.add_argument("--device", type=device_name, default="auto", help="auto|cpu|cuda|cuda:N|mps")
     seg.add_argument("--preprocess", default="model", choices=["model", "ahe-retinex", "none"],
                      help="colour correction before the network (model = as trained)")
     seg.add_argument("--cell-diameter", type=_diameter, default="auto",
-                     help="typical white-cell diameter in pixels, 'auto' (default: estimated "
+                     help="typical white-cell diameter in pixels (4..2000), 'auto' (default: estimated "
                      "from the red cells) or 'native' (the model's own scale, no resizing)")
-    seg.add_argument("--pixel-size", type=float, default=None, help="um per pixel, for the table")
-    seg.add_argument("--tile", type=int, default=512)
+    seg.add_argument("--pixel-size", type=finite_float(0, 1000, low_open=True), default=None,
+                     help="um per pixel (0..1000), for the table")
+    seg.add_argument("--tile", type=int_range(64, 8192), default=512,
+                     help="tile side in px (64..8192)")
     seg.add_argument("--classifier", default="auto",
                      help="per-cell classifier: auto (the one installed for the model's "
                      "classes, default), none (the network's own cell-type head), or a name "

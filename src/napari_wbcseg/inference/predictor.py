@@ -17,6 +17,10 @@ class ModelLoadError(ValueError):
     """A model file that is corrupt, of an unknown architecture, or unusable here."""
 
 
+class ModelOutputError(ValueError):
+    """A network whose outputs are not finite (NaN/inf): broken weights, never 0 cells."""
+
+
 @dataclass
 class LoadedModel:
     entry: ModelEntry
@@ -41,17 +45,28 @@ class LoadedModel:
         return tuple(range(1, self.num_classes + 1))
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, h, w) float32 in 0..255 -> (N, 3 + K, h, w) probabilities."""
+        """(N, 3, h, w) float32 in 0..255 -> (N, 3 + K, h, w) probabilities.
+
+        Raises :class:`ModelOutputError` when the network's output is NaN/inf.
+        """
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32) / 255.0)
         out = self.module.predict(x.to(self.device))
-        probs = torch.cat([out["semantic"], out["cell_type"]], dim=1)
-        return probs.float().cpu().numpy()
+        probs = torch.cat([out["semantic"], out["cell_type"]], dim=1).float()
+        if not bool(torch.isfinite(probs).all()):
+            raise ModelOutputError(f"the model produced NaN/inf probabilities (model "
+                                   f"{self.entry.name}): its weights are broken; retrain or "
+                                   "use another model")
+        return probs.cpu().numpy()
 
 
 def load_model(name=None, device: str = "cpu") -> LoadedModel:
-    """Load a model by name or weight-file path on a resolved device (module cached)."""
+    """Load a model by name or weight-file path on a resolved device (module cached).
+
+    Raises :class:`~napari_wbcseg.io.model_store.ModelNotFoundError` for an unknown name
+    and :class:`ModelLoadError` for a corrupt file or one with NaN/inf weights.
+    """
     entry = find_model(name)
     module = _module_cached(str(entry.weights), device)
     return LoadedModel(entry, device, module, int(module.num_classes), int(module.size_multiple))
@@ -65,13 +80,18 @@ def _module_cached(weights: str, device: str):
         module = build_from_file(weights)
     except (KeyError, ValueError, OSError) as exc:
         raise ModelLoadError(f"cannot load model {weights}: {exc}") from None
+    import torch
+
+    bad = [k for k, v in module.state_dict().items()
+           if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ModelLoadError(f"cannot load model {weights}: NaN/inf in its weights "
+                             f"({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})")
     from .precision import resolve_precision
 
     module = module.inference_copy().to(device).eval()  # BatchNorm folded: ~10% faster
     module.precision = resolve_precision("auto", device, module.architecture)
     if device == "cpu":
-        import torch
-
         module = module.to(memory_format=torch.channels_last)
     return module
 

@@ -3,6 +3,13 @@
 ``segment_steps`` is a generator of :class:`SegmentEvent` that returns a
 :class:`Segmentation`; the widget drives it in a worker thread, ``segment`` and
 the CLI run it to the end.  Closing the generator cancels between tiles.
+
+Bad settings raise ``ValueError`` when :class:`SegmentParams` is made: a cell diameter
+outside ``CELL_DIAMETER_RANGE_PX``, a non-finite pixel size, a tile outside
+``TILE_RANGE_PX``.  An image (or its rescaled working copy) above ``MAX_MEGAPIXELS``
+raises :class:`ImageTooLargeError` before any work; a constant image gives no cells and
+says so; a model whose outputs are NaN/inf raises
+:class:`~.predictor.ModelOutputError`.
 """
 from __future__ import annotations
 
@@ -12,6 +19,38 @@ from dataclasses import dataclass, field
 import numpy as np
 
 PREPROCESS_CHOICES = ("model", "none", "ahe-retinex")
+# a white cell is 4 px (a thumbnail) to 2000 px (a 100x oil field at full resolution) across
+CELL_DIAMETER_RANGE_PX = (4.0, 2000.0)
+TILE_RANGE_PX = (64, 8192)
+PIXEL_SIZE_MAX_UM = 1000.0
+# Peak memory grows linearly with the pixels.  Measured (CPU, default model): ~0.8 GB
+# for torch and the model, plus 100-190 MB per megapixel (2048x1536 = 3.1 MP peaks at
+# 1.1-1.35 GB RSS), so 30 MP (~10 such fields, e.g. 6300x4700) stays under ~6.5 GB;
+# bigger fields must be cropped or tiled.  Applies to the input and to its working copy
+# rescaled to the model's cell size.  Tests monkeypatch it.
+MAX_MEGAPIXELS = 30.0
+# an image whose pixels all lie within this many grey levels holds no cell
+NO_CONTRAST_LEVELS = 4
+
+
+class ImageTooLargeError(ValueError):
+    """An image whose segmentation would need more memory than ``MAX_MEGAPIXELS`` allows."""
+
+
+def check_image_size(hw, what: str = "the image") -> None:
+    """``ImageTooLargeError`` when ``hw`` (rows, cols) exceeds ``MAX_MEGAPIXELS``."""
+    mp = hw[0] * hw[1] / 1e6
+    if mp > MAX_MEGAPIXELS:
+        raise ImageTooLargeError(
+            f"{what} is {hw[1]}x{hw[0]} px ({mp:.1f} megapixels), above the limit of "
+            f"{MAX_MEGAPIXELS:g} megapixels for one segmentation: crop or tile it")
+
+
+def _is_number(value) -> bool:
+    import math
+
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool) and math.isfinite(float(value)))
 
 
 @dataclass(frozen=True)
@@ -31,6 +70,36 @@ class SegmentParams:
     classifier: str | None = "auto"
     # calibrated confidence below which a cell is "unidentified" (classifier only)
     class_threshold: float = 0.5
+
+    def __post_init__(self):
+        """``ValueError`` (one line) for settings out of their documented range."""
+        lo, hi = CELL_DIAMETER_RANGE_PX
+        d = self.cell_diameter
+        if not (d is None or d == "auto" or (_is_number(d) and lo <= float(d) <= hi)):
+            raise ValueError(f"cell diameter must be {lo:g}..{hi:g} pixels, 'auto' or None "
+                             f"(the model's scale), got {d!r}")
+        px = self.pixel_size_um
+        if not (px is None or (_is_number(px) and 0 < float(px) <= PIXEL_SIZE_MAX_UM)):
+            raise ValueError(f"pixel size must be a number in (0, {PIXEL_SIZE_MAX_UM:g}] um, "
+                             f"got {px!r}")
+        if self.preprocess not in PREPROCESS_CHOICES:
+            raise ValueError(f"preprocess must be one of {', '.join(PREPROCESS_CHOICES)}, "
+                             f"got {self.preprocess!r}")
+        tlo, thi = TILE_RANGE_PX
+        if not (_is_integer(self.tile) and tlo <= self.tile <= thi):
+            raise ValueError(f"tile must be a whole number of pixels in [{tlo}, {thi}], "
+                             f"got {self.tile!r}")
+        if not (_is_integer(self.overlap) and 0 <= self.overlap < self.tile):
+            raise ValueError(f"overlap must be a whole number in [0, tile), got {self.overlap!r}")
+        if not (_is_integer(self.batch_size) and 1 <= self.batch_size <= 256):
+            raise ValueError(f"batch size must be 1..256, got {self.batch_size!r}")
+        t = self.class_threshold
+        if not (_is_number(t) and 0.0 <= float(t) <= 1.0):
+            raise ValueError(f"the confidence threshold must be a number in [0, 1], got {t!r}")
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -91,18 +160,23 @@ def segment_steps(image, params: SegmentParams):
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     messages: list[str] = []
-    if params.preprocess not in PREPROCESS_CHOICES:
-        raise ValueError(f"preprocess must be one of {', '.join(PREPROCESS_CHOICES)}, "
-                         f"got {params.preprocess!r}")
+    if not isinstance(params, SegmentParams):
+        raise TypeError(f"params must be SegmentParams, got {type(params).__name__}")
+    shape = getattr(image, "shape", None)
+    if shape is not None and len(shape) >= 2:  # before as_rgb_uint8 copies it
+        check_image_size(tuple(int(n) for n in shape[:2]))
     rgb = original = as_rgb_uint8(image)
-    if not (isinstance(params.class_threshold, (int, float))
-            and 0.0 <= params.class_threshold <= 1.0):
-        raise ValueError(f"the confidence threshold must be a number in [0, 1], got "
-                         f"{params.class_threshold!r}")
+    check_image_size(rgb.shape[:2])
     device = resolve_device(params.device)
     yield SegmentEvent("load", 0, 1, f"loading model on {describe_device(device)}")
     net = load_model(params.model, device)
     timings["load_s"] = time.perf_counter() - t0
+    spread = int(rgb.max()) - int(rgb.min()) if rgb.size else 0
+    if spread <= NO_CONTRAST_LEVELS:
+        messages.append(f"the image has no contrast (all pixels within {spread} grey levels "
+                        f"of {int(rgb.min())}): no cells")
+        yield SegmentEvent("done", 1, 1, "0 white cells")
+        return _empty(rgb.shape[:2], net, device, timings, messages, t0, params)
 
     method = net.card.get("preprocessing", {}).get("method", "none")
     method = method if params.preprocess == "model" else params.preprocess
@@ -120,12 +194,11 @@ def segment_steps(image, params: SegmentParams):
         diameter = estimate_cell_diameter(rgb)
         if diameter is None:
             messages.append("could not estimate the cell size: using the model's native scale")
-    elif diameter is not None and not (isinstance(diameter, (int, float)) and diameter > 0):
-        raise ValueError(f"cell diameter must be a positive number of pixels, 'auto' or None, "
-                         f"got {diameter!r}")
     factor = 1.0 if not diameter else net.native_cell_diameter / float(diameter)
     timings["cell_diameter_px"] = round(float(diameter), 1) if diameter else None
     small_hw = (max(8, round(hw[0] * factor)), max(8, round(hw[1] * factor)))
+    check_image_size(small_hw, f"rescaled to the model's cell size "
+                     f"({net.native_cell_diameter:g} / {float(diameter or 1):g} px), the image")
     work = rgb if small_hw == hw else _resize(rgb, small_hw, shrink=factor < 1)
     timings["work_shape"] = small_hw
 
@@ -185,6 +258,18 @@ def segment_steps(image, params: SegmentParams):
     return Segmentation(inst.nucleus, inst.cytoplasm, inst.cell_type, table,
                         differential_count(table), net.entry.name, device, timings, messages,
                         classifier.entry.name if classifier is not None else "")
+
+
+def _empty(hw, net, device, timings, messages, t0, params) -> Segmentation:
+    """The result for an image without cells: empty labels, table and differential."""
+    from ..core.measurements import cell_table, differential_count
+
+    zeros = np.zeros(hw, np.int32)
+    table = cell_table(zeros, zeros, np.zeros(hw, np.uint8), confidence={},
+                       pixel_size_um=params.pixel_size_um)
+    timings["total_s"] = time.perf_counter() - t0
+    return Segmentation(zeros, zeros.copy(), np.zeros(hw, np.uint8), table,
+                        differential_count(table), net.entry.name, device, timings, messages)
 
 
 def _pick_classifier(choice, net, device, messages):
