@@ -8,6 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 MIN_SIDE = 8  # smaller images carry no usable cell
+#: largest image accepted, in pixels (16384 x 16384): a whole 2048x1536 field is 3 M;
+#: processing allocates several float copies, so a bigger file is refused, not decoded
+MAX_PIXELS = 2**28
 
 
 class ImageFormatError(ValueError):
@@ -18,8 +21,18 @@ def describe(image: np.ndarray) -> str:
     return f"shape {tuple(image.shape)}, dtype {image.dtype}"
 
 
+def check_pixel_count(pixels: int, what: str = "image") -> None:
+    """``ImageFormatError`` if an image of ``pixels`` pixels is over :data:`MAX_PIXELS`."""
+    if pixels > MAX_PIXELS:
+        raise ImageFormatError(
+            f"{what} has {pixels:,} pixels, more than the {MAX_PIXELS:,} (16384 x 16384) "
+            "napari-wbcseg accepts; crop or downscale it first"
+        )
+
+
 def check_image(image, *, what: str = "image") -> np.ndarray:
-    """Validate an image as 2D grayscale or HxWx{3,4}; return it as an array."""
+    """Validate an image as 2D grayscale or HxWx{3,4} of at most :data:`MAX_PIXELS`
+    pixels; return it as an array (``ImageFormatError`` otherwise)."""
     arr = np.asarray(image)
     if arr.dtype == bool or arr.dtype.kind not in "ui":
         if arr.dtype.kind == "f":
@@ -38,6 +51,7 @@ def check_image(image, *, what: str = "image") -> np.ndarray:
             f"{what} must be a single 2D grayscale or colour image, got {describe(arr)}"
         )
     h, w = arr.shape[:2]
+    check_pixel_count(h * w, what)
     if min(h, w) < MIN_SIDE:
         raise ImageFormatError(
             f"{what} is only {h}x{w} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"

@@ -8,9 +8,9 @@ bundled one.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from .safe_json import load_json_file
 from .model_store import CARD_SUFFIX, WEIGHT_SUFFIX, ModelEntry, ModelNotFoundError, bundled_dir, user_dir
 
 __all__ = ["ClassifierCardError", "check_card", "check_name", "bundled_classifier_dir", "classifier_entries", "classifier_for", "find_classifier",
@@ -89,8 +89,8 @@ def _entries(folder: Path, origin: str) -> list[ModelEntry]:
         if not weights.is_file() or not _inside(weights, folder) or not _inside(card_path, folder):
             continue  # a link out of the folder is not followed
         try:
-            card = check_card(json.loads(card_path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+            card = check_card(load_json_file(card_path))
+        except ValueError:
             continue  # unreadable or malformed: not offered (find_classifier says why)
         found.append(ModelEntry(card_path.stem, weights, card, origin))
     return found
@@ -131,8 +131,8 @@ def find_classifier(name) -> ModelEntry:
             raise ModelNotFoundError(f"classifier file {path} not found")
         card_path = path.with_suffix(CARD_SUFFIX)
         try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            card = load_json_file(card_path)
+        except ValueError:
             raise ModelNotFoundError(f"classifier {path} has no readable card "
                                      f"{card_path.name}") from None
         try:

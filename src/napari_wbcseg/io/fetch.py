@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from .atomic import atomic_path
 
 RAW_URL = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
 TIMEOUT_S = 30
@@ -98,23 +99,18 @@ def fetch(key: str, *, mirror: str | None = None) -> Path:
     if target.is_file() and sha256_of(target) == item.sha256:
         return target
     url = source_url(item, mirror)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".download.", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
-            while block := resp.read(1 << 20):
-                out.write(block)
-        got = sha256_of(Path(tmp))
-        if got != item.sha256:
-            raise DownloadError(f"{item.path} from {url} failed its checksum "
-                                f"(expected {item.sha256[:12]}..., got {got[:12]}...)")
-        os.replace(tmp, target)
+        with atomic_path(target, allow_empty=True) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
+                while block := resp.read(1 << 20):
+                    out.write(block)
+            got = sha256_of(Path(tmp))
+            if got != item.sha256:  # raised inside the block: the cache keeps what it had
+                raise DownloadError(f"{item.path} from {url} failed its checksum "
+                                    f"(expected {item.sha256[:12]}..., got {got[:12]}...)")
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(f"could not download {item.path} from {url}: {reason}. "
                             "Check the internet connection, or use the offline synthetic "
                             "sample") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return target

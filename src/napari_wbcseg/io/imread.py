@@ -1,5 +1,9 @@
 """Reading smear images from disk (no napari): PNG, JPEG, BMP and TIFF.
 
+Files are untrusted: the format comes from the magic bytes, the size from the header
+(checked against the pixel bound before decoding), and a JPEG whose image data was cut
+short is refused rather than shown with a grey lower part.
+
 Errors come out as :class:`ImageFormatError` with one sentence naming the file
 and the problem, so the reader, the CLI and scripts can report them as they are.
 """
@@ -10,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.image import ImageFormatError, check_image
+from ..core.image import ImageFormatError, check_image, check_pixel_count
+from .raster_header import jpeg_is_cut_short, raster_header
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -25,7 +30,11 @@ def is_supported(path) -> bool:
 def read_image(path) -> np.ndarray:
     """Return the pixels of one image file: (H, W), (H, W, C) or a page stack (P, H, W[, C]).
 
-    Raises ImageFormatError for missing, empty, truncated, corrupt or unsupported files.
+    The format is taken from the file's first bytes (a PNG named ``.jpg`` is read as a
+    PNG); the extension only decides which files are offered.  The image size is read
+    from the header and images over :data:`~napari_wbcseg.core.image.MAX_PIXELS` pixels
+    are refused before anything is decoded.  Raises ImageFormatError for missing, empty,
+    truncated, corrupt, oversized or unsupported files; no decoder exception escapes.
     """
     path = Path(path)
     if not path.is_file():
@@ -33,14 +42,36 @@ def read_image(path) -> np.ndarray:
     if path.stat().st_size == 0:
         raise ImageFormatError(f"{path.name}: the file is empty")
     suffix = path.suffix.lower()
-    if suffix in TIFF_SUFFIXES:
-        data = _read_tiff(path)
-    elif suffix in RASTER_SUFFIXES:
-        data = _read_raster(path)
-    else:
+    if suffix not in SUPPORTED_SUFFIXES:
         raise ImageFormatError(f"{path.name}: unsupported file type {suffix!r}")
-    _check_planes(data, path.name)
+    with open(path, "rb") as fh:
+        head = fh.read(32)
+    kind = sniff_format(head)
+    if kind is None:
+        raise ImageFormatError(f"{path.name}: not a readable {suffix.lstrip('.').upper()} image "
+                               "(it does not start like a PNG, JPEG, BMP or TIFF file)")
+    try:
+        data = _read_tiff(path) if kind == "tiff" else _read_raster(path, kind)
+        _check_planes(data, path.name)
+    except ImageFormatError:
+        raise
+    except Exception as exc:  # a decoder's own error types (cv2.error, struct.error, ...)
+        raise ImageFormatError(f"{path.name}: not a readable {kind.upper()} image "
+                               f"({_short(exc)})") from None
     return data
+
+
+def sniff_format(head: bytes) -> str | None:
+    """``"png"``, ``"jpeg"``, ``"bmp"``, ``"tiff"`` from a file's first bytes, else None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"BM"):
+        return "bmp"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    return None
 
 
 def _read_tiff(path: Path) -> np.ndarray:
@@ -49,7 +80,8 @@ def _read_tiff(path: Path) -> np.ndarray:
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            axes = series.axes
+            axes, shape = series.axes, tuple(series.shape)
+            check_pixel_count(_pixels(shape, axes), path.name)
             if path.stat().st_size > _MEMMAP_ABOVE:
                 try:
                     data = tifffile.memmap(path, mode="r")
@@ -61,7 +93,19 @@ def _read_tiff(path: Path) -> np.ndarray:
         raise
     except Exception as exc:  # tifffile raises many types for broken files
         raise ImageFormatError(f"{path.name}: not a readable TIFF ({_short(exc)})") from None
+    if tuple(data.shape) != shape:  # tags that lie (e.g. bits per sample) decode to nothing
+        raise ImageFormatError(f"{path.name}: not a readable TIFF (its tags describe "
+                               f"{'x'.join(map(str, shape))} pixels that the file does not hold)")
     return _channels_last(np.asarray(data) if not isinstance(data, np.memmap) else data, axes)
+
+
+def _pixels(shape, axes: str) -> int:
+    """Pixels in all planes of a TIFF series (colour samples not counted)."""
+    n = 1
+    for size, axis in zip(shape, axes):
+        if axis not in "SC" or size > 4:
+            n *= int(size)
+    return n
 
 
 def saved_labels_metadata(path) -> dict | None:
@@ -93,16 +137,24 @@ def _channels_last(data: np.ndarray, axes: str) -> np.ndarray:
     return data
 
 
-def _read_raster(path: Path) -> np.ndarray:
+def _read_raster(path: Path, kind: str) -> np.ndarray:
     import cv2
 
     raw = np.fromfile(path, dtype=np.uint8)
-    if path.suffix.lower() in (".jpg", ".jpeg") and b"\xff\xd9" not in raw[-1024:].tobytes():
+    header = raster_header(raw.tobytes() if kind == "jpeg" else raw[:64].tobytes(), kind)
+    if header is None:
+        raise ImageFormatError(f"{path.name}: not a readable {kind.upper()} image "
+                               "(corrupt or truncated header)")
+    check_pixel_count(header[0] * header[1], path.name)
+    if kind == "jpeg" and header[2] is None:
         raise ImageFormatError(f"{path.name}: the JPEG file is truncated (no end-of-image marker)")
     img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ImageFormatError(f"{path.name}: not a readable {path.suffix.lstrip('.').upper()} image "
+        raise ImageFormatError(f"{path.name}: not a readable {kind.upper()} image "
                                "(corrupt, truncated or of another format)")
+    if kind == "jpeg" and jpeg_is_cut_short(raw, header[2]):
+        raise ImageFormatError(f"{path.name}: the JPEG file is truncated (its image data ends "
+                               "early; the missing part would show grey)")
     if img.ndim == 3 and img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     elif img.ndim == 3 and img.shape[2] == 4:
@@ -112,6 +164,8 @@ def _read_raster(path: Path) -> np.ndarray:
 
 def _check_planes(data: np.ndarray, name: str) -> None:
     """A file may hold one image or a stack of pages; each plane must be usable."""
+    if data.ndim < 2 or data.size == 0:
+        raise ImageFormatError(f"{name}: no image data (shape {tuple(data.shape)})")
     if data.ndim == 3 and data.shape[-1] <= 8 and data.shape[-1] not in (3, 4) and data.shape[0] > 8:
         # (H, W, C) with an unsupported channel count, e.g. 2 or 5
         raise ImageFormatError(

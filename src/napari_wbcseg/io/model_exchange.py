@@ -1,9 +1,10 @@
 """Sharing user models: export to and import from a ``.safetensors`` file + JSON card.
 
 An imported file is read with the safe loader and rebuilt through the registry before it
-is copied (never unpickled, never executed).  Writes go through a hidden staging folder
-beside the user models and are moved into place, the card last (a model is listed once
-its card exists), so a full disk never leaves a half-written model in the list.
+is copied (never unpickled, never executed).  Every file is written atomically
+(:mod:`.atomic`), the card last (a model is listed once its card exists), so a full disk
+never leaves a half-written model in the list.  The card gets the checks of
+:mod:`.model_card`.
 torch is imported only when a file is checked.
 """
 from __future__ import annotations
@@ -12,9 +13,11 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
+
+from .atomic import atomic_path, write_text_atomic
+from .model_card import ModelCardError, check_card_matches_weights, read_model_card
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
 
@@ -72,13 +75,9 @@ def export_model(name: str, dest) -> Path:
     card = dict(entry.card, name=dest.stem)
     card["weights"] = dict(card.get("weights") or {}, file=dest.name)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".export-", dir=dest.parent) as staging:
-            shutil.copyfile(entry.weights, Path(staging) / dest.name)
-            (Path(staging) / f"{dest.stem}.json").write_text(json.dumps(card, indent=2) + "\n",
-                                                             encoding="utf-8")
-            os.replace(Path(staging) / dest.name, dest)
-            os.replace(Path(staging) / f"{dest.stem}.json", dest.with_suffix(".json"))
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(entry.weights, tmp)
+        write_text_atomic(dest.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
     except OSError as exc:
         raise ModelFileError(f"could not export {name!r} to {dest}: {exc.strerror or exc}")
     return dest
@@ -88,10 +87,10 @@ def read_model_file(path) -> dict:
     """The card of the model file ``path`` after checking it safely (``ModelFileError``).
 
     The weights are read with the safe loader and rebuilt through the registry; the card
-    beside them (``<stem>.json``, optional) must name the same architecture and, when it
-    records one, the file's checksum.
+    beside them (``<stem>.json``, optional) must be well-formed and name the same
+    architecture and settings and, when it records one, the file's checksum
+    (:func:`.model_card.check_card_matches_weights`, also run for ``segment --model FILE``).
     """
-    from .fetch import sha256_of
     from ..models.weights import build_from_file
 
     path = Path(path)
@@ -105,21 +104,12 @@ def read_model_file(path) -> dict:
         raise ModelFileError(f"{path.name} is not a usable napari-wbcseg model: {exc}") from None
     meta = model.weights_metadata
     card_path = path.with_suffix(".json")
-    if card_path.is_file():
-        try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise ModelFileError(f"{card_path.name} is not a readable model card: {exc}") from None
-        if not isinstance(card, dict):
-            raise ModelFileError(f"{card_path.name} is not a model card (not a JSON object)")
-        if card.get("architecture", meta["architecture"]) != meta["architecture"]:
-            raise ModelFileError(f"{card_path.name} describes a {card.get('architecture')!r}, "
-                                 f"but {path.name} holds a {meta['architecture']!r}")
-        sha = (card.get("weights") or {}).get("sha256")
-        if sha and sha != sha256_of(path):
-            raise ModelFileError(f"{card_path.name} belongs to another weight file (checksum "
-                                 f"differs from {path.name})")
-    else:
+    try:
+        card = read_model_card(card_path) if card_path.is_file() else None
+        check_card_matches_weights(card or {}, path, card_path.name)
+    except ModelCardError as exc:
+        raise ModelFileError(str(exc)) from None
+    if card is None:
         card = {"notes": f"imported without a model card on {time.strftime('%Y-%m-%d')}"}
     card.update(architecture=meta["architecture"], config=meta.get("config", {}))
     card.setdefault("native_cell_diameter_px", 80.0)
@@ -140,16 +130,17 @@ def import_model(path, *, name: str | None = None, folder=None) -> str:
         new, k = f"{base}-{k}", k + 1
     folder = Path(folder) if folder is not None else user_dir()
     card["name"] = new
+    weights, card_path = folder / f"{new}.safetensors", folder / f"{new}.json"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f".import-{new}-", dir=folder) as staging:
-            shutil.copyfile(path, Path(staging) / f"{new}.safetensors")
-            card["weights"] = dict(card.get("weights") or {}, file=f"{new}.safetensors",
-                                   sha256=sha256_of(Path(staging) / f"{new}.safetensors"),
-                                   format="safetensors")
-            (Path(staging) / f"{new}.json").write_text(json.dumps(card, indent=2) + "\n",
-                                                       encoding="utf-8")
-            _publish(Path(staging), new, folder)
+        with atomic_path(weights) as tmp:
+            shutil.copyfile(path, tmp)
+            card["weights"] = dict(card.get("weights") or {}, file=weights.name,
+                                   sha256=sha256_of(Path(tmp)), format="safetensors")
+        try:  # the card last: it makes the model visible
+            write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
+        except OSError:
+            weights.unlink(missing_ok=True)  # ``new`` was a free name: nothing else was there
+            raise
     except OSError as exc:
         raise ModelFileError(f"could not import {path.name} into {folder}: "
                              f"{exc.strerror or exc}; nothing was added to the model list")

@@ -7,10 +7,11 @@ package (``napari_wbcseg/weights``); user models live in the user's data folder
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from .model_card import ModelCardError, check_card_matches_weights, read_model_card
 
 WEIGHT_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
@@ -56,9 +57,9 @@ def _entries(folder: Path, origin: str) -> dict[str, ModelEntry]:
         if not weights.is_file():
             continue
         try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # a broken card is reported when the model is loaded by name
+            card = read_model_card(card_path)
+        except ValueError:
+            continue  # a broken or malformed card: the model is not offered
         found[card_path.stem] = ModelEntry(card_path.stem, weights, card, origin)
     return found
 
@@ -76,7 +77,12 @@ def list_models() -> list[str]:
 
 
 def find_model(name: str | os.PathLike | None) -> ModelEntry:
-    """A model by registered name, or by the path of a ``.safetensors`` file with its card."""
+    """A model by registered name, or by the path of a ``.safetensors`` file with its card.
+
+    A file's card (``<stem>.json``, optional) gets the checks ``import_model`` makes: its
+    fields are well-formed and it names the architecture, settings and (when recorded)
+    checksum of the weights beside it.  Raises :class:`ModelNotFoundError` saying why not.
+    """
     if name is None:
         name = DEFAULT_MODEL
     path = Path(name)
@@ -85,11 +91,12 @@ def find_model(name: str | os.PathLike | None) -> ModelEntry:
         if not path.is_file():
             raise ModelNotFoundError(f"model file {path} not found")
         card = {}
-        if card_path.is_file():
-            try:
-                card = json.loads(card_path.read_text(encoding="utf-8"))
-            except ValueError:
-                raise ModelNotFoundError(f"model card {card_path.name} is not valid JSON") from None
+        try:
+            if card_path.is_file():
+                card = read_model_card(card_path)
+            check_card_matches_weights(card, path, card_path.name)
+        except ModelCardError as exc:
+            raise ModelNotFoundError(str(exc)) from None
         return ModelEntry(path.stem, path, card, "file")
     entries = model_entries()
     if str(name) not in entries:

@@ -24,13 +24,14 @@ name as the user sees it; ``<stem>`` is that name made safe for file names.  An 
 is ``reviewed`` when every white cell in it has been checked and labelled (training
 then trusts its background); ``reviewed_cells`` lists the cell ids checked so far in an
 image that is not fully reviewed (null: none tracked).  Label files are written with
-:func:`.writer.save_labels`; every file and ``project.json`` are replaced atomically,
-the labels before ``project.json``, and existing entries are never dropped.
+:func:`.writer.save_labels`; every file and ``project.json`` are replaced atomically
+(:mod:`.atomic`), the labels before ``project.json``, and existing entries are never
+dropped.  Paths read from ``project.json`` must stay inside the project folder.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,9 @@ import numpy as np
 
 from ..core.image import ImageFormatError, check_image
 from ..schema import DEFAULT_CLASSES, CellClass, LabelSchemaError, check_labels
-from .writer import _atomic, save_labels
+from .atomic import atomic_path, write_text_atomic
+from .safe_json import UnsafeJSONError, load_json_file
+from .writer import save_labels
 
 FORMAT = "napari-wbcseg-project"
 VERSION = 1
@@ -106,14 +109,20 @@ def is_project(folder) -> bool:
 
 
 def read_project(project_dir) -> Project:
-    """Parse ``project.json`` (files are not opened; see :func:`load_entry`)."""
+    """Parse ``project.json`` (files are not opened; see :func:`load_entry`).
+
+    Raises :class:`ProjectError` for a file that is not a project, too large or too deeply
+    nested (:mod:`.safe_json`), malformed, or with an entry path that is absolute or leads
+    out of the project folder (``..``, or a symbolic link pointing elsewhere): such a
+    project is refused whole, so nothing is ever read or deleted outside the folder.
+    """
     folder = Path(project_dir)
     path = folder / PROJECT_FILE
     if not path.is_file():
         raise ProjectError(f"{folder}: no {PROJECT_FILE}, so not a napari-wbcseg project folder")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = load_json_file(path)
+    except UnsafeJSONError as exc:
         raise ProjectError(f"{path}: not readable JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
@@ -127,7 +136,10 @@ def read_project(project_dir) -> Project:
     try:
         classes = tuple(_as_class(c) for c in doc.get("classes") or DEFAULT_CLASSES)
         pixel_size = _pixel_size(doc.get("pixel_size_um"))
-        entries = [_entry_from_json(e) for e in doc.get("images", [])]
+        images = doc.get("images", [])
+        if not isinstance(images, list):
+            raise ValueError("'images' is not a list")
+        entries = [_entry_from_json(e, folder) for e in images]
     except (TypeError, ValueError, KeyError) as exc:
         raise ProjectError(f"{path}: malformed project ({_msg(exc)})") from None
     names = [e.name for e in entries]
@@ -211,23 +223,14 @@ def save_image_entry(project_dir, name: str, image, nucleus, cytoplasm, cell_typ
     entry = ProjectEntry(name, image=old.image if (old and image is None) else f"images/{stem}.tif",
                          **{k: f"labels/{stem}_{k}.tif" for k in LAYERS},
                          reviewed=bool(reviewed), reviewed_cells=_cells(reviewed_cells))
-    # write everything under temporary names, then move into place, then project.json
-    pending = []
-    try:
+    # every file under a temporary name first; all are moved into place only when all
+    # were written (one failure leaves the project as it was), then project.json
+    with contextlib.ExitStack() as stack:
         if image is not None:
-            pending.append((_save_image(folder / f"images/.pending-{stem}.tif", image),
-                            folder / entry.image))
+            _save_image(stack.enter_context(atomic_path(folder / entry.image)), image)
         for key, arr in zip(LAYERS, labels):
-            final = folder / getattr(entry, key)
-            tmp = final.with_name(f".pending-{final.name}")
-            pending.append((Path(save_labels(tmp, arr, name=f"{name} {key.replace('_', ' ')}")),
-                            final))
-        for tmp, final in pending:
-            os.replace(tmp, final)
-    finally:
-        for tmp, _ in pending:
-            if tmp.exists():
-                tmp.unlink()
+            tmp = stack.enter_context(atomic_path(folder / getattr(entry, key)))
+            save_labels(tmp, arr, name=f"{name} {key.replace('_', ' ')}")
     if old is not None:
         project.entries[project.entries.index(old)] = entry
     else:
@@ -275,20 +278,16 @@ def _check(name, image, nucleus, cytoplasm, cell_type) -> None:
         raise ProjectError(f"{name!r}: {exc}") from None
 
 
-def _save_image(path: Path, image: np.ndarray) -> Path:
+def _save_image(tmp, image: np.ndarray) -> None:
     import tifffile
 
     rgb = image.ndim == 3 and image.shape[-1] in (3, 4)
-    with _atomic(path) as tmp:
-        tifffile.imwrite(tmp, image, photometric="rgb" if rgb else "minisblack",
-                         compression="zlib", metadata=None)
-    return path
+    tifffile.imwrite(tmp, image, photometric="rgb" if rgb else "minisblack",
+                     compression="zlib", metadata=None)
 
 
 def _write_json(project: Project) -> None:
-    text = json.dumps(project.to_json(), indent=1)
-    with _atomic(project.path / PROJECT_FILE) as tmp:
-        Path(tmp).write_text(text + "\n", encoding="utf-8")
+    write_text_atomic(project.path / PROJECT_FILE, json.dumps(project.to_json(), indent=1) + "\n")
 
 
 def _unique_stem(name: str, project: Project) -> str:
@@ -309,15 +308,27 @@ def _as_class(c) -> CellClass:
     return CellClass(code, str(c["name"]), str(c.get("color", "#808080")))
 
 
-def _entry_from_json(e: dict) -> ProjectEntry:
+def _entry_from_json(e: dict, folder: Path) -> ProjectEntry:
     if not isinstance(e, dict):
-        raise ValueError(f"image entry {e!r} is not an object")
+        raise ValueError(f"image entry {str(e)[:80]!r} is not an object")
     missing = [k for k in ("name", "image") + LAYERS if not isinstance(e.get(k), str)]
     if missing:
-        raise ValueError(f"image entry {e.get('name')!r} lacks {', '.join(missing)}")
+        raise ValueError(f"image entry {str(e.get('name'))[:80]!r} lacks {', '.join(missing)}")
+    for key in ("image",) + LAYERS:
+        _check_inside(folder, e[key], f"image entry {e['name'][:80]!r}, {key}")
     return ProjectEntry(e["name"], e["image"], e["nucleus"], e["cytoplasm"], e["cell_type"],
                         reviewed=bool(e.get("reviewed", False)),
                         reviewed_cells=_cells(e.get("reviewed_cells")))
+
+
+def _check_inside(folder: Path, rel: str, what: str) -> None:
+    """``ValueError`` unless ``folder/rel`` is a relative path that stays in ``folder``
+    (``..`` and symbolic links resolved)."""
+    if not rel or "\0" in rel or Path(rel).is_absolute() or Path(rel).drive:
+        raise ValueError(f"{what}: path {rel[:120]!r} must be relative to the project folder")
+    root = folder.resolve()
+    if not (folder / rel).resolve().is_relative_to(root):
+        raise ValueError(f"{what}: path {rel[:120]!r} leads out of the project folder")
 
 
 def _cells(cells) -> tuple[int, ...] | None:

@@ -1,18 +1,18 @@
 """Writing label layers (TIFF) and per-cell tables (CSV).
 
-Files are written to a temporary name beside the target and moved into place,
-so a failed save (full disk, killed process) never leaves a half-written file
-where a good one was.
+Files are written through :mod:`.atomic` (a temporary name beside the target, then
+moved into place, mode ``0666 & ~umask``), so a failed save (full disk, killed process)
+never leaves a half-written file where a good one was.
 """
 from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_path
 
 LABELS_TAG = "napari_wbcseg"  # key in the TIFF description that marks our label files
 
@@ -37,7 +37,7 @@ def save_labels(path, labels, *, name: str | None = None) -> str:
     arr = arr.astype(smallest_label_dtype(arr), copy=False)
     description = json.dumps({LABELS_TAG: {"layer_type": "labels", "name": name}})
     path = Path(path)
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, arr, compression="zlib", description=description, metadata=None)
     return str(path)
 
@@ -46,7 +46,7 @@ def save_table(path, table) -> str:
     """Write a per-cell table (a pandas DataFrame or a dict of columns) as CSV."""
     columns, rows = _table_rows(table)
     path = Path(path)
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(columns)
@@ -79,23 +79,3 @@ def _table_rows(table):
     columns = list(table)
     n = len(next(iter(table.values()))) if table else 0
     return columns, ([table[c][i] for c in columns] for i in range(n))
-
-
-class _atomic:
-    """Context manager giving a temp path that replaces ``path`` only on success."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> str:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        os.close(fd)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.remove(self.tmp)
-        return False
