@@ -39,9 +39,47 @@ def test_progress_events_and_cancel(tiny_model, smear):
     assert events[0].stage == "load" and events[-1].done == 1 and events[-1].total > 1
 
 
-def test_rescaling_to_the_model_scale(tiny_model, smear):
-    r = segment(smear.image, model=tiny_model, device="cpu", cell_diameter=160)
-    assert r.nucleus.shape == smear.image.shape[:2]
+@pytest.fixture
+def network_inputs(monkeypatch):
+    """The (h, w) of every image handed to the tiled network."""
+    from napari_wbcseg.inference import tiling
+
+    seen = []
+    real = tiling.predict_tiled
+    monkeypatch.setattr(tiling, "predict_tiled", lambda work, *a, **kw: (
+        seen.append(work.shape[:2]) or (yield from real(work, *a, **kw))))
+    return seen
+
+
+@pytest.mark.parametrize("diameter, work", [
+    (160, (96, 128)),  # cells twice the model's 80 px: halved
+    (40, (384, 512)),  # cells half of it: doubled
+    (80, (192, 256)),  # already at the model's scale
+    (None, (192, 256)),  # None: no resizing
+])
+def test_rescaling_to_the_model_scale(tiny_model, smear, network_inputs, diameter, work):
+    r = segment(smear.image, model=tiny_model, device="cpu", cell_diameter=diameter)
+    assert network_inputs == [work]
+    assert r.nucleus.shape == r.cytoplasm.shape == smear.image.shape[:2]  # back to full size
+
+
+def test_estimated_cell_size_sets_the_network_scale(tiny_model, network_inputs):
+    """"auto": a smear drawn at twice the scale reaches the network at the same scale."""
+    from napari_wbcseg.core.scale import estimate_cell_diameter
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    sm = synthetic_smear(shape=(256, 320), n_wbc=2, seed=1)
+    import cv2
+
+    big = cv2.resize(sm.image, (640, 512), interpolation=cv2.INTER_LINEAR)
+    d_small, d_big = estimate_cell_diameter(sm.image), estimate_cell_diameter(big)
+    assert d_small and d_big and d_big == pytest.approx(2 * d_small, rel=0.2)
+    segment(sm.image, model=tiny_model, device="cpu", tile=256)
+    segment(big, model=tiny_model, device="cpu", tile=256)
+    (h1, w1), (h2, w2) = network_inputs
+    assert (h1, w1) == (round(256 * 80 / d_small), round(320 * 80 / d_small))
+    assert (h2, w2) == (round(512 * 80 / d_big), round(640 * 80 / d_big))
+    assert abs(h2 - h1) <= 0.2 * h1  # both at about the model's scale, not 2x apart
 
 
 def test_out_of_memory_falls_back_to_smaller_tiles(tiny_model, smear, monkeypatch):
@@ -73,14 +111,13 @@ def test_clear_errors(tiny_model, smear, tmp_path):
 
 
 def test_model_of_unknown_architecture_is_refused(tiny_model, tmp_path, smear):
-    from napari_wbcseg.models import create_model
-    from napari_wbcseg.models.weights import load_weights, save_weights
+    """A well-formed weight file whose architecture the registry does not know."""
+    import torch
 
-    state, meta = load_weights(tmp_path / "models" / "tiny.safetensors")
-    import safetensors.torch as st
+    from napari_wbcseg.models.weights import save_weights
 
-    meta_str = {"napari_wbcseg": __import__("json").dumps({"architecture": "no-such-net",
-                                                          "config": {}})}
-    st.save_file(state, str(tmp_path / "alien.safetensors"), metadata=meta_str)
-    with pytest.raises(ModelLoadError):
+    alien = torch.nn.Conv2d(3, 4, 1)
+    alien.architecture = "no-such-net"
+    save_weights(alien, tmp_path / "alien.safetensors", {"config": {}})
+    with pytest.raises(ModelLoadError, match="unknown architecture 'no-such-net'"):
         segment(smear.image, model=str(tmp_path / "alien.safetensors"), device="cpu")
