@@ -119,7 +119,18 @@ def test_is_out_of_memory():
     assert not is_out_of_memory(MemoryError())
 
 
-def test_free_cached_memory_is_safe_everywhere(machine):
+def test_free_cached_memory_empties_the_right_cache(machine, monkeypatch):
+    emptied = []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append("cuda"))
+    monkeypatch.setattr(torch.mps, "empty_cache", lambda: emptied.append("mps"))
     free_cached_memory("cpu")
+    assert emptied == []  # nothing to free on the CPU
     machine(gpus=0)
-    free_cached_memory("cuda")  # nothing to free, no error
+    free_cached_memory("cuda")  # no CUDA here: nothing called, no error
+    assert emptied == []
+    machine(gpus=1)
+    free_cached_memory("cuda")
+    free_cached_memory("cuda:0")
+    assert emptied == ["cuda", "cuda"]
+    free_cached_memory("mps")
+    assert emptied == ["cuda", "cuda", "mps"]
