@@ -95,12 +95,15 @@ def cmd_train_classifier(args) -> int:
 
     from .io.classifier_store import check_name
 
-    if args.epochs < 1 or args.steps < 1 or args.batch < 2 or not (
-            math.isfinite(args.lr) and args.lr > 0):
-        raise CliError("--epochs and --steps must be at least 1, --batch at least 2, and "
-                       "--lr a positive number")
-    if args.synthetic < 0 or (args.minutes is not None and not args.minutes > 0):
-        raise CliError("--synthetic must be >= 0 and --minutes > 0")
+    if not (1 <= args.epochs <= 100_000 and 1 <= args.steps <= 1_000_000
+            and 2 <= args.batch <= 1024 and math.isfinite(args.lr) and 0 < args.lr <= 10):
+        raise CliError("--epochs (1..100000) and --steps (1..1000000) must be at least 1, "
+                       "--batch 2..1024, and --lr a positive number up to 10")
+    if not 0 <= args.synthetic <= 10_000 or (args.minutes is not None and not (
+            math.isfinite(args.minutes) and args.minutes > 0)):
+        raise CliError("--synthetic must be >= 0 (at most 10000) and --minutes > 0")
+    if not 0 <= args.seed <= 2**32 - 1:
+        raise CliError(f"--seed must be 0..{2**32 - 1}, got {args.seed}")
     name = args.name or f"cell-classifier-{time.strftime('%Y%m%d-%H%M')}"
     try:
         check_name(name)
@@ -109,8 +112,10 @@ def cmd_train_classifier(args) -> int:
     if (user_classifier_dir() / f"{name}.json").exists() and not args.overwrite:
         raise CliError(f"a user classifier named {name!r} exists; choose another --name or "
                        "pass --overwrite")
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise CliError(f"--out {args.out} exists and is not a folder")
+    if args.out:
+        from .cli_args import check_out_dir
+
+        check_out_dir(args.out)
     classes = class_table(args.data)
     try:
         samples = _load(args.data, classes, args.synthetic)

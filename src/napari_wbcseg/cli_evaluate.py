@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 
+from .cli_args import check_out_file, device_name, seed, writing
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="score a model on labelled data (Dice, mIoU, ME, ...)")
@@ -20,17 +22,17 @@ def add_parser(sub) -> None:
                    help="labelled folder(s): public layouts, annotation projects, saved label "
                    "layers or image + mask pairs (see `napari-wbcseg train --help`)")
     p.add_argument("--split", default="validation", choices=["validation", "all"])
-    p.add_argument("--seed", type=int, default=None, help="seed of the group-aware split "
+    p.add_argument("--seed", type=seed, default=None, help="seed of the group-aware split "
                    "(default: the one in the model card, else 0)")
     p.add_argument("--csv", default=None, help="also write the numbers to this CSV file")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device_name, default="cpu", help="auto|cpu|cuda|cuda:N|mps")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args) -> int:
     from tqdm import tqdm
 
-    from .cli import CliError
+    from .cli import CliError, _check_device
     from .cli_train import load_public_layouts
     from .inference.predictor import ModelLoadError, load_model
     from .io.model_store import ModelNotFoundError
@@ -38,8 +40,11 @@ def cmd_evaluate(args) -> int:
     from .training.protocol import evaluation_plan
     from .training.report import evaluate_datasets, format_report, write_csv
 
+    if args.csv:  # before the minutes of scoring, not after
+        check_out_file(args.csv, "--csv")
+    device = _check_device(args.device)
     try:
-        model = load_model(args.model, args.device)
+        model = load_model(args.model, device)
     except (ModelNotFoundError, ModelLoadError, ValueError) as exc:
         raise CliError(str(exc)) from None
     try:
@@ -71,5 +76,9 @@ def cmd_evaluate(args) -> int:
           f"five-class pixel metrics: one confusion matrix pooled over each dataset's pixels)")
     print(format_report(report))
     if args.csv:
-        print(f"wrote {write_csv(report, args.csv)}")
+        from .io.atomic import atomic_path
+
+        with writing(args.csv), atomic_path(args.csv, suffix=".csv") as tmp:
+            write_csv(report, tmp)
+        print(f"wrote {args.csv}")
     return 0

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
+
+from .cli_args import check_out_dir
 
 PRESETS = ("fast", "paper")  # training.presets.PRESETS (not imported: keeps the CLI start light)
 
@@ -34,9 +37,12 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=None,
                    help="batches per epoch, 0 = one pass over the training samples "
                    "(default: preset)")
-    p.add_argument("--batch", type=int, default=None, help="batch size (default: preset)")
-    p.add_argument("--crop", type=int, default=None, help="crop side in px (default: preset)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: preset)")
+    # bounds: training.presets.LIMITS and check_config (the API refuses the same values)
+    p.add_argument("--batch", type=int, default=None, help="batch size, 1..1024 (default: preset)")
+    p.add_argument("--crop", type=int, default=None,
+                   help="crop side in px, 8..2048 (default: preset)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate, (0, 10] (default: preset)")
     p.add_argument("--patience", type=int, default=None,
                    help="epochs without improvement before stopping (default: preset, 10)")
     p.add_argument("--mosaic", type=float, nargs="?", const=0.5, default=None,
@@ -55,7 +61,7 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
                    help="write last.pt here after every epoch (default: the user model folder's "
                    "checkpoints/NAME, or the folder of --resume)")
-    p.add_argument("--synthetic", type=int, default=20, help="synthetic smears to add")
+    p.add_argument("--synthetic", type=int, default=20, help="synthetic smears to add (0..10000)")
     p.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long")
     p.add_argument("--seed", type=int, default=None, help="random seed and split (default 0)")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
@@ -123,8 +129,10 @@ def _settings(args):
              "preprocess": None if args.ahe_retinex is None else
              ("ahe-retinex" if args.ahe_retinex else "none")}
     values = {**base, **{k: v for k, v in flags.items() if v is not None}}
-    if values["epochs"] < 1 or values["steps_per_epoch"] < 0 or values["batch_size"] < 1:
-        raise CliError("--epochs and --batch must be at least 1, --steps at least 0")
+    if not 0 <= args.synthetic <= 10_000:
+        raise CliError(f"--synthetic must be 0..10000, got {args.synthetic}")
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise CliError(f"--minutes must be a positive number, got {args.minutes}")
     try:
         config = TrainConfig.from_dict(values)
         check_config(config)
@@ -149,12 +157,27 @@ def cmd_train(args) -> int:
     resume_dir = checkpoint_file(args.resume).parent if args.resume else None
     name = args.name or (resume_dir.name if resume_dir else
                          f"{arch}-{time.strftime('%Y%m%d-%H%M')}")
+    from .training.names import check_model_name, has_labelled_cell
+
+    try:
+        check_model_name(name)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.out:
+        check_out_dir(args.out)
     ckpt_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else (
         resume_dir or user_dir() / "checkpoints" / name)
     try:
-        samples = load_public_layouts(args.data, args.synthetic)
+        samples = load_public_layouts(args.data, 0)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
+    if not has_labelled_cell(samples):  # synthetic smears must not hide empty masks
+        raise CliError(f"no labelled cell in {', '.join(map(str, args.data))}: every mask "
+                       "is empty")
+    if args.synthetic:
+        from .training.datasets import synthetic_samples
+
+        samples += synthetic_samples(args.synthetic)
     # the best epoch is picked on an inner split of the training part; the validation
     # part is scored once, at the end, so its numbers are free of selection
     spec = SplitSpec(seed=config.seed, data=data_names(args.data, args.synthetic))
@@ -212,11 +235,15 @@ def cmd_train(args) -> int:
             "samples": counts}
     how = (f"resumed from {args.resume}" if args.resume else
            f"preset {preset_name}, {init} initialisation")
-    cards = [write_model(folder, name, result, data=data, dtype=args.dtype,
-                         preprocessing=config.preprocess, validation=validation,
-                         selection=selection,
-                         notes=f"Trained by `napari-wbcseg train` ({how})")
-             for folder in [user_dir()] + ([args.out] if args.out else [])]
+    from .cli_args import writing
+
+    cards = []
+    for folder in [user_dir()] + ([args.out] if args.out else []):
+        with writing(f"model {name!r} to {folder}"):
+            cards.append(write_model(folder, name, result, data=data, dtype=args.dtype,
+                                     preprocessing=config.preprocess, validation=validation,
+                                     selection=selection,
+                                     notes=f"Trained by `napari-wbcseg train` ({how})"))
     more = (f"; continue with --resume {result.checkpoint}"
             if result.stopped == "user" and result.checkpoint else "")
     print(f"saved model {name!r} ({result.stopped}, best epoch {result.best_epoch}) -> "

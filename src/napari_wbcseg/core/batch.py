@@ -12,6 +12,26 @@ import numpy as np
 
 from .image import ImageFormatError
 
+# AHE-Retinex keeps a few float copies of a plane: measured ~50 MB per megapixel
+# (2048x1536 = 3.1 MP peaks 157 MB above its input), so a 50 MP plane (e.g. 8200x6100)
+# stays near 2.5 GB; a 20000x20000 one (400 MP) would pass 20 GB and must be cropped or
+# tiled.  Tests monkeypatch it.
+MAX_PLANE_MEGAPIXELS = 50.0
+
+
+class PlaneTooLargeError(ImageFormatError):
+    """A plane above ``MAX_PLANE_MEGAPIXELS``: refused before any allocation."""
+
+
+def check_plane_size(shape, rgb: bool) -> None:
+    """``PlaneTooLargeError`` for planes of ``shape`` (image or stack) above the limit."""
+    h, w = shape[-3:-1] if rgb else shape[-2:]
+    mp = h * w / 1e6
+    if mp > MAX_PLANE_MEGAPIXELS:
+        raise PlaneTooLargeError(f"a plane of {w}x{h} px ({mp:.1f} megapixels) is above the "
+                                 f"limit of {MAX_PLANE_MEGAPIXELS:g} megapixels for colour "
+                                 "correction: crop or tile it")
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -29,11 +49,16 @@ def plane_count(data: np.ndarray, rgb: bool) -> int:
 
 
 def preprocess_planes(data, params, rgb: bool) -> Generator[Progress, None, np.ndarray]:
-    """Apply ``params`` to each plane; yields Progress, returns uint8 RGB of shape (..., H, W, 3)."""
+    """Apply ``params`` to each plane; yields Progress, returns uint8 RGB of shape (..., H, W, 3).
+
+    Raises :class:`~.image.ImageFormatError` for a shape that is neither a plane nor a
+    stack, :class:`PlaneTooLargeError` for planes above ``MAX_PLANE_MEGAPIXELS``.
+    """
     from .preprocessing import apply_preprocessing
 
     data = np.asarray(data) if not hasattr(data, "shape") else data
     total = plane_count(data, rgb)
+    check_plane_size(data.shape, rgb)
     if total == 1:
         out = apply_preprocessing(np.asarray(data), params)
         yield Progress(1, 1)

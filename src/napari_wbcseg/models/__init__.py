@@ -100,8 +100,9 @@ def create_model(name: str, **config):
     """Build the architecture ``name`` (imports torch); ``config`` overrides its defaults.
 
     Raises :class:`UnknownArchitectureError` (a ``KeyError`` and ``ValueError``)
-    listing the valid names for an unknown ``name``, and ``ValueError`` listing the
-    valid keys for an unknown config key.
+    listing the valid names for an unknown ``name``, ``ValueError`` listing the
+    valid keys for an unknown config key, and ``ValueError`` for a config beyond the
+    size bounds (:data:`MAX_PARAMETERS`; widths, depths, list lengths).
     """
     key, entry = _entry(name)
     unknown = sorted(set(config) - set(entry.default_config))
@@ -110,9 +111,52 @@ def create_model(name: str, **config):
                          f"valid keys are: {sorted(entry.default_config)}")
     module_name, class_name = entry.target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    model = cls(**{**copy.deepcopy(entry.default_config), **config})
+    merged = {**copy.deepcopy(entry.default_config), **config}
+    if merged != entry.default_config:  # the registered configs are known to be sane
+        _check_size(key, cls, merged)
+    model = cls(**merged)
     model.architecture = key
     return model
+
+
+# A config read from a model file is bounded before anything is allocated: the largest
+# registered network (unet-resnet152) has 67 M parameters; 200 M (800 MB of fp32
+# weights) leaves room for wider variants but refuses e.g. 65,536 filters (154 GB).
+MAX_PARAMETERS = 200_000_000
+_MAX_INT = 100_000  # any width or count
+_MAX_DEPTH = 64  # fields named *block*/*layer*: repetitions, built one module each
+_MAX_LIST = 64
+
+
+def _check_size(key: str, cls, config: dict) -> None:
+    """``ValueError`` for a config whose fields or parameter count exceed the bounds.
+
+    The parameter count comes from building the network on torch's "meta" device, which
+    records shapes without allocating memory (after the field bounds keep that quick).
+    """
+    import math
+
+    for name, value in config.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if isinstance(value, (list, tuple)) and len(value) > _MAX_LIST:
+            raise ValueError(f"{key} config {name!r} has {len(value)} entries (at most "
+                             f"{_MAX_LIST})")
+        limit = _MAX_DEPTH if ("block" in name or "layer" in name) else _MAX_INT
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{key} config {name!r} is not finite: {v!r}")
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > limit:
+                raise ValueError(f"{key} config {name!r} = {v} is beyond the bound of "
+                                 f"{limit}")
+    import torch
+
+    with torch.device("meta"):
+        probe = cls(**copy.deepcopy(config))
+    count = sum(t.numel() for t in probe.parameters()) + sum(t.numel() for t in probe.buffers())
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{key} config would build {count / 1e6:,.0f} M parameters "
+                         f"(~{4 * count / 2**30:,.1f} GiB), above the limit of "
+                         f"{MAX_PARAMETERS / 1e6:,.0f} M; the config is corrupt or hostile")
 
 
 register_architecture(

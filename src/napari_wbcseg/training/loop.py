@@ -198,7 +198,9 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     ``checkpoint_dir``: write ``last.pt`` there after every epoch.  ``resume``: a
     checkpoint (file or folder) to continue from its next epoch; its model, optimiser,
     schedule, best weights, history and random states replace the fresh ones (a corrupt
-    or foreign file raises ``ValueError``).
+    or foreign file raises ``ValueError``).  ``ValueError`` too for settings out of their
+    bounds (:func:`.presets.check_config`) and for training samples without a single
+    labelled cell pixel.
     """
     import torch
 
@@ -215,6 +217,11 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     if not train_samples:
         raise ValueError("no training samples")
     check_config(config)
+    from .names import has_labelled_cell
+
+    if not has_labelled_cell(train_samples):
+        raise ValueError(f"no labelled cell in the {len(train_samples)} training samples: "
+                         "every mask is empty")
     ckpt = ckio.load_checkpoint(resume) if resume is not None else None
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)

@@ -134,8 +134,29 @@ def preset(name: str, architecture: str) -> dict:
     return out
 
 
+# documented bounds of the numeric settings (check_config): beyond them a run would
+# allocate without limit (crop, batch) or never start (epochs, patience)
+LIMITS = {"epochs": (1, 100_000), "steps_per_epoch": (0, 1_000_000), "batch_size": (1, 1024),
+          "crop": (8, 2048), "patience": (0, 100_000), "seed": (0, 2**32 - 1)}
+
+
+def _whole(value) -> bool:
+    import numbers
+
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _finite(value) -> bool:
+    import numbers
+
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
 def check_config(config) -> None:
-    """``ValueError`` for settings train_steps cannot run."""
+    """``ValueError`` (one line) for settings train_steps cannot run or that are out of
+    their documented bounds (:data:`LIMITS`; lr in (0, 10], weight decay, momentum, class
+    weight, fractions and jitter finite and in range)."""
     from .optim import OPTIMIZERS, SCHEDULES
     from .sampling import PREPROCESSING
 
@@ -149,10 +170,22 @@ def check_config(config) -> None:
         problems.append(f"preprocess must be one of {PREPROCESSING}, got {c.preprocess!r}")
     if not (isinstance(c.lr, (int, float)) and math.isfinite(c.lr) and c.lr > 0):
         problems.append(f"lr must be a positive number, got {c.lr!r}")
-    if c.epochs < 1 or c.batch_size < 1 or c.steps_per_epoch < 0 or c.crop < 8:
-        problems.append("epochs and batch_size must be >= 1, steps_per_epoch >= 0 (0: one pass "
-                        "over the training samples), crop >= 8")
-    if not 0.0 <= c.mosaic_fraction <= 1.0:
+    for key, (lo, hi) in LIMITS.items():
+        value = getattr(c, key)
+        if not (_whole(value) and lo <= value <= hi):
+            extra = " (0: one pass over the training samples)" if key == "steps_per_epoch" else ""
+            problems.append(f"{key} must be a whole number in [{lo}, {hi}]{extra}, got {value!r}")
+    if isinstance(c.lr, (int, float)) and math.isfinite(c.lr) and c.lr > 10:
+        problems.append(f"lr must be at most 10, got {c.lr!r}")
+    for key, lo, hi in (("weight_decay", 0.0, 10.0), ("momentum", 0.0, 1.0),
+                        ("class_weight", 0.0, 1000.0), ("freeze_encoder_fraction", 0.0, 1.0),
+                        ("scale_jitter", 0.0, 2.0)):
+        value = getattr(c, key)
+        if not (_finite(value) and lo <= value <= hi):
+            problems.append(f"{key} must be a finite number in [{lo:g}, {hi:g}], got {value!r}")
+    if c.threads is not None and not (_whole(c.threads) and 1 <= c.threads <= 4096):
+        problems.append(f"threads must be None or a whole number >= 1, got {c.threads!r}")
+    if not (_finite(c.mosaic_fraction) and 0.0 <= c.mosaic_fraction <= 1.0):
         problems.append(f"mosaic_fraction must be in [0, 1], got {c.mosaic_fraction!r}")
     if not c.mosaic_grids or any(int(g) != g or g < 1 for g in c.mosaic_grids):
         problems.append(f"mosaic_grids must be whole numbers >= 1, got {c.mosaic_grids!r}")
