@@ -28,7 +28,7 @@ def check_plane_size(shape, rgb: bool) -> None:
     h, w = shape[-3:-1] if rgb else shape[-2:]
     mp = h * w / 1e6
     if mp > MAX_PLANE_MEGAPIXELS:
-        raise PlaneTooLargeError(f"a plane of {w}x{h} px ({mp:.1f} megapixels) is above the "
+        raise PlaneTooLargeError(f"a plane of {w}x{h} px ({mp:.3g} megapixels) is above the "
                                  f"limit of {MAX_PLANE_MEGAPIXELS:g} megapixels for colour "
                                  "correction: crop or tile it")
 

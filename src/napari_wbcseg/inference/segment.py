@@ -42,7 +42,7 @@ def check_image_size(hw, what: str = "the image") -> None:
     mp = hw[0] * hw[1] / 1e6
     if mp > MAX_MEGAPIXELS:
         raise ImageTooLargeError(
-            f"{what} is {hw[1]}x{hw[0]} px ({mp:.1f} megapixels), above the limit of "
+            f"{what} is {hw[1]}x{hw[0]} px ({mp:.3g} megapixels), above the limit of "
             f"{MAX_MEGAPIXELS:g} megapixels for one segmentation: crop or tile it")
 
 
