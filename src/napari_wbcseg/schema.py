@@ -61,10 +61,15 @@ class LabelSchemaError(ValueError):
 
 
 def check_labels(nucleus: np.ndarray, cytoplasm: np.ndarray, cell_type: np.ndarray) -> None:
-    """Raise :class:`LabelSchemaError` with a one-line reason if the three arrays disagree."""
+    """Raise :class:`LabelSchemaError` with a one-line reason if the three arrays disagree.
+
+    Time and memory grow with the number of pixels, never with the size of the cell ids
+    (an id of 2**32-1 costs what an id of 1 does).
+    """
+    nucleus, cytoplasm, cell_type = (np.asarray(a) for a in (nucleus, cytoplasm, cell_type))
     arrays = {"nucleus": nucleus, "cytoplasm": cytoplasm, "cell type": cell_type}
     for name, arr in arrays.items():
-        if not np.issubdtype(np.asarray(arr).dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.integer):
             raise LabelSchemaError(f"{name} labels must be integers, got {arr.dtype}")
     if not (nucleus.shape == cytoplasm.shape == cell_type.shape):
         raise LabelSchemaError(
@@ -77,18 +82,23 @@ def check_labels(nucleus: np.ndarray, cytoplasm: np.ndarray, cell_type: np.ndarr
     cell = (nucleus > 0) | (cytoplasm > 0)
     if ((cell_type > 0) != cell).any():
         raise LabelSchemaError("cell type must be non-zero exactly on nucleus + cytoplasm")
-    ids = np.where(nucleus > 0, nucleus, cytoplasm).astype(np.int64)
-    if cell.any():
-        # one class per cell: min and max class over each cell id must agree
-        flat_ids, flat_cls = ids[cell], cell_type[cell].astype(np.int64)
-        n = int(flat_ids.max()) + 1
-        lo = np.full(n, np.iinfo(np.int64).max)
-        hi = np.full(n, -1)
-        np.minimum.at(lo, flat_ids, flat_cls)
-        np.maximum.at(hi, flat_ids, flat_cls)
-        mixed = np.nonzero((hi >= 0) & (lo != hi))[0]
-        if mixed.size:
-            raise LabelSchemaError(f"cells {mixed[:5].tolist()} have more than one class")
+    mixed = _cells_with_two_classes(nucleus, cytoplasm, cell_type, cell)
+    if mixed.size:
+        raise LabelSchemaError(f"cells {mixed[:5].tolist()} have more than one class")
+
+
+def _cells_with_two_classes(nucleus, cytoplasm, cell_type, cell) -> np.ndarray:
+    """Sorted ids of cells whose pixels carry more than one class (a sort, not a table by id)."""
+    if not cell.any():
+        return np.zeros(0, np.uint64)
+    nuc = nucleus[cell]
+    # ids are positive on cell pixels, so uint64 holds every integer label type
+    ids = np.where(nuc > 0, nuc.astype(np.uint64), cytoplasm[cell].astype(np.uint64))
+    cls = cell_type[cell].astype(np.int64)
+    order = np.lexsort((cls, ids))
+    ids, cls = ids[order], cls[order]
+    two = (ids[1:] == ids[:-1]) & (cls[1:] != cls[:-1])
+    return np.unique(ids[1:][two])
 
 
 def semantic_from_layers(nucleus: np.ndarray, cytoplasm: np.ndarray) -> np.ndarray:

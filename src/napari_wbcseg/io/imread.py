@@ -109,9 +109,12 @@ def _pixels(shape, axes: str) -> int:
 
 
 def saved_labels_metadata(path) -> dict | None:
-    """The plugin's own label TIFFs carry a JSON tag; return it, or None for other files."""
-    import json
+    """The plugin's own label TIFFs carry a JSON tag; return it, or None for other files.
 
+    Only ``{"napari_wbcseg": {...}}`` counts: a description that is not JSON, is nested
+    too deeply, or holds the key with another type (a string, a list) is not ours.
+    """
+    from .safe_json import loads_bounded
     from .writer import LABELS_TAG
 
     if Path(path).suffix.lower() not in TIFF_SUFFIXES:
@@ -120,10 +123,11 @@ def saved_labels_metadata(path) -> dict | None:
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
-            info = json.loads(tif.pages[0].description or "{}")
+            info = loads_bounded(tif.pages[0].description or "{}", max_bytes=1 << 20)
     except Exception:  # not ours (or unreadable, which read_image reports)
         return None
-    return info.get(LABELS_TAG) if isinstance(info, dict) else None
+    meta = info.get(LABELS_TAG) if isinstance(info, dict) else None
+    return meta if isinstance(meta, dict) else None
 
 
 def _channels_last(data: np.ndarray, axes: str) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .safe_json import UnsafeJSONError, load_json_file, loads_bounded
 
-__all__ = ["DIAMETER_RANGE", "ModelCardError", "check_card_matches_weights", "check_model_card",
+__all__ = ["DIAMETER_RANGE", "ModelCardError", "WeightsHeaderError", "check_card_matches_weights", "check_model_card",
            "read_model_card", "weights_metadata"]
 
 #: native cell diameter a card may give, in pixels (segment rescales images by it)
@@ -28,6 +28,10 @@ _MAX_HEADER = 100 << 20  # the safetensors format's own bound on its JSON header
 
 class ModelCardError(ValueError):
     """A model card (or its weights' header) with a missing, malformed or out-of-range field."""
+
+
+class WeightsHeaderError(ModelCardError):
+    """A weight file whose safetensors header cannot be read."""
 
 
 def check_model_card(card, where: str = "model card") -> dict:
@@ -96,30 +100,30 @@ def read_model_card(path) -> dict:
 def weights_metadata(path) -> dict:
     """The napari-wbcseg metadata in a safetensors file's header, read without torch.
 
-    ``{}`` for a plain safetensors file; ``ModelCardError`` for an unreadable header.
+    ``{}`` for a plain safetensors file; ``WeightsHeaderError`` for an unreadable header.
     """
     path = Path(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
             if len(head) < 8:
-                raise ModelCardError(f"{path.name}: not a safetensors file (too short)")
+                raise WeightsHeaderError(f"{path.name}: not a safetensors file (too short)")
             (size,) = struct.unpack("<Q", head)
             if size > _MAX_HEADER or size > path.stat().st_size - 8:
-                raise ModelCardError(f"{path.name}: not a safetensors file (bad header size)")
+                raise WeightsHeaderError(f"{path.name}: not a safetensors file (bad header size)")
             header = loads_bounded(fh.read(size), max_bytes=_MAX_HEADER)
         meta = (header.get("__metadata__") or {}) if isinstance(header, dict) else None
         if not isinstance(meta, dict):
-            raise ModelCardError(f"{path.name}: not a safetensors file (bad header)")
+            raise WeightsHeaderError(f"{path.name}: not a safetensors file (bad header)")
         if meta.get("format") != "napari-wbcseg":
             return {}
         out = loads_bounded(meta.get("metadata", "{}"))
     except OSError as exc:
-        raise ModelCardError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+        raise WeightsHeaderError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
     except UnsafeJSONError as exc:
-        raise ModelCardError(f"{path.name}: corrupt header ({exc})") from None
+        raise WeightsHeaderError(f"{path.name}: corrupt header ({exc})") from None
     if not isinstance(out, dict):
-        raise ModelCardError(f"{path.name}: corrupt header (metadata is not a JSON object)")
+        raise WeightsHeaderError(f"{path.name}: corrupt header (metadata is not a JSON object)")
     return out
 
 

@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model_card import ModelCardError, check_card_matches_weights, read_model_card
+from .model_card import (ModelCardError, WeightsHeaderError, check_card_matches_weights,
+                         read_model_card)
 
 WEIGHT_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
@@ -94,7 +95,9 @@ def find_model(name: str | os.PathLike | None) -> ModelEntry:
         try:
             if card_path.is_file():
                 card = read_model_card(card_path)
-            check_card_matches_weights(card, path, card_path.name)
+                check_card_matches_weights(card, path, card_path.name)
+        except WeightsHeaderError:
+            pass  # a broken weight file: loading it says why (ModelLoadError)
         except ModelCardError as exc:
             raise ModelNotFoundError(str(exc)) from None
         return ModelEntry(path.stem, path, card, "file")

@@ -39,7 +39,8 @@ def layer_data_for(path):
     data = read_image(path)
     labels_meta = saved_labels_metadata(path)
     if labels_meta is not None:
-        return data, {"name": labels_meta.get("name") or path.stem,
+        name = labels_meta.get("name")
+        return data, {"name": name if isinstance(name, str) and name else path.stem,
                       "metadata": {"path": str(path)}}, "labels"
     rgb = data.ndim >= 3 and data.shape[-1] in (3, 4)
     kwargs = {"name": path.stem, "rgb": rgb, "metadata": {"path": str(path)}}

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from ..io.atomic import atomic_path
+from ..io.safe_json import UnsafeJSONError, loads_bounded
 
 FORMAT = "napari-wbcseg"
 FORMAT_VERSION = "1"
@@ -91,18 +92,8 @@ def save_weights(model: torch.nn.Module, path, metadata: dict | None = None, *,
         raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:  # 0666 & ~umask: a model file is for sharing
         save_file(tensors, tmp, metadata=header)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is for sharing
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
@@ -130,9 +121,9 @@ def load_weights(path) -> tuple[dict[str, torch.Tensor], dict]:
         if header.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path} has weight format version {header.get('format_version')!r};"
                              f" this napari-wbcseg reads version {FORMAT_VERSION}")
-        try:
-            metadata = json.loads(header.get("metadata", "{}"))
-        except json.JSONDecodeError as exc:
+        try:  # the header is the file author's: bounded in size and nesting
+            metadata = loads_bounded(header.get("metadata", "{}"))
+        except UnsafeJSONError as exc:
             raise ValueError(f"{path} has corrupt metadata: {exc}") from None
         if not isinstance(metadata, dict):
             raise ValueError(f"{path} has corrupt metadata: not a JSON object")

@@ -7,6 +7,7 @@ import os
 import platform
 from pathlib import Path
 
+from ..io.atomic import write_text_atomic
 from ..io.fetch import sha256_of
 from ..schema import DEFAULT_CLASSES
 
@@ -85,5 +86,5 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
         "notes": notes,
     }
     card_path = folder / f"{name}.json"
-    card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
     return card_path

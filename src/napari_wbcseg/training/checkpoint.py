@@ -6,7 +6,9 @@ weights so far, the history, both random-number generators' states and the setti
 The file holds plain tensors and containers only (the numpy generator's state as
 ints and strings) and is read with ``torch.load(weights_only=True)`` only, so a
 checkpoint from elsewhere can never run code.  Writes are atomic (a temporary file,
-then ``os.replace``): a run killed while saving leaves the previous checkpoint whole.
+then ``os.replace``, through :mod:`napari_wbcseg.io.atomic`): a run killed while saving
+leaves the previous checkpoint whole.  A checkpoint from elsewhere is checked field by
+field on load; a wrong type gives a one-line ``ValueError`` naming the field.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..io.atomic import atomic_path
 
 FORMAT = "napari-wbcseg training checkpoint"
 VERSION = 1
@@ -75,15 +79,10 @@ def save_checkpoint(folder, *, epoch, steps_done, model, opt, sched, best, since
         "encoder_pretrained": bool(encoder_pretrained), "data": data,
     }
     target = folder / FILENAME
-    tmp = folder / f".{FILENAME}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
+        fh.flush()
+        os.fsync(fh.fileno())  # on disk before it replaces the previous checkpoint
     return target
 
 
@@ -120,11 +119,58 @@ def load_checkpoint(path) -> dict:
     if not isinstance(ckpt.get("version"), int) or ckpt["version"] > VERSION:
         raise ValueError(f"{path}: checkpoint version {ckpt.get('version')!r} is newer than "
                          f"this napari-wbcseg reads ({VERSION}); update napari-wbcseg")
-    bad = [k for k, kind in _KEYS.items() if not isinstance(ckpt.get(k), kind)]
-    if bad or not isinstance(ckpt["best"].get("state"), dict):
-        raise ValueError(f"{path}: incomplete checkpoint (missing or invalid: "
-                         f"{', '.join(bad) or 'best.state'})")
+    bad = [k for k, kind in _KEYS.items() if not isinstance(ckpt.get(k), kind)
+           or (kind is int and isinstance(ckpt[k], bool))]
+    if bad:
+        raise ValueError(f"{path}: incomplete checkpoint (missing or invalid: {', '.join(bad)})")
+    why = _field_problem(ckpt)
+    if why:
+        raise ValueError(f"{path}: invalid checkpoint field {why}")
     return ckpt
+
+
+def _count(x, top=10**9) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= top
+
+
+def _tensors(d) -> bool:
+    return all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in d.items())
+
+
+def _field_problem(ckpt: dict) -> str | None:
+    """What is wrong with a checkpoint's fields (beyond their top-level types), or None."""
+    for key in ("epoch", "steps_done", "since_best"):
+        if not _count(ckpt[key]):
+            return f"{key!r} (must be a count, got {ckpt[key]!r})"
+    best = ckpt["best"]
+    score = best.get("score")
+    if not (isinstance(score, (int, float)) and not isinstance(score, bool) and score == score):
+        return "'best.score' (must be a number)"
+    if not (isinstance(best.get("epoch"), int) and -1 <= best["epoch"] <= ckpt["epoch"]):
+        return "'best.epoch' (must be an epoch of the run)"
+    if not isinstance(best.get("validation"), dict):
+        return "'best.validation' (must be a dict)"
+    if not isinstance(best.get("state"), dict) or not _tensors(best["state"]):
+        return "'best.state' (must map names to tensors)"
+    if not _tensors(ckpt["model"]):
+        return "'model' (must map names to tensors)"
+    if not all(isinstance(h, dict) for h in ckpt["history"]):
+        return "'history' (must be a list of dicts)"
+    if not (ckpt.get("scheduler") is None or isinstance(ckpt["scheduler"], dict)):
+        return "'scheduler' (must be a dict)"
+    config = ckpt["config"]
+    if not (isinstance(config.get("architecture"), str)
+            and isinstance(config.get("model_config"), dict)):
+        return "'config' (needs 'architecture' and 'model_config')"
+    rng = ckpt["numpy_rng"]
+    if not (isinstance(rng.get("bit_generator"), str) and isinstance(rng.get("state"), dict)):
+        return "'numpy_rng' (needs 'bit_generator' and 'state')"
+    t = ckpt["torch_rng"]
+    if t.dtype != torch.uint8 or t.ndim != 1:
+        return "'torch_rng' (must be a 1-D uint8 tensor)"
+    if "n" in ckpt["data"] and not _count(ckpt["data"]["n"]):
+        return "'data.n' (must be a count)"
+    return None
 
 
 def read_config(path) -> dict:

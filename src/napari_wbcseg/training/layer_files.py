@@ -41,10 +41,6 @@ def _layer_kind(stem: str) -> tuple[str, str] | None:
     return None
 
 
-def is_layer_file(path: Path) -> bool:
-    return _layer_kind(Path(path).stem) is not None
-
-
 def find_layer_sets(folder) -> list[dict[str, Path]]:
     """``[{"image", "nucleus", "cytoplasm"[, "cell_type"]}, ...]`` of ``folder``'s top level.
 

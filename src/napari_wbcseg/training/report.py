@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import metrics as m
+from ..io.atomic import atomic_path
 from .augment import resample_to_native
 from .evaluate import cell_type_votes, predict_sample, regions, semantic_prediction
 
@@ -151,8 +152,7 @@ def _format_pixel_classes(pc: dict) -> list[str]:
 def write_csv(report: dict, path) -> Path:
     """Long format: dataset, region, metric, value (fractions, not %)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["dataset", "region", "metric", "value"])
         for source, row in report.items():

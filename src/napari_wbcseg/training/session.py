@@ -467,6 +467,7 @@ def save_model(result, prepared: Prepared, name: str, *, folder=None,
     ``classifier``: a trained ``session_classifier.ClassifierStage``, saved with the model
     into ``<folder>/classifiers``.  All or nothing, the pair included (``ModelFileError``
     for a full disk or any other OSError)."""
+    from ..io.atomic import write_text_atomic
     from ..io.model_store import user_dir
     from .bundle import write_model
     from .session_classifier import publish, unpublish, write_staged
@@ -489,7 +490,7 @@ def save_model(result, prepared: Prepared, name: str, *, folder=None,
             card["training"]["classifier"] = classifier.name if trained else None
             if classifier is not None and classifier.note:
                 card["training"]["classifier_note"] = classifier.note
-            card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+            write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
             cls_folder = folder / "classifiers"
             cls_staging = write_staged(classifier, cls_folder) if trained else None
             try:
