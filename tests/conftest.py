@@ -21,6 +21,37 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def write_synthetic_folder(folder: Path, n: int, shape=(96, 128), n_wbc: int = 1,
+                           codes=(1, 2)) -> Path:
+    """``n`` synthetic smears as a plain training folder the CLI reads with ``--data``:
+    ``sK.png`` + ``sK_mask.png`` (0 background, 1 cytoplasm, 2 nucleus) and a
+    ``classes.csv`` giving each image the type of its cell (``codes`` in turn; two types
+    by default, so that every split of 8 images has training, inner and validation
+    images of each: the split is stratified by image class)."""
+    import cv2
+
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    folder.mkdir(parents=True)
+    rows = ["image,class"]
+    for seed in range(n):
+        code = codes[seed % len(codes)]
+        sm = synthetic_smear(shape, n_wbc=n_wbc, seed=seed, classes=[code])
+        mask = np.where(sm.nucleus > 0, 2, np.where(sm.cytoplasm > 0, 1, 0)).astype(np.uint8)
+        cv2.imwrite(str(folder / f"s{seed}.png"), np.ascontiguousarray(sm.image[..., ::-1]))
+        cv2.imwrite(str(folder / f"s{seed}_mask.png"), mask)
+        rows.append(f"s{seed}.png,{code}")
+    (folder / "classes.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory) -> Path:
+    """Eight small synthetic smears (one white cell each) in a folder named ``data``,
+    shared by the whole session: tests must not change it (copy it first)."""
+    return write_synthetic_folder(tmp_path_factory.mktemp("synthetic") / "data", 8)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

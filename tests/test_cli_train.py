@@ -10,16 +10,12 @@ from napari_wbcseg.cli import main
 
 
 @pytest.fixture
-def small_data(tmp_path, shared_data):
-    """Eight Dataset 2 cells in the public layout (a copy in tmp, never in the repo)."""
-    src = shared_data / "segmentation_WBC"
-    dst = tmp_path / "data" / "segmentation_WBC" / "Dataset 2"
-    dst.mkdir(parents=True)
-    for png in sorted((src / "Dataset 2").glob("*.png"))[:8]:
-        shutil.copy(png, dst)
-        shutil.copy(png.with_suffix(".bmp"), dst)
-    shutil.copy(src / "Class Labels of Dataset 2.csv", dst.parent)
-    return tmp_path / "data"
+def small_data(synthetic_data):
+    """Eight small synthetic smears in a plain image + mask folder named ``data``."""
+    return synthetic_data
+
+
+DATASET = "folder:data"  # the source name of that folder
 
 
 def test_train_writes_a_user_model_listed_at_once(tmp_path, small_data, monkeypatch, capsys):
@@ -43,16 +39,16 @@ def test_train_writes_a_user_model_listed_at_once(tmp_path, small_data, monkeypa
     assert card["architecture"] == "wcsegnet-compact"
     assert card["training"]["settings"]["precision"] == "fp32"
     data = card["training"]["data"]
-    counts = data["samples"]["segmentation_WBC-2"]
+    counts = data["samples"][DATASET]
     assert counts["train"] > 0 and counts["selection"] > 0 and counts["val"] > 0
     assert sum(counts.values()) == 8
     assert data["split_spec"] == {"seed": 0, "val_fraction": 0.2, "inner_fraction": 0.15,
                                   "data": ["data"]}
     # the best epoch was picked on the inner split; the validation split was scored once
     assert card["selection"]["selection_free"] is False
-    assert card["selection"]["per_dataset"]["segmentation_WBC-2"]["n"] == counts["selection"]
+    assert card["selection"]["per_dataset"][DATASET]["n"] == counts["selection"]
     assert card["validation"]["selection_free"] is True
-    assert card["validation"]["per_dataset"]["segmentation_WBC-2"]["n"] == counts["val"]
+    assert card["validation"]["per_dataset"][DATASET]["n"] == counts["val"]
     assert "cell_dice" in card["validation"]["summary"]
     validation = {s.name for s in split_by_group(load_data_folders([small_data]), 0.2)[1]}
     assert len(seen) == 1 and len(seen[0]) == 8 - len(validation)
@@ -101,7 +97,7 @@ def test_evaluate_prints_tables_and_writes_csv(tmp_path, small_data, capsys):
                "--csv", str(tmp_path / "eval.csv")])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "segmentation_WBC-2 (8 images)" in out
+    assert f"{DATASET} (8 images)" in out
     assert "DICE" in out and "cytoplasm" in out and "confusion" in out
     assert (tmp_path / "eval.csv").read_text().startswith("dataset,region,metric,value")
 
@@ -128,7 +124,7 @@ def test_evaluate_uses_the_card_split_and_refuses_other_seeds(tmp_path, small_da
     assert main(["evaluate", "--model", "s3", "--data", str(small_data)]) == 0
     captured = capsys.readouterr()
     assert scored == [val3] and "validation split (seed 3, 20%)" in captured.out
-    assert f"segmentation_WBC-2 ({len(val3)} images)" in captured.out
+    assert f"{DATASET} ({len(val3)} images)" in captured.out
     assert "warning" not in captured.err
 
     assert main(["evaluate", "--model", "s3", "--data", str(small_data), "--seed", "0"]) == 2
@@ -138,7 +134,7 @@ def test_evaluate_uses_the_card_split_and_refuses_other_seeds(tmp_path, small_da
     assert main(["evaluate", "--model", "s3", "--data", str(small_data), "--seed", "0",
                  "--split", "all"]) == 0
     captured = capsys.readouterr()
-    assert "segmentation_WBC-2 (8 images)" in captured.out
+    assert f"{DATASET} (8 images)" in captured.out
     assert "warning: --split all" in captured.err and "not held out" in captured.err
 
     renamed = tmp_path / "renamed"
