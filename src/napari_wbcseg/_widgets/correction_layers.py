@@ -2,7 +2,7 @@
 
 ``find_layer_sets`` groups a viewer's Labels layers by image (``<image> nucleus``,
 ``<image> cytoplasm``, ``<image> cell type``, napari's `` [n]`` suffix of a re-run
-included).  A :class:`LayerSet` applies ``core.editing`` edits with napari's
+included).  A :class:`CorrectionLayers` applies ``core.editing`` edits with napari's
 undoable ``Labels.data_setitem``, groups the per-layer history items of one step
 (``core.correction_state.UndoGroups``) so that one undo reverts the step on every
 layer, repairs the schema after free-hand painting (``core.editing.reconcile``)
@@ -16,9 +16,10 @@ import numpy as np
 from napari.layers import Image, Labels
 
 from ..core import editing
-from ..core.correction_state import METADATA_KEY, ReviewState, UndoGroups
+from ..core.correction_state import ReviewState, UndoGroups
 from ..core.measurements import cell_table, differential_count
 from ..schema import DEFAULT_CLASSES, CellClass
+from .review_metadata import read_review, write_review
 
 KINDS = editing.LAYERS  # ("nucleus", "cytoplasm", "cell_type")
 # "<image> nucleus", "<image> cytoplasm", "<image> cell type" (+ napari's " [n]" of a re-run)
@@ -36,7 +37,16 @@ def find_layer_sets(layers) -> dict[str, dict[str, Labels]]:
     return {k: v for k, v in found.items() if len(v) == 3}
 
 
-class LayerSet:
+def shape_problem(layers: dict[str, Labels]) -> str | None:
+    """Why the three label layers cannot be edited together (None: they can)."""
+    shapes = {k: tuple(layer.data.shape) for k, layer in layers.items()}
+    if len(set(shapes.values())) == 1:
+        return None
+    return ("its label layers differ in size (" + ", ".join(
+        f"{k.replace('_', ' ')} {'x'.join(map(str, s))}" for k, s in shapes.items()) + ")")
+
+
+class CorrectionLayers:
     """Edits, grouped undo, table and review state of one image's three label layers.
 
     ``on_change(cells_changed)`` is called (on the GUI thread) after every change the
@@ -110,12 +120,11 @@ class LayerSet:
 
     @property
     def review(self) -> ReviewState:
-        return ReviewState.from_dict(self.layers["cell_type"].metadata.get(METADATA_KEY))
+        return read_review(self.layers.values())
 
     @review.setter
     def review(self, state: ReviewState) -> None:
-        for layer in self.layers.values():  # every layer carries it; cell type is read
-            layer.metadata[METADATA_KEY] = state.to_dict()
+        write_review(self.layers.values(), state)
 
     # ---- changing the layers ---------------------------------------------------------------
     def apply(self, edit: editing.Edit) -> bool:

@@ -1,6 +1,6 @@
 """Dock widget: correct white-cell masks and classes by hand, review, save a project.
 
-Thin: the edits are ``core.editing`` functions; ``correction_layers.LayerSet`` writes
+Thin: the edits are ``core.editing`` functions; ``correction_layers.CorrectionLayers`` writes
 them with napari's undoable ``data_setitem`` (one Ctrl+Z reverts a whole step on
 every layer it touched) and rewrites the per-cell table; ``project_panel`` saves
 and opens annotation projects.  Bad input gives a napari notification and changes
@@ -17,7 +17,7 @@ from napari.layers import Points, Shapes
 from napari.utils.notifications import show_info, show_warning
 
 from ..core import editing
-from .correction_layers import LayerSet, find_layer_sets
+from .correction_layers import CorrectionLayers, find_layer_sets, shape_problem
 from .correction_view import HELPER, CorrectionView, on_removed
 from .project_panel import ReviewProjectActions
 
@@ -35,13 +35,14 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):  # noqa: F821
         super().__init__()
         self._viewer = napari_viewer
-        self.current: LayerSet | None = None
+        self.current: CorrectionLayers | None = None
         self.selected, self.second = 0, 0
         self.table = None  # per-cell table of the current set (pandas)
         self._classes = ()
         self._bound: list = []  # (viewer or layer, key, previous binding)
         self._closed = self._busy = False
         self.project_dir: Path | None = None
+        self.project_worker = None  # a background project save or open
 
         self.layer_set = ComboBox(label="cells of", choices=self._set_choices)
         self.info = Label(value="")
@@ -129,12 +130,17 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
                 self._remove_helpers()
             self.current, self.selected, self.second, self.table = None, 0, 0, None
             layers = find_layer_sets(self._viewer.layers).get(name) if name else None
+            problem = shape_problem(layers) if layers is not None else None
+            if problem:
+                show_warning(f"Correct: {name!r} cannot be edited: {problem}")
+                layers = None
             if layers is None:
                 self.info.value = "No image with nucleus, cytoplasm and cell type label layers."
                 self.counts.value = {"class": [], "count": [], "percent": []}
                 self.review_label.value = ""
                 return
-            self.current = LayerSet(self._viewer, name, layers, on_change=self._on_layers_changed)
+            self.current = CorrectionLayers(self._viewer, name, layers,
+                                            on_change=self._on_layers_changed)
             if self.current.classes != self._classes:
                 self._build_class_buttons(self.current.classes)
             self._bind_keys()
@@ -142,7 +148,7 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         finally:
             self._busy = False
 
-    def _need_set(self, what: str) -> LayerSet | None:
+    def _need_set(self, what: str) -> CorrectionLayers | None:
         if self.current is None or not self.current.alive:
             show_info(f"{what}: no image with nucleus, cytoplasm and cell type label layers "
                       "(segment an image or open a project first)")

@@ -34,10 +34,6 @@ class LossPlot(QWidget):
         self.loss, self.score, self.x_max = [], [], max(float(x_max), 1.0)
         self.update()
 
-    def set_x_max(self, x_max: float) -> None:
-        self.x_max = max(float(x_max), 1.0)
-        self.update()
-
     def add_loss(self, x: float, value: float) -> None:
         if value == value and abs(value) != float("inf"):  # finite only
             self.loss.append((float(x), float(value)))

@@ -12,6 +12,8 @@ from magicgui.widgets import ComboBox, Container, PushButton
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
+from .worker_errors import one_line
+
 _log = logging.getLogger(__name__)
 
 
@@ -44,14 +46,16 @@ class ModelExchangePanel(Container):
         from ..io.model_exchange import export_model
 
         name = name or self.model_to_export.value
-        self._run(export_model, (name, path), lambda p: f"exported {name!r} to {p}")
+        self._run(export_model, (name, path), lambda p: f"exported {name!r} to {p}",
+                  what="Export model")
 
     def import_model(self, path):
         from ..io.model_exchange import import_model
 
-        self._run(import_model, (path,), lambda n: f"imported model {n!r}", imported=True)
+        self._run(import_model, (path,), lambda n: f"imported model {n!r}", imported=True,
+                  what="Import model")
 
-    def _run(self, func, args, done, imported=False):
+    def _run(self, func, args, done, imported=False, what="Model file"):
         from ..io.model_exchange import ModelFileError
 
         def returned(value):
@@ -61,19 +65,23 @@ class ModelExchangePanel(Container):
                     self._on_imported()
 
         def errored(exc):
-            if not isinstance(exc, ModelFileError):
+            expected = isinstance(exc, (ModelFileError, OSError))
+            if not expected:
                 _log.error("%s failed", func.__name__, exc_info=exc)
             if not self.closed:
-                show_error(str(exc) if isinstance(exc, ModelFileError) else f"failed: {exc}")
+                message = one_line(exc)
+                show_error(f"{what}: {message}" if expected else f"{what} failed: {message}")
 
         def finished():
             self.worker = None
+            self.export_button.enabled = self.import_button.enabled = True
 
         worker = thread_worker(func, start_thread=False, ignore_errors=True)(*args)
         worker.returned.connect(returned)
         worker.errored.connect(errored)
         worker.finished.connect(finished)
         self.worker = worker
+        self.export_button.enabled = self.import_button.enabled = False  # one file at a time
         worker.start()
 
     def close_worker(self):

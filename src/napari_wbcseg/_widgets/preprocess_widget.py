@@ -11,10 +11,11 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSpinBox, Label
                               ProgressBar, PushButton, SpinBox, create_widget)
 from napari.layers import Image
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 
-from ..core.batch import preprocess_planes
-from ..core.image import ImageFormatError
+from ..core.batch import check_plane_size, plane_count, preprocess_planes
+from ..core.image import MIN_SIDE, ImageFormatError, check_image
+from .worker_errors import one_line, reported
 
 METHOD_LABELS = {"ahe-retinex": "AHE-Retinex", "clahe": "CLAHE only", "msrcr": "MSRCR only"}
 
@@ -107,14 +108,18 @@ class PreprocessWidget(Container):
         try:
             params = self.params()
             data = np.asarray(layer.data)  # snapshot: the worker never sees the layer
-            from ..core.batch import plane_count
-            plane_count(data, layer.rgb)
-            from ..core.image import check_image
-            check_image(data if data.ndim == (3 if layer.rgb else 2) else data[0], what=layer.name)
+            rgb = layer.rgb
+            if not rgb and data.ndim == 3 and data.shape[-1] < MIN_SIDE:
+                # HxWxC that napari shows as C planes: colour channels, not a stack
+                check_image(data, what=layer.name)  # refuses 2, 5.. channels
+                rgb = True
+            plane_count(data, rgb)
+            check_plane_size(data.shape, rgb)  # before any work or allocation
+            check_image(data if data.ndim == (3 if rgb else 2) else data[0], what=layer.name)
         except (ValueError, ImageFormatError) as exc:
             show_error(f"AHE-Retinex: {exc}")
             return None
-        return data, params, layer.rgb
+        return data, params, rgb
 
     def apply(self, *_):
         """Run on the selected layer and add the result as a new layer."""
@@ -149,13 +154,21 @@ class PreprocessWidget(Container):
         self.progress.visible, self.progress.value = True, 0
         self.status.value = "working..."
         self.apply_button.enabled = False
-        worker = thread_worker(preprocess_planes, start_thread=False)(data, params, rgb)
+        # the errored handler reports every failure (never re-raised on the GUI thread)
+        worker = thread_worker(reported(preprocess_planes), start_thread=False,
+                               ignore_errors=True)(
+            data, params, rgb)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(lambda out: on_done(out, params))
-        worker.errored.connect(lambda exc: show_error(f"AHE-Retinex failed: {exc}"))
+        worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self._worker = worker
         worker.start()
+
+    def _on_errored(self, exc):
+        message = one_line(exc)
+        show_error(f"AHE-Retinex failed: {message}")
+        self.status.value = f"failed: {message}"
 
     def _on_progress(self, event):
         self.progress.max, self.progress.value = event.total, event.done
@@ -170,6 +183,11 @@ class PreprocessWidget(Container):
 
     def _add_result(self, source: Image, out: np.ndarray, params, preview: bool):
         label = METHOD_LABELS[params.method]
+        if source not in self._viewer.layers:
+            show_warning(f"AHE-Retinex: layer {source.name!r} was removed meanwhile; "
+                         "result dropped")
+            self.status.value = ""
+            return
         name = f"{source.name} preview" if preview else f"{source.name} {label}"
         meta = {"source_layer": source.name, "preprocessing": params.__dict__.copy()}
         if preview and name in self._viewer.layers:
@@ -177,8 +195,10 @@ class PreprocessWidget(Container):
             self._viewer.layers[name].metadata.update(meta)
         else:
             # same world coordinates as the source: its scale/translate exclude the RGB axis
+            # (an HxWxC source that napari shows as planes: its first two axes)
+            axes = out.ndim - 1
             self._viewer.add_image(out, name=name, rgb=True, metadata=meta,
-                                   scale=source.scale, translate=source.translate)
+                                   scale=source.scale[:axes], translate=source.translate[:axes])
         self.status.value = f"{label} -> {name!r}"
         if not preview:
             show_info(f"{label} applied to {source.name!r}; result in new layer {name!r}")

@@ -7,6 +7,8 @@ between tiles; nothing is added for a cancelled or failed run.
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from magicgui.widgets import (ComboBox, Container, FloatSpinBox, Label, ProgressBar, PushButton,
                               Table, create_widget)
@@ -16,6 +18,9 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QSizePolicy
 
 from ..schema import labels_layer_kwargs
+from .worker_errors import one_line, original, reported
+
+_log = logging.getLogger(__name__)
 
 
 class SegmentWidget(Container):
@@ -71,8 +76,9 @@ class SegmentWidget(Container):
                                   key=lambda kv: (kv[0] != DEFAULT_MODEL, kv[0])):
             try:
                 family = architecture_info(entry.architecture)["family"]
-            except UnknownArchitectureError:
-                family = f"unknown architecture {entry.architecture!r}"
+            except (UnknownArchitectureError, AttributeError, TypeError, ValueError):
+                # a hand-edited card: listed, and loading it says what is wrong
+                family = "unknown architecture"
             mine = ", yours" if entry.origin == "user" else ""
             choices.append((f"{name} ({family}{mine})", name))
         return choices or [("(no model installed)", "(no model installed)")]
@@ -114,7 +120,7 @@ class SegmentWidget(Container):
 
     def run(self):
         from ..core.image import ImageFormatError, as_rgb_uint8
-        from ..inference.segment import segment_steps
+        from ..inference.segment import check_image_size, segment_steps
 
         layer = self.image.value
         if layer is None:
@@ -125,13 +131,18 @@ class SegmentWidget(Container):
             show_error(f"Segment: {layer.name!r} must be one 2D image (not a stack or pyramid)")
             return
         try:
+            check_image_size(data.shape[:2], what=repr(layer.name))  # before the copy below
             rgb = as_rgb_uint8(data, what=layer.name)  # a snapshot: the worker never sees the layer
-        except ImageFormatError as exc:
+        except (ImageFormatError, ValueError) as exc:
             show_error(f"Segment: {exc}")
             return
         params = self.params()
-        self._source = (layer.name, tuple(layer.scale), tuple(layer.translate))
-        worker = thread_worker(segment_steps, start_thread=False)(rgb, params)
+        # the label layers are 2D: the row and column axes come first (an HxWxC layer
+        # that napari did not take as RGB has a third, channel, axis)
+        self._source = (layer.name, tuple(layer.scale)[:2], tuple(layer.translate)[:2])
+        # errors are shown by _on_errored (unexpected ones with their traceback in the log)
+        worker = thread_worker(reported(segment_steps), start_thread=False,
+                               ignore_errors=True)(rgb, params)
         worker.yielded.connect(self._on_event)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
@@ -153,8 +164,14 @@ class SegmentWidget(Container):
         self.status.value = ev.message
 
     def _on_errored(self, exc):
-        show_error(f"Segment failed: {exc}")
-        self.status.value = f"failed: {exc}"
+        from ..io.model_store import ModelNotFoundError
+
+        expected = isinstance(exc, (ValueError, OSError, ModelNotFoundError))
+        if not expected:
+            _log.error("segmentation failed", exc_info=original(exc))
+        message = one_line(exc)
+        show_error(f"{'Segment' if expected else 'Segment failed'}: {message}")
+        self.status.value = f"failed: {message}"
 
     def _on_finished(self):
         if self._worker is not None and self._worker.abort_requested:

@@ -1,8 +1,7 @@
 """Dock widget: train or fine-tune a network on corrected labels.
 
 Thin: it snapshots the reviewed images of the viewer (copies of the image and its three
-schema label layers whose metadata marks them reviewed: the correction widget's
-``wbcseg_review`` dict, or ``wbcseg_reviewed`` / ``wbcseg_reviewed_cells``) and a
+schema label layers whose metadata marks them reviewed, see ``review_metadata``) and a
 ``SessionParams``, and drives
 ``training.session.run`` in a worker thread.  Loading the data, training and saving all
 happen there; the GUI thread only draws progress, the loss plot and notifications.
@@ -25,6 +24,7 @@ from qtpy.QtWidgets import QSizePolicy
 from .loss_plot import LossPlot
 from .model_exchange_panel import ModelExchangePanel
 from .viewer_training_data import reviewed_in_viewer, snapshot_layer_sets
+from .worker_errors import one_line, original, reported
 
 _log = logging.getLogger(__name__)
 _SCRATCH = "(random weights)"
@@ -56,6 +56,15 @@ def _warm_up():
         from ..training import cell_data, classifier, session_classifier  # noqa: F401
     except Exception:  # noqa: BLE001 - a broken install is reported when training starts
         pass
+
+
+def _architecture(entry) -> str | None:
+    """A model's architecture, or None for a card too broken to say (never raises)."""
+    try:
+        arch = entry.architecture
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return arch if isinstance(arch, str) else None
 
 
 class TrainWidget(Container):
@@ -146,7 +155,7 @@ class TrainWidget(Container):
         arch = self.architecture.value
         mine = [(f"{n} ({'bundled' if e.origin == 'bundled' else 'yours'})", n)
                 for n, e in sorted(model_entries().items(), key=lambda kv: (kv[1].origin, kv[0]))
-                if e.architecture == arch]
+                if _architecture(e) == arch]
         return mine + [(f"{_SCRATCH} (from scratch)", _SCRATCH)]
 
     def _on_architecture(self, *_):
@@ -301,7 +310,7 @@ class TrainWidget(Container):
         self._x, self._cls = 0, None  # last plotted batch; (start, batches) of the classifier
         self._steps = params.steps_per_epoch
         # errors are shown by _on_errored (unexpected ones with their traceback in the log)
-        worker = thread_worker(run, start_thread=False, ignore_errors=True)(
+        worker = thread_worker(reported(run), start_thread=False, ignore_errors=True)(
             params, *args, should_stop=self._stop.is_set, **kwargs)
         worker.yielded.connect(self._on_event)
         worker.returned.connect(self._on_returned)
@@ -421,9 +430,10 @@ class TrainWidget(Container):
 
         expected = isinstance(exc, TrainingInputError)
         if not expected:
-            _log.error("training failed", exc_info=exc)
-        show_error(f"{'Train' if expected else 'Training failed'}: {exc}")
-        self.status.value = f"failed: {exc}"
+            _log.error("training failed", exc_info=original(exc))
+        message = one_line(exc)
+        show_error(f"{'Train' if expected else 'Training failed'}: {message}")
+        self.status.value = f"failed: {message}"
 
     def _on_finished(self):
         self._worker = None

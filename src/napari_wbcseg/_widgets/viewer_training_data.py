@@ -2,19 +2,15 @@
 
 An image counts when its three schema label layers (``<image> nucleus``, ``<image>
 cytoplasm``, ``<image> cell type``; napari's `` [n]`` duplicates form sets of their own)
-are open beside it and their metadata marks them reviewed: the correction widget's
-``wbcseg_review`` dict, or the flat keys ``wbcseg_reviewed`` / ``wbcseg_reviewed_cells``.
+are open beside it and their metadata marks them reviewed (``review_metadata``).
 """
 from __future__ import annotations
 
 import numpy as np
 from napari.layers import Image, Labels
 
-from ..core.correction_state import METADATA_KEY as REVIEW_DICT_KEY
 from .correction_layers import LABEL_NAME
-
-REVIEWED_KEY = "wbcseg_reviewed"
-REVIEWED_CELLS_KEY = "wbcseg_reviewed_cells"
+from .review_metadata import read_review
 
 
 def schema_layer_sets(layers) -> dict:
@@ -41,20 +37,10 @@ def schema_layer_sets(layers) -> dict:
 
 
 def review_state(label_layers) -> tuple[bool, list[int]]:
-    """``(reviewed, reviewed cell ids)`` from the label layers' metadata: the correction
-    widget's ``wbcseg_review`` dict (``{"reviewed", "reviewed_cells"}``) or the flat keys
-    ``wbcseg_reviewed`` / ``wbcseg_reviewed_cells``.  Reviewed = marked on all three."""
-    reviewed, cells = [], set()
-    for layer in label_layers:
-        meta = layer.metadata
-        packed = meta.get(REVIEW_DICT_KEY) if isinstance(meta.get(REVIEW_DICT_KEY), dict) else {}
-        reviewed.append(meta.get(REVIEWED_KEY) is True or packed.get("reviewed") is True)
-        for ids in (meta.get(REVIEWED_CELLS_KEY), packed.get("reviewed_cells")):
-            try:
-                cells.update(int(i) for i in (ids or ()) if int(i) > 0)
-            except (TypeError, ValueError):
-                pass
-    return all(reviewed), sorted(cells)
+    """``(reviewed, reviewed cell ids)`` of the label layers (``review_metadata``: the
+    ``wbcseg_review`` dict or the older flat keys).  Reviewed = marked on all three."""
+    state = read_review(label_layers)
+    return state.reviewed, sorted(state.cells)
 
 
 def reviewed_in_viewer(layers):
