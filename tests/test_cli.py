@@ -8,8 +8,22 @@ from napari_wbcseg.cli import main
 from napari_wbcseg.io.imread import read_image
 
 
-def test_preprocess_writes_corrected_images(tmp_path, shared_data, capsys):
-    src = shared_data / "segmentation_WBC" / "Dataset 2" / "004.bmp"
+@pytest.fixture
+def smear_bmp(tmp_path):
+    """A synthetic smear saved as a BMP, the format of the segmentation_WBC images."""
+    import cv2
+
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    path = tmp_path / "in" / "004.bmp"
+    path.parent.mkdir()
+    image = synthetic_smear(shape=(120, 120), n_wbc=1, seed=4).image
+    cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]))
+    return path
+
+
+def test_preprocess_writes_corrected_images(tmp_path, smear_bmp, capsys):
+    src = smear_bmp
     assert main(["preprocess", str(src), "--out", str(tmp_path)]) == 0
     out = read_image(tmp_path / "004_ahe-retinex.png")
     from napari_wbcseg import ahe_retinex
@@ -18,10 +32,10 @@ def test_preprocess_writes_corrected_images(tmp_path, shared_data, capsys):
     assert "[1/1] 004.bmp" in capsys.readouterr().out
 
 
-def test_preprocess_bad_file_is_one_line_and_nonzero(tmp_path, shared_data, capsys):
+def test_preprocess_bad_file_is_one_line_and_nonzero(tmp_path, smear_bmp, capsys):
     bad = tmp_path / "x.png"
     bad.write_text("nope")
-    good = shared_data / "segmentation_WBC" / "Dataset 2" / "004.bmp"
+    good = smear_bmp
     assert main(["preprocess", str(bad), str(good), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: x.png")

@@ -28,11 +28,18 @@ def test_every_manifest_command_imports():
         assert callable(getattr(__import__(module, fromlist=[attr]), attr)), cmd.id
 
 
-def test_viewer_opens_files_through_plugin(make_napari_viewer, shared_data):
+def test_viewer_opens_files_through_plugin(make_napari_viewer, tmp_path):
+    import cv2
+
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    image = synthetic_smear(shape=(300, 300), n_wbc=1, seed=4).image
+    path = tmp_path / "004.bmp"
+    cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]))
     viewer = make_napari_viewer()
-    path = shared_data / "segmentation_WBC" / "Dataset 2" / "004.bmp"
     layers = viewer.open(str(path), plugin="napari-wbcseg")
     assert len(layers) == 1 and layers[0].rgb and layers[0].data.shape == (300, 300, 3)
+    assert np.array_equal(np.asarray(layers[0].data), image)
 
 
 def test_viewer_corrupt_file_adds_nothing(make_napari_viewer, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""Reader round trips on real files from ../shared/data, and bad input."""
+"""Reader round trips on synthetic smears written as BMP / PNG / JPEG (and on real files
+from ../shared/data where present), and bad input."""
 import numpy as np
 import pytest
 import tifffile
@@ -11,6 +12,37 @@ from napari_wbcseg.io.reader import get_reader, read_smear
 
 def _zheng(shared, n="004", ds="Dataset 2"):
     return shared / "segmentation_WBC" / ds / f"{n}"
+
+
+@pytest.fixture
+def smear_files(tmp_path):
+    """A 300x300 synthetic smear as ``004.bmp`` + its ``004.png`` mask (0 / 128 / 255, the
+    segmentation_WBC encoding) + ``field.jpg``, in ``tmp_path / "in"``; and its RGB array."""
+    import cv2
+
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sm = synthetic_smear(shape=(300, 300), n_wbc=1, seed=4)
+    mask = np.where(sm.nucleus > 0, 255, np.where(sm.cytoplasm > 0, 128, 0)).astype(np.uint8)
+    bgr = np.ascontiguousarray(sm.image[..., ::-1])
+    cv2.imwrite(str(folder / "004.bmp"), bgr)
+    cv2.imwrite(str(folder / "004.png"), mask)
+    cv2.imwrite(str(folder / "field.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return {"bmp": folder / "004.bmp", "png": folder / "004.png", "jpg": folder / "field.jpg",
+            "rgb": sm.image, "mask": mask}
+
+
+def test_bmp_png_and_jpeg_come_back_as_written(smear_files):
+    img = read_image(smear_files["bmp"])
+    assert img.dtype == np.uint8 and np.array_equal(img, smear_files["rgb"])  # BGR -> RGB
+    mask = read_image(smear_files["png"])
+    assert mask.shape == (300, 300) and np.array_equal(mask, smear_files["mask"])
+    assert set(np.unique(mask).tolist()) == {0, 128, 255}
+    jpg = read_image(smear_files["jpg"])
+    assert jpg.shape == (300, 300, 3)
+    assert np.abs(jpg.astype(int) - smear_files["rgb"]).mean() < 4  # lossy, same channels
 
 
 def test_reads_real_bmp_and_png_mask(shared_data):
@@ -29,12 +61,13 @@ def test_reads_real_jpeg_field(shared_data):
     assert field.shape == (1536, 2048, 3)
 
 
-def test_reader_contribution_returns_layer_data(shared_data):
-    path = str(_zheng(shared_data).with_suffix(".bmp"))
+def test_reader_contribution_returns_layer_data(smear_files):
+    path = str(smear_files["bmp"])
     reader = get_reader(path)
     assert reader is not None
     [(data, kwargs, kind)] = reader(path)
     assert kind == "image" and kwargs["rgb"] and kwargs["name"] == "004"
+    assert np.array_equal(data, smear_files["rgb"])
 
 
 @pytest.mark.parametrize("name", ["notes.txt", "table.csv", "model.safetensors", "noext"])
@@ -46,8 +79,8 @@ def test_get_reader_declines_other_files(tmp_path, name):
     assert get_reader([str(p), str(p)]) is None
 
 
-def test_tiff_16bit_multipage_rgb_planar(tmp_path, shared_data):
-    rgb = read_image(_zheng(shared_data).with_suffix(".bmp"))
+def test_tiff_16bit_multipage_rgb_planar(tmp_path, smear_files):
+    rgb = smear_files["rgb"]
     sixteen = rgb.astype(np.uint16) * 16  # a 12-bit camera in a 16-bit file
     p16 = tmp_path / "cam12.tif"
     tifffile.imwrite(p16, sixteen, photometric="rgb")
@@ -71,8 +104,8 @@ def test_tiff_16bit_multipage_rgb_planar(tmp_path, shared_data):
     assert not kwargs["rgb"] and kwargs["contrast_limits"] == [0, 4095]
 
 
-def test_large_uncompressed_tiff_is_memory_mapped(tmp_path, monkeypatch, shared_data):
-    rgb = read_image(_zheng(shared_data).with_suffix(".bmp"))
+def test_large_uncompressed_tiff_is_memory_mapped(tmp_path, monkeypatch, smear_files):
+    rgb = smear_files["rgb"]
     p = tmp_path / "big.tif"
     tifffile.imwrite(p, rgb, photometric="rgb")
     monkeypatch.setattr(imread, "_MEMMAP_ABOVE", 0)
@@ -80,10 +113,10 @@ def test_large_uncompressed_tiff_is_memory_mapped(tmp_path, monkeypatch, shared_
     assert isinstance(out, np.memmap) and np.array_equal(out, rgb)
 
 
-def test_png_grayscale_and_rgba(tmp_path, shared_data):
+def test_png_grayscale_and_rgba(tmp_path, smear_files):
     import cv2
 
-    rgb = read_image(_zheng(shared_data).with_suffix(".bmp"))
+    rgb = smear_files["rgb"]
     rgba = np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)])
     cv2.imwrite(str(tmp_path / "rgba.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
     assert np.array_equal(read_image(tmp_path / "rgba.png"), rgba)
@@ -91,9 +124,9 @@ def test_png_grayscale_and_rgba(tmp_path, shared_data):
     assert read_image(tmp_path / "g16.png").dtype == np.uint16
 
 
-def _bad_files(tmp_path, shared_data):
-    jpg = (shared_data / "BCISC" / "original-images" / "neut" / "1-1.jpg").read_bytes()
-    png = (_zheng(shared_data).with_suffix(".png")).read_bytes()
+def _bad_files(tmp_path, smear_files):
+    jpg = smear_files["jpg"].read_bytes()
+    png = smear_files["png"].read_bytes()
     files = {
         "text.png": b"this is not an image\n",
         "empty.jpg": b"",
@@ -119,20 +152,20 @@ def _bad_files(tmp_path, shared_data):
     }
 
 
-def test_bad_files_give_one_line_errors(tmp_path, shared_data):
-    for name, expected in _bad_files(tmp_path, shared_data).items():
+def test_bad_files_give_one_line_errors(tmp_path, smear_files):
+    for name, expected in _bad_files(tmp_path, smear_files).items():
         with pytest.raises(ImageFormatError) as info:
             read_image(tmp_path / name)
         msg = str(info.value)
         assert expected in msg and name in msg and "\n" not in msg, (name, msg)
 
 
-def test_reader_reports_bad_files_without_raising(tmp_path, shared_data, monkeypatch):
+def test_reader_reports_bad_files_without_raising(tmp_path, smear_files, monkeypatch):
     import napari.utils.notifications as notifications
 
     shown = []
     monkeypatch.setattr(notifications, "show_error", shown.append)
-    cases = _bad_files(tmp_path, shared_data)
+    cases = _bad_files(tmp_path, smear_files)
     for name in cases:
         reader = get_reader(str(tmp_path / name))
         assert reader is not None, name

@@ -54,11 +54,16 @@ def test_table_csv(tmp_path):
         write_features_csv(str(tmp_path / "e.csv"), None, {"features": pd.DataFrame(), "name": "x"})
 
 
-def test_expert_masks_round_trip_through_schema_layers(tmp_path, shared_data):
+def test_expert_masks_round_trip_through_schema_layers(tmp_path):
+    """A segmentation_WBC-style mask (0 / 128 cytoplasm / 255 nucleus, here drawn by the
+    synthetic generator) survives schema layers -> label TIFFs -> semantic."""
+    from napari_wbcseg.core.synthetic import synthetic_smear
     from napari_wbcseg.schema import check_labels, layers_from_semantic, semantic_from_layers
 
-    mask = read_image(shared_data / "segmentation_WBC" / "Dataset 1" / "001.png")
+    sm = synthetic_smear(shape=(120, 160), n_wbc=1, seed=2)
+    mask = np.where(sm.nucleus > 0, 255, np.where(sm.cytoplasm > 0, 128, 0)).astype(np.uint8)
     semantic = (mask >= 64).astype(np.uint8) + (mask >= 192)
+    assert set(np.unique(semantic).tolist()) == {0, 1, 2}  # both parts are present
     layers = layers_from_semantic(semantic, class_code=2)
     back = []
     for kind, arr in zip(("nucleus", "cytoplasm", "cell_type"), layers):
