@@ -105,8 +105,11 @@ def test_classifier_of_another_class_table_is_not_used(installed, tiny_model):
     card_path = user_classifier_dir() / f"{installed}.json"
     card = json.loads(card_path.read_text())
     card["classes"] = card["classes"][:3] + [{"code": 6, "name": "blast", "color": "#000"}]
+    assert classifier_for(CLASSES).name == installed  # before: the user's own is chosen
     card_path.write_text(json.dumps(card))
-    assert classifier_for(CLASSES) is None or classifier_for(CLASSES).origin == "bundled"
+    found = classifier_for(CLASSES)
+    # the bundled classifier (the five default classes) takes over; never the changed one
+    assert found is not None and found.name != installed and found.origin == "bundled"
 
 
 def test_head_probabilities_per_cell_and_their_fusion():
