@@ -132,9 +132,9 @@ def find_classifier(name) -> ModelEntry:
         card_path = path.with_suffix(CARD_SUFFIX)
         try:
             card = load_json_file(card_path)
-        except ValueError:
+        except ValueError as exc:
             raise ModelNotFoundError(f"classifier {path} has no readable card "
-                                     f"{card_path.name}") from None
+                                     f"{card_path.name} ({exc})") from None
         try:
             check_card(card, str(card_path))
         except ClassifierCardError as exc:
