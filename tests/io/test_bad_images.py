@@ -153,3 +153,13 @@ def test_label_tiff_with_foreign_description_never_raises(tmp_path, description)
     assert kind == ("labels" if "{\"name\"" in description else "image")
     [(data, kwargs, kind)] = read_smear(str(p))
     assert isinstance(kwargs["name"], str)
+
+
+def test_oversized_raster_file_is_refused_before_reading(tmp_path, monkeypatch):
+    p = tmp_path / "huge.png"
+    with open(p, "wb") as fh:
+        fh.write(_png_header(100, 100))
+        fh.truncate(4 * MAX_PIXELS + 1)  # sparse: costs no disk
+    monkeypatch.setattr(np, "fromfile", lambda *a, **k: pytest.fail("the file was read"))
+    with pytest.raises(ImageFormatError, match="too large"):
+        read_image(p)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.image import ImageFormatError, check_image, check_pixel_count
+from ..core.image import MAX_PIXELS, ImageFormatError, check_image, check_pixel_count
 from .raster_header import jpeg_is_cut_short, raster_header
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -144,6 +144,9 @@ def _channels_last(data: np.ndarray, axes: str) -> np.ndarray:
 def _read_raster(path: Path, kind: str) -> np.ndarray:
     import cv2
 
+    if path.stat().st_size > 4 * MAX_PIXELS:  # more bytes than any image we accept holds
+        raise ImageFormatError(f"{path.name}: {path.stat().st_size:,} bytes is too large for "
+                               "an image napari-wbcseg accepts; crop or downscale it first")
     raw = np.fromfile(path, dtype=np.uint8)
     header = raster_header(raw.tobytes() if kind == "jpeg" else raw[:64].tobytes(), kind)
     if header is None:
