@@ -82,38 +82,79 @@ def segment(make_napari_viewer, tiny_model):
     return viewer, w
 
 
-@pytest.mark.parametrize("data, rgb, expected", [
+# (each corpus runs in one viewer: a viewer per case would make the module slow)
+SEGMENT_BAD_IMAGES = [
     (None, False, "select an image layer"),
     (np.random.default_rng(0).random((64, 64), np.float32), False, "floating point"),
     (np.zeros((4, 4), np.uint8), False, "4x4 pixels"),
     (np.zeros((64, 64, 2), np.uint8), False, "2 channels"),
     (np.zeros((2, 3, 64, 64), np.uint8), False, "one 2D image"),
     (np.full((64, 64), -5, np.int16), False, "negative pixel values"),
-])
-def test_segment_refuses_bad_images(segment, notes, data, rgb, expected):
-    viewer, w = segment
-    if data is not None:
-        w.image.value = viewer.add_image(data, name="bad", rgb=rgb)
-    before = _snapshot(viewer)
-    w.run()
-    assert expected in _one_line(notes["error"]) and len(notes["error"]) == 1
-    assert w._worker is None and w.run_button.text == "Segment" and _unchanged(viewer, before)
+]
 
 
-@pytest.mark.parametrize("kind, rgb", [("grey", False), ("rgba", True), ("uint16", True),
-                                       ("uint16", False)])  # HxWx3 shown as 3 planes
-def test_segment_takes_grey_rgba_and_16_bit(segment, notes, qtbot, smear, kind, rgb):
+def _check_refusals(viewer, w, notes, corpus, press, idle):
+    for i, (data, rgb, expected) in enumerate(corpus):
+        notes["error"].clear()
+        if data is not None:  # (None: the first case, no layer open yet)
+            w.image.value = viewer.add_image(data, name=f"bad{i}", rgb=rgb)
+        before = _snapshot(viewer)
+        press()
+        assert len(notes["error"]) == 1 and expected in _one_line(notes["error"]), expected
+        assert idle() and _unchanged(viewer, before), expected
+
+
+def test_segment_refuses_bad_images(segment, notes):
     viewer, w = segment
-    image = {"grey": smear.image[..., 1].copy(),
-             "rgba": np.dstack([smear.image, np.full(smear.image.shape[:2], 255, np.uint8)]),
-             "uint16": smear.image.astype(np.uint16) * 16}[kind]  # 12-bit camera in 16 bits
-    w.image.value = viewer.add_image(image, name="f", rgb=rgb)
+    _check_refusals(viewer, w, notes, SEGMENT_BAD_IMAGES, w.run,
+                    lambda: w._worker is None and w.run_button.text == "Segment")
+
+
+def test_segment_refuses_a_huge_image_before_copying_it(segment, notes, smear, monkeypatch):
+    from napari_wbcseg.core import image as image_module
+    from napari_wbcseg.inference import segment as segment_module
+
+    converted = []
+    monkeypatch.setattr(segment_module, "MAX_MEGAPIXELS", 0.005)  # 96x128 is 0.012 MP
+    monkeypatch.setattr(image_module, "as_rgb_uint8", lambda *a, **k: converted.append(1))
+    viewer, w = segment
+    w.image.value = viewer.add_image(smear.image.copy(), name="f", rgb=True)
     before = _snapshot(viewer)
     w.run()
-    qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
-    assert not notes["error"] and "f cell type" in viewer.layers
-    assert viewer.layers["f nucleus"].data.shape == smear.image.shape[:2]
-    assert np.array_equal(viewer.layers["f"].data, before["f"])
+    assert "megapixels" in _one_line(notes["error"]) and not converted
+    assert w._worker is None and _unchanged(viewer, before)
+
+
+def test_preprocess_refuses_a_huge_plane(preprocess, notes, smear, monkeypatch):
+    from napari_wbcseg.core import batch
+
+    monkeypatch.setattr(batch, "MAX_PLANE_MEGAPIXELS", 0.005)
+    viewer, w = preprocess
+    w.image.value = viewer.add_image(smear.image.copy(), name="f", rgb=True)
+    w.apply()
+    assert "megapixels" in _one_line(notes["error"]) and w._worker is None
+    assert [l.name for l in viewer.layers] == ["f"]
+
+
+def _variants(smear, scale16):
+    """(name, data, rgb) of images the docks must take: grey, RGBA, 16-bit, and an HxWx3
+    16-bit layer that napari shows as three planes (not flagged RGB)."""
+    rgba = np.dstack([smear.image, np.full(smear.image.shape[:2], 255, np.uint8)])
+    wide = smear.image.astype(np.uint16) * scale16
+    return [("grey", smear.image[..., 1].copy(), False), ("rgba", rgba, True),
+            ("u16", wide, True), ("u16planes", wide.copy(), False)]
+
+
+def test_segment_takes_grey_rgba_and_16_bit(segment, notes, qtbot, smear):
+    viewer, w = segment
+    for name, image, rgb in _variants(smear, 16):  # 16: a 12-bit camera in 16 bits
+        w.image.value = viewer.add_image(image, name=name, rgb=rgb)
+        before = np.array(viewer.layers[name].data)
+        w.run()
+        qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
+        assert not notes["error"] and f"{name} cell type" in viewer.layers, name
+        assert viewer.layers[f"{name} nucleus"].data.shape == smear.image.shape[:2], name
+        assert np.array_equal(viewer.layers[name].data, before), name
 
 
 def _raising_steps(exc):
@@ -196,34 +237,31 @@ def preprocess(make_napari_viewer):
     return viewer, _dock(viewer, "AHE-Retinex colour correction")
 
 
-@pytest.mark.parametrize("data, rgb, expected", [
+PREPROCESS_BAD_IMAGES = [
     (None, False, "select an image layer"),
     (np.ones((64, 64, 3), np.float64), True, "floating point"),
     (np.zeros((64, 64, 2), np.uint8), False, "2 channels"),
     (np.zeros((5, 5), np.uint16), False, "5x5 pixels"),
-])
-def test_preprocess_refuses_bad_images(preprocess, notes, data, rgb, expected):
-    viewer, w = preprocess
-    if data is not None:
-        w.image.value = viewer.add_image(data, name="bad", rgb=rgb)
-    before = _snapshot(viewer)
-    w.apply()
-    assert expected in _one_line(notes["error"]) and len(notes["error"]) == 1
-    assert w.apply_button.enabled and _unchanged(viewer, before)
+]
 
 
-@pytest.mark.parametrize("kind", ["grey", "rgba", "uint16"])
-def test_preprocess_takes_grey_rgba_and_16_bit(preprocess, notes, qtbot, smear, kind):
+def test_preprocess_refuses_bad_images(preprocess, notes):
     viewer, w = preprocess
-    image = {"grey": smear.image[..., 0].copy(),
-             "rgba": np.dstack([smear.image, np.full(smear.image.shape[:2], 255, np.uint8)]),
-             "uint16": smear.image.astype(np.uint16) * 256}[kind]
-    w.image.value = viewer.add_image(image, name="f", rgb=kind == "rgba")
-    before = np.array(viewer.layers["f"].data)
-    w.apply()
-    qtbot.waitUntil(lambda: w._worker is None, timeout=30000)
-    assert not notes["error"] and len(viewer.layers) == 2
-    assert np.array_equal(viewer.layers["f"].data, before)
+    _check_refusals(viewer, w, notes, PREPROCESS_BAD_IMAGES, w.apply,
+                    lambda: w._worker is None and w.apply_button.enabled)
+
+
+def test_preprocess_takes_grey_rgba_and_16_bit(preprocess, notes, qtbot, smear):
+    viewer, w = preprocess
+    for name, image, rgb in _variants(smear, 256):
+        w.image.value = viewer.add_image(image, name=name, rgb=rgb)
+        before = np.array(viewer.layers[name].data)
+        w.apply()
+        qtbot.waitUntil(lambda: w._worker is None, timeout=30000)
+        assert not notes["error"] and f"{name} AHE-Retinex" in viewer.layers, name
+        out = viewer.layers[f"{name} AHE-Retinex"]
+        assert out.rgb and out.data.shape == (*smear.image.shape[:2], 3), name
+        assert np.array_equal(viewer.layers[name].data, before), name
 
 
 def test_preprocess_worker_error_and_source_removed_meanwhile(preprocess, notes, qtbot, smear,
