@@ -198,22 +198,20 @@ def test_stop_in_first_batch_saves_nothing_and_resume_finishes(models):
 
 
 def test_full_disk_leaves_nothing_listed(models, monkeypatch):
+    from napari_wbcseg.io import atomic
     from napari_wbcseg.training import bundle
 
-    real = Path.write_text
+    def full(path, text, *a, **kw):  # the card write (weights were written first)
+        raise OSError(28, "No space left on device")
 
-    def full(self, *a, **kw):
-        if self.suffix == ".json":
-            raise OSError(28, "No space left on device")
-        return real(self, *a, **kw)
-
-    monkeypatch.setattr(Path, "write_text", full)
-    outcome, _ = _run(session.SessionParams("full", val_fraction=0, **TINY), [layer_set(1)])
+    with monkeypatch.context() as m:
+        m.setattr(bundle, "write_text_atomic", full)
+        m.setattr(atomic, "write_text_atomic", full)
+        outcome, _ = _run(session.SessionParams("full", val_fraction=0, **TINY), [layer_set(1)])
     assert not outcome.saved and "No space left" in outcome.error
     assert "nothing was added" in outcome.error
     assert "full" not in list_models() and not list(models.glob("*.safetensors"))
     assert not [p for p in models.iterdir() if p.name.startswith(".")]
-    monkeypatch.setattr(Path, "write_text", real)
 
     def broken(*a, **kw):
         raise OSError(28, "No space left on device")

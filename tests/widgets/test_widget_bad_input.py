@@ -125,6 +125,16 @@ def test_segment_refuses_a_huge_image_before_copying_it(segment, notes, smear, m
     assert w._worker is None and _unchanged(viewer, before)
 
 
+def test_segment_refuses_a_cell_diameter_below_the_bound(segment, notes, smear):
+    viewer, w = segment
+    w.image.value = viewer.add_image(smear.image.copy(), name="f", rgb=True)
+    w.cell_diameter.value = 2  # 0 means "auto"; 0 < d < 4 px is no cell size
+    before = _snapshot(viewer)
+    w.run()
+    assert "cell_diameter" in _one_line(notes["error"]).replace(" ", "_")
+    assert w._worker is None and _unchanged(viewer, before)
+
+
 def test_preprocess_refuses_a_huge_plane(preprocess, notes, smear, monkeypatch):
     from napari_wbcseg.core import batch
 

@@ -136,7 +136,11 @@ class SegmentWidget(Container):
         except (ImageFormatError, ValueError) as exc:
             show_error(f"Segment: {exc}")
             return
-        params = self.params()
+        try:
+            params = self.params()
+        except ValueError as exc:  # e.g. a cell diameter in (0, 4) px: 0 means auto
+            show_error(f"Segment: {one_line(exc)}")
+            return
         # the label layers are 2D: the row and column axes come first (an HxWxC layer
         # that napari did not take as RGB has a third, channel, axis)
         self._source = (layer.name, tuple(layer.scale)[:2], tuple(layer.translate)[:2])

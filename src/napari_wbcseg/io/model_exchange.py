@@ -31,13 +31,15 @@ def check_name(name: str, *, overwrite: bool = False) -> str:
     from .model_store import model_entries
 
     name = str(name).strip()
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # fullmatch: '$' alone lets a trailing newline through
         raise ModelFileError(f"model name {name!r}: use 1-80 letters, digits, '.', '_', '+' "
                              "or '-', starting with a letter or digit")
-    entry = model_entries().get(name)
-    if entry is not None and (entry.origin != "user" or not overwrite):
-        raise ModelFileError(f"a {entry.origin} model called {name!r} exists; choose another "
-                             "name")
+    # case-blind: on macOS and Windows disks 'A' and 'a' are one file
+    same = [e for key, e in model_entries().items() if key.casefold() == name.casefold()]
+    for entry in same:
+        if entry.origin != "user" or not overwrite:
+            raise ModelFileError(f"model name {name!r}: a {entry.origin} model called "
+                                 f"{entry.name!r} exists; choose another name")
     return name
 
 

@@ -7,26 +7,17 @@ and a bundled model's name would save a user model that the bundled one then hid
 """
 from __future__ import annotations
 
-import re
-
 __all__ = ["check_model_name", "has_labelled_cell"]
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 
 def check_model_name(name) -> str:
-    """``name`` if it can name a new user model; ``ValueError`` (one line) otherwise."""
-    from ..io.model_store import bundled_dir
+    """``name`` if it can name a new user model; ``ValueError`` (one line) otherwise.
 
-    text = str(name)
-    if not _NAME.fullmatch(text) or ".." in text:
-        raise ValueError(f"model name {text!r}: use letters, digits, '.', '_', '+' or '-' "
-                         "(no path, not starting with '.'), at most 100 characters")
-    bundled = {p.stem.casefold() for p in bundled_dir().glob("*.json")}
-    if text.casefold() in bundled:
-        raise ValueError(f"model name {text!r} is a bundled model's, which would hide the "
-                         "new one; choose another --name")
-    return text
+    The rule is the Train dock's (:func:`~napari_wbcseg.io.model_exchange.check_name`); an
+    existing user model of that name may be replaced, as ``train`` always did."""
+    from ..io.model_exchange import check_name
+
+    return check_name(name, overwrite=True)
 
 
 def has_labelled_cell(samples) -> bool:
