@@ -287,3 +287,55 @@ def test_train_on_a_plain_image_mask_folder(tmp_path, monkeypatch, capsys):
     assert main(["train", "--model", "wcsegnet-compact", "--data", str(tmp_path / "user-models"),
                  "--epochs", "1", "--steps", "1", "--synthetic", "0"]) == 2
     assert "no project.json" in capsys.readouterr().err
+
+
+def test_train_continues_a_model_and_rebuilds_a_bundled_one_without_installing(
+        tmp_path, small_data, monkeypatch, capsys):
+    """The maintainer path that replaced scripts/train_default_model.py: --continues warm
+    starts from a model and chains its run history; --no-install writes only to --out, so
+    a bundled model's own name is allowed there and nothing lands in the user folder."""
+    from napari_wbcseg.models.weights import load_weights
+
+    users = tmp_path / "user-models"
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(users))
+    args = ["--data", str(small_data), *TINY, "--lr", "1e-6", "--precision", "fp32",
+            "--source-weights", '{"folder:data": 2}', "--freeze-encoder", "0"]
+    assert main(["train", "--model", "wcsegnet-compact", "--name", "first", *args]) == 0
+    first_card = json.loads((users / "first.json").read_text())
+    out = tmp_path / "rebuilt"
+    assert main(["train", "--continues", "first", "--name", "wcsegnet-compact",
+                 "--no-install", "--out", str(out), *args]) == 0
+    assert sorted(p.name for p in users.glob("*.json")) == ["first.json"]
+    card = json.loads((out / "wcsegnet-compact.json").read_text())
+    training = card["training"]
+    assert card["architecture"] == "wcsegnet-compact"
+    assert training["settings"]["source_weights"] == {"folder:data": 2}
+    assert [r["seconds"] for r in training["previous_runs"]] == [first_card["training"]["seconds"]]
+    assert training["total_seconds"] == pytest.approx(
+        first_card["training"]["seconds"] + training["seconds"], abs=0.11)
+    assert "napari-wbcseg train --continues first" in card["notes"]
+    first, _ = load_weights(users / "first.safetensors")
+    rebuilt, _ = load_weights(out / "wcsegnet-compact.safetensors")
+    key = next(k for k, v in first.items() if v.ndim == 4)
+    assert (rebuilt[key] - first[key]).abs().max() < 1e-3  # warm-started, barely moved
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--continues", "no-such-model"], "--continues"),
+    (["--continues", "wcsegnet-compact", "--model", "wbc-net-compact"], "not 'wbc-net-compact'"),
+    (["--continues", "wcsegnet-compact", "--init", "scratch"], "leave out --resume and --init"),
+    (["--model", "wcsegnet-compact", "--name", "wcsegnet-compact"], "bundled"),
+    (["--model", "wcsegnet-compact", "--no-install"], "give --out"),
+    (["--model", "wcsegnet-compact", "--source-weights", "[1]"], "JSON object"),
+    (["--model", "wcsegnet-compact", "--source-weights", '{"a": -1}'], "source_weights"),
+    (["--model", "wcsegnet-compact", "--model-config", "{"], "JSON object"),
+])
+def test_train_continue_and_install_flags_refuse_bad_input(tmp_path, small_data, monkeypatch,
+                                                           capsys, extra, message):
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
+    rc = main(["train", "--data", str(small_data), *TINY, *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "user-models").exists() or not list(
+        (tmp_path / "user-models").glob("*.json"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import time
 from pathlib import Path
 
@@ -55,6 +56,24 @@ def add_parser(sub) -> None:
                    help="imagenet: encoder from ImageNet weights when online; bundled: "
                    "fine-tune the bundled model of this architecture (default: imagenet where "
                    "the paper preset's network starts from it, else scratch)")
+    p.add_argument("--continues", default=None, metavar="MODEL",
+                   help="warm start from this model (an installed name or a .safetensors "
+                   "file; --model defaults to its architecture) and carry its run history "
+                   "into the new card (training.previous_runs, total_seconds)")
+    p.add_argument("--freeze-encoder", type=float, default=None, metavar="FRACTION",
+                   help="keep a pretrained encoder frozen for this fraction of the epochs, "
+                   "0..1 (default: preset)")
+    p.add_argument("--class-weight", type=float, default=None,
+                   help="weight of the cell-type loss, 0..1000 (default 1)")
+    p.add_argument("--class-balance", action="store_true", default=None,
+                   help="weight the cell-type loss by inverse sqrt class frequency")
+    p.add_argument("--source-weights", default=None, metavar="JSON",
+                   help='sampling weight per data source, e.g. {"segmentation_WBC-2": 2}')
+    p.add_argument("--model-config", default=None, metavar="JSON",
+                   help="overrides of the architecture's configuration (bounded)")
+    p.add_argument("--no-install", action="store_true",
+                   help="write the model only to --out, not into the user model folder (how "
+                   "a bundled model is rebuilt under its own name)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run of this checkpoint (file or folder) from its next "
                    "epoch, with its settings (flags given here override them)")
@@ -96,6 +115,13 @@ def _settings(args):
     from .training.presets import check_config, preset
 
     arch = None
+    continued = _continued_entry(args.continues) if args.continues else None
+    if continued is not None:
+        if args.resume or args.init:
+            raise CliError("--continues starts from that model's weights; leave out --resume "
+                           "and --init")
+        if args.model is None:
+            args.model = continued.architecture
     if args.model is not None:
         try:
             arch = architecture_info(args.model)["name"]
@@ -122,10 +148,19 @@ def _settings(args):
         except ValueError as exc:
             raise CliError(str(exc)) from None
         init = args.init or ("imagenet" if base.get("imagenet") else "scratch")
+        if continued is not None:
+            if continued.architecture != arch:
+                raise CliError(f"--continues: {continued.name!r} is a {continued.architecture!r} "
+                               f"model, not {arch!r}")
+            init = "continues"
         base["imagenet"] = init == "imagenet"
     flags = {"epochs": args.epochs, "steps_per_epoch": args.steps, "batch_size": args.batch,
              "crop": args.crop, "lr": args.lr, "patience": args.patience,
              "mosaic_fraction": args.mosaic, "seed": args.seed, "precision": args.precision,
+             "freeze_encoder_fraction": args.freeze_encoder, "class_weight": args.class_weight,
+             "class_balance": args.class_balance,
+             "source_weights": _json_flag("--source-weights", args.source_weights),
+             "model_config": _json_flag("--model-config", args.model_config),
              "preprocess": None if args.ahe_retinex is None else
              ("ahe-retinex" if args.ahe_retinex else "none")}
     values = {**base, **{k: v for k, v in flags.items() if v is not None}}
@@ -141,6 +176,32 @@ def _settings(args):
     return config, name, init
 
 
+def _json_flag(flag: str, text):
+    """A JSON object given on the command line (None when the flag is absent)."""
+    from .cli import CliError
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise CliError(f"{flag} must be a JSON object, got {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise CliError(f"{flag} must be a JSON object, got {text[:80]!r}")
+    return value
+
+
+def _continued_entry(model):
+    """The model entry ``--continues`` names (an installed name or a weights file)."""
+    from .cli import CliError
+    from .io.model_store import ModelNotFoundError, find_model
+
+    try:
+        return find_model(model)
+    except ModelNotFoundError as exc:
+        raise CliError(f"--continues: {exc.args[0] if exc.args else exc}") from None
+
+
 def cmd_train(args) -> int:
     from .cli import CliError
     from .core.batch import run_to_end
@@ -153,14 +214,17 @@ def cmd_train(args) -> int:
     from .training.protocol import SplitSpec, card_blocks, data_names, three_way_split
 
     config, preset_name, init = _settings(args)
+    continued_card = _continued_entry(args.continues).card if args.continues else None
     arch = config.architecture
     resume_dir = checkpoint_file(args.resume).parent if args.resume else None
     name = args.name or (resume_dir.name if resume_dir else
                          f"{arch}-{time.strftime('%Y%m%d-%H%M')}")
     from .training.names import check_model_name, has_labelled_cell
 
+    if args.no_install and not args.out:
+        raise CliError("--no-install writes the model only to --out; give --out DIR")
     try:
-        check_model_name(name)
+        check_model_name(name, install=not args.no_install)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if args.out:
@@ -192,7 +256,8 @@ def cmd_train(args) -> int:
     print(f"settings: {describe(config, preset_name=preset_name, init=init)}; "
           f"checkpoints in {ckpt_dir}", flush=True)
 
-    initial = _bundled_state(arch) if init == "bundled" else None
+    initial = (_bundled_state(arch) if init == "bundled" else
+               _weights_state(args.continues) if init == "continues" else None)
     deadline = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
     bar = _progress(None)
     fatal = []
@@ -235,15 +300,21 @@ def cmd_train(args) -> int:
             "samples": counts}
     how = (f"resumed from {args.resume}" if args.resume else
            f"preset {preset_name}, {init} initialisation")
+    command = " ".join(["napari-wbcseg"] + [shlex.quote(a) for a in getattr(args, "argv", [])])
     from .cli_args import writing
+    from .training.bundle import chain_history
 
     cards = []
-    for folder in [user_dir()] + ([args.out] if args.out else []):
+    folders = ([] if args.no_install else [user_dir()]) + ([args.out] if args.out else [])
+    for folder in folders:
         with writing(f"model {name!r} to {folder}"):
-            cards.append(write_model(folder, name, result, data=data, dtype=args.dtype,
-                                     preprocessing=config.preprocess, validation=validation,
-                                     selection=selection,
-                                     notes=f"Trained by `napari-wbcseg train` ({how})"))
+            card = write_model(folder, name, result, data=data, dtype=args.dtype,
+                               preprocessing=config.preprocess, validation=validation,
+                               selection=selection,
+                               notes=f"Trained by `{command}` ({how})")
+            if continued_card is not None:
+                chain_history(card, continued_card)
+            cards.append(card)
     more = (f"; continue with --resume {result.checkpoint}"
             if result.stopped == "user" and result.checkpoint else "")
     print(f"saved model {name!r} ({result.stopped}, best epoch {result.best_epoch}) -> "
@@ -262,6 +333,13 @@ def _bundled_state(arch: str) -> dict:
         raise CliError(f"no bundled model of {arch!r} to start from; bundled architectures: "
                        f"{', '.join(sorted(bundled))} (or use --init scratch)")
     state, _ = load_weights(bundled[arch].weights)
+    return state
+
+
+def _weights_state(model) -> dict:
+    from .models.weights import load_weights
+
+    state, _ = load_weights(_continued_entry(model).weights)
     return state
 
 

@@ -26,14 +26,18 @@ class ModelFileError(ValueError):
     """A model that cannot be saved, exported or imported; one-line message."""
 
 
-def check_name(name: str, *, overwrite: bool = False) -> str:
-    """``name`` if it can be a new user model (``ModelFileError`` saying why not)."""
+def check_name(name: str, *, overwrite: bool = False, existing: bool = True) -> str:
+    """``name`` if it can be a new user model (``ModelFileError`` saying why not).
+
+    ``existing=False`` checks only the file-name rule, not the installed models."""
     from .model_store import model_entries
 
     name = str(name).strip()
     if not _NAME.fullmatch(name):  # fullmatch: '$' alone lets a trailing newline through
         raise ModelFileError(f"model name {name!r}: use 1-80 letters, digits, '.', '_', '+' "
                              "or '-', starting with a letter or digit")
+    if not existing:
+        return name
     # case-blind: on macOS and Windows disks 'A' and 'a' are one file
     same = [e for key, e in model_entries().items() if key.casefold() == name.casefold()]
     for entry in same:

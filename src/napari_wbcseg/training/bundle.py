@@ -88,3 +88,26 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
     card_path = folder / f"{name}.json"
     write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
     return card_path
+
+
+def chain_history(card_path, previous_card: dict) -> None:
+    """Record the runs of the model a run continued (its card) in the new card:
+    ``training.previous_runs`` (oldest first) and ``total_seconds``."""
+    from ..io.safe_json import load_json_file
+
+    card_path = Path(card_path)
+    card = load_json_file(card_path)
+    old = previous_card.get("training") or {}
+    runs = [r for r in old.get("previous_runs", []) if isinstance(r, dict)]
+    if "seconds" in old:
+        runs.append({k: old.get(k) for k in ("settings", "seconds", "best_epoch", "stopped",
+                                              "hardware")})
+    tr = card["training"]
+    if "first_run" in old:
+        tr["first_run"] = old["first_run"]
+    tr["previous_runs"] = runs
+    before = old.get("total_seconds", old.get("seconds", 0.0))
+    before = before if isinstance(before, (int, float)) else 0.0
+    tr["total_seconds"] = round(float(before) + float(tr.get("seconds", 0.0)), 1)
+    write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
+

@@ -10,14 +10,16 @@ from __future__ import annotations
 __all__ = ["check_model_name", "has_labelled_cell"]
 
 
-def check_model_name(name) -> str:
+def check_model_name(name, *, install: bool = True) -> str:
     """``name`` if it can name a new user model; ``ValueError`` (one line) otherwise.
 
     The rule is the Train dock's (:func:`~napari_wbcseg.io.model_exchange.check_name`); an
-    existing user model of that name may be replaced, as ``train`` always did."""
+    existing user model of that name may be replaced, as ``train`` always did.  With
+    ``install=False`` (``train --no-install --out DIR``) only the file-name rule applies:
+    nothing is saved where a bundled model could hide it."""
     from ..io.model_exchange import check_name
 
-    return check_name(name, overwrite=True)
+    return check_name(name, overwrite=True, existing=install)
 
 
 def has_labelled_cell(samples) -> bool:

@@ -183,6 +183,13 @@ def check_config(config) -> None:
         value = getattr(c, key)
         if not (_finite(value) and lo <= value <= hi):
             problems.append(f"{key} must be a finite number in [{lo:g}, {hi:g}], got {value!r}")
+    weights = c.source_weights
+    if not (isinstance(weights, dict) and all(isinstance(k, str) and _finite(v) and 0 <= v <= 1000
+                                              for k, v in weights.items())):
+        problems.append("source_weights must map data source names to numbers in [0, 1000], "
+                        f"got {weights!r}"[:300])
+    if not isinstance(c.model_config, dict):
+        problems.append(f"model_config must be a JSON object, got {c.model_config!r}"[:300])
     if c.threads is not None and not (_whole(c.threads) and 1 <= c.threads <= 4096):
         problems.append(f"threads must be None or a whole number >= 1, got {c.threads!r}")
     if not (_finite(c.mosaic_fraction) and 0.0 <= c.mosaic_fraction <= 1.0):
