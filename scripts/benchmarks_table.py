@@ -446,11 +446,8 @@ def evaluate_bundled(data: list[str], names: list[str] | None, device: str, seed
         t0 = time.perf_counter()
         model = load_model(name, device)
 
-        def predict(x, model=model):
-            return model(x * 255.0)  # LoadedModel takes 0..255
-
         print(f"{name}: {len(val)} validation images ...", file=sys.stderr, flush=True)
-        reports[name] = evaluate_datasets(predict, val, model.size_multiple)
+        reports[name] = evaluate_datasets(model, val, model.size_multiple)
         meta["architectures"][name] = model.entry.architecture
         encoder = model.card.get("config", {}).get("encoder")
         if encoder:

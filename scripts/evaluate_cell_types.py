@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     rows = defaultdict(list)  # source -> (truth, head, classifier, classifier confidence)
     for s in val:
         native = resample_to_native(s)
-        probs = predict_sample(lambda x: net(x * 255.0), native.image, net.size_multiple)
+        probs = predict_sample(net, native.image, net.size_multiple)
         inst = instances_from_probabilities(probs[:3], probs[3:], class_codes=codes)
         labels = _labels_of(inst.cells, native.cell_class, codes)
         if not labels:

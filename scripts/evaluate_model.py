@@ -23,7 +23,6 @@ def main(argv=None) -> int:
     p.add_argument("--update-card", action="store_true")
     args = p.parse_args(argv)
 
-    import numpy as np
 
     from napari_wbcseg.inference.predictor import load_model
     from napari_wbcseg.training.datasets import load_all, split_by_group
@@ -33,10 +32,7 @@ def main(argv=None) -> int:
     samples = load_all(args.data, fields=True, synthetic=args.synthetic)
     _, val = split_by_group(samples, 0.2, seed=0)
 
-    def predict(x):
-        return net(np.asarray(x) * 255.0)
-
-    report = evaluate(predict, val, net.size_multiple)
+    report = evaluate(net, val, net.size_multiple)  # LoadedModel takes 0..255 pixel values
     print(f"{'dataset':22} {'n':>4} {'cell Dice':>9} {'nucleus':>8} {'cytoplasm':>9} {'class acc':>9}")
     for src, row in report.items():
         cells = [f"{row[k]:.3f}" if k in row else "-" for k in

@@ -1,8 +1,6 @@
 """The bundled default network: card, safe loading, and accuracy on a fresh synthetic smear."""
-import json
 import pickle
 
-import numpy as np
 import pytest
 
 from napari_wbcseg.core.metrics import dice

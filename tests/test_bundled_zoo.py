@@ -67,20 +67,14 @@ def validation_cells():
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_segments_validation_cells_better_than_trivial(name, validation_cells):
-    import torch
-
     from napari_wbcseg.core.metrics import dice
     from napari_wbcseg.models.weights import build_from_file
     from napari_wbcseg.training.augment import resample_to_native
-    from napari_wbcseg.training.evaluate import evaluate
+    from napari_wbcseg.training.evaluate import evaluate, model_predict
 
     model = build_from_file(BUNDLED[name].weights)
 
-    def predict(x):
-        out = model.predict(torch.from_numpy(x))
-        return torch.cat([out["semantic"], out["cell_type"]], 1).numpy()
-
-    report = evaluate(predict, validation_cells, model.size_multiple)
+    report = evaluate(model_predict(model), validation_cells, model.size_multiple)
     for source, row in report.items():
         group = [resample_to_native(s) for s in validation_cells if s.source == source]
         trivial = np.mean([dice(np.ones(s.semantic.shape, bool),

@@ -61,11 +61,8 @@ def cmd_evaluate(args) -> int:
         samples = split_by_group(samples, plan.val_fraction, seed=plan.seed)[1]
     bar = tqdm(total=len(samples), unit="image", desc="evaluating", dynamic_ncols=True)
 
-    def predict(x):
-        return model(x * 255.0)  # LoadedModel takes 0..255 and returns (N, 3 + K, H, W)
-
-    try:
-        report = evaluate_datasets(predict, samples, model.size_multiple,
+    try:  # LoadedModel takes 0..255 pixel values, as every evaluator's predict does
+        report = evaluate_datasets(model, samples, model.size_multiple,
                                    on_sample=lambda i, n: bar.update(1))
     finally:
         bar.close()

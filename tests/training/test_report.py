@@ -325,7 +325,7 @@ def test_loop_and_report_give_identical_scores():
         """Ground truth (code 3 called cytoplasm) plus noise, so that the Dice is neither
         0 nor 1; the same probabilities for the same image in both evaluators."""
         i, t = next((i, t) for i, t in enumerate(truth) if np.array_equal(
-            x[0, :, :t.shape[0], :t.shape[1]], t.image.transpose(2, 0, 1) / np.float32(255)))
+            x[0, :, :t.shape[0], :t.shape[1]], t.image.transpose(2, 0, 1)))
         p = np.random.default_rng(i).uniform(0, 2.0, (8, *x.shape[2:])).astype(np.float32)
         p[:, :t.shape[0], :t.shape[1]] += 1.2 * _probs_from(
             np.where(t.semantic == 3, 1, t.semantic % 3), t.cell_class)

@@ -32,7 +32,7 @@ def segmenter_predict(model_name, device: str = "cpu"):
     from ..inference.predictor import load_model
 
     net = load_model(model_name, device)
-    return (lambda x: net(x * 255.0)), net.size_multiple, net.entry.name
+    return net, net.size_multiple, net.entry.name  # LoadedModel takes 0..255, as predict does
 
 
 def run_classifier_training(samples, spec, classes, config, *, segmenter=None, out_dirs=(),

@@ -21,10 +21,14 @@ from .augment import resample_to_native
 
 
 def predict_sample(predict, image: np.ndarray, multiple: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (3 + K, H, W) probabilities; ``predict`` maps (1,3,h,w) float 0..1."""
+    """(H, W, 3) uint8 -> (3 + K, H, W) probabilities.
+
+    ``predict`` maps ``(1, 3, h, w)`` float32 pixel values **0..255** (the one input scale
+    of every ``predict`` here: a :class:`~napari_wbcseg.inference.predictor.LoadedModel`
+    itself, or :func:`model_predict` of a torch network) to probabilities."""
     h, w = image.shape[:2]
     ph, pw = -h % multiple, -w % multiple
-    x = image.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+    x = image.astype(np.float32).transpose(2, 0, 1)[None]
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
     return predict(x)[0, :, :h, :w]
@@ -110,11 +114,14 @@ def summary(report: dict[str, dict[str, float]]) -> dict[str, float]:
 
 
 def model_predict(model):
-    """``predict`` for :func:`evaluate` from a network of :mod:`..models` (torch, lazily)."""
+    """``predict`` for :func:`evaluate` from a network of :mod:`..models` (torch, lazily):
+    0..255 pixel values in, as :class:`~napari_wbcseg.inference.predictor.LoadedModel`
+    takes them; the networks themselves take 0..1."""
     import torch
 
     def predict(x):
-        return np.concatenate([o.numpy() for o in model.predict(torch.from_numpy(x)).values()], 1)
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32) / np.float32(255.0))
+        return np.concatenate([o.numpy() for o in model.predict(x).values()], 1)
 
     return predict
 

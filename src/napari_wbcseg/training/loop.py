@@ -205,7 +205,7 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     import torch
 
     from . import checkpoint as ckio
-    from .evaluate import evaluate, summary
+    from .evaluate import evaluate, model_predict, summary
     from .optim import (batch_step, can_freeze, class_head_modules, class_head_parameters,
                         clip_gradients, current_lr, detach_class_head, epoch_step,
                         freeze_norm_statistics, imagenet_init, make_optimizer,
@@ -307,8 +307,7 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     clip_groups = [[p for p in model.parameters() if id(p) not in head_ids],
                    [p for p in model.parameters() if id(p) in head_ids]]
 
-    def predict(x):
-        return np.concatenate([o.numpy() for o in model.predict(torch.from_numpy(x)).values()], 1)
+    predict = model_predict(model)
 
     for epoch in range(start, config.epochs + 1):
         t_epoch, losses = time.perf_counter(), []

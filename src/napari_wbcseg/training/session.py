@@ -334,12 +334,10 @@ def _base_model(name: str, arch: str):
 
 
 def predictor(model):
-    """``(1, 3, h, w)`` float 0..1 -> ``(1, 3 + K, h, w)`` probabilities of a torch model."""
-    import torch
+    """``predict`` of a torch model for the evaluator (:func:`.evaluate.model_predict`)."""
+    from .evaluate import model_predict
 
-    def predict(x):
-        return np.concatenate([o.numpy() for o in model.predict(torch.from_numpy(x)).values()], 1)
-    return predict
+    return model_predict(model)
 
 
 def baseline(prepared: Prepared) -> BaselineEvent:
