@@ -36,7 +36,7 @@ def bench(name: str, size: int, batch: int) -> dict:
 
     from napari_wbcseg.inference.precision import autocast, cpu_has_bf16, resolve_precision
     from napari_wbcseg.models import create_model
-    from napari_wbcseg.training.losses import segmentation_loss
+    from napari_wbcseg.training.engine.losses import segmentation_loss
 
     torch.manual_seed(0)
     model = create_model(name)

@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO / "src"))
 from napari_wbcseg.core import scale  # noqa: E402
 from napari_wbcseg.core.synthetic import synthetic_smear  # noqa: E402
 from napari_wbcseg.io.imread import read_image  # noqa: E402
-from napari_wbcseg.training.bcisc import _centre_component, _read_mask, field_masks  # noqa: E402
-from napari_wbcseg.training.datasets import SEGWBC_DUPLICATES  # noqa: E402
+from napari_wbcseg.training.data.bcisc import _centre_component, _read_mask, field_masks  # noqa: E402
+from napari_wbcseg.training.data.datasets import SEGWBC_DUPLICATES  # noqa: E402
 
 REAL = ("BCISC-field", "BCISC-sub", "segWBC-2", "segWBC-1")
 PIXEL_SIZES = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4)

@@ -9,7 +9,7 @@ Ten held-out images that the bundled model gets wrong play the corrected images
 (``--pick``: ``worst`` = the 10 lowest whole-cell Dice; ``wrong`` = 10 drawn at random
 among the images with a whole-cell, nucleus or cytoplasm Dice below 0.90; ``random`` =
 any 10, a control).  Their ground truth is handed, as the three schema label arrays of a
-reviewed image, to ``training.session.run`` (the training widget's code path, with the
+reviewed image, to ``training.engine.session.run`` (the training widget's code path, with the
 widget's default settings) under a 2-minute time limit.  Whole-cell / nucleus /
 cytoplasm Dice are measured on the *other* held-out images (no group shared with the
 corrected ones) before and after, and on the corrected images themselves.  Each repeat
@@ -35,8 +35,8 @@ WRONG_BELOW = 0.90  # --pick wrong: an image with any Dice below this has a visi
 
 def per_image_scores(predict, samples, multiple):
     """``(whole-cell, nucleus, cytoplasm)`` Dice per sample (1.0 where a part is absent)."""
-    from napari_wbcseg.training.augment import resample_to_native
-    from napari_wbcseg.training.evaluate import predict_sample, score_sample
+    from napari_wbcseg.training.data.augment import resample_to_native
+    from napari_wbcseg.training.evaluation.evaluate import predict_sample, score_sample
 
     out = []
     for s in samples:
@@ -66,8 +66,8 @@ def as_layer_set(sample):
     import numpy as np
 
     from napari_wbcseg.schema import layers_from_semantic
-    from napari_wbcseg.training.sample import IGNORE
-    from napari_wbcseg.training.session import LayerSet
+    from napari_wbcseg.training.data.sample import IGNORE
+    from napari_wbcseg.training.engine.session import LayerSet
 
     unknown = sample.semantic == IGNORE
     sem = np.where(unknown | (sample.semantic > 2), 0, sample.semantic)
@@ -128,8 +128,8 @@ def bench(args) -> int:
 
     from napari_wbcseg.io.model_store import DEFAULT_MODEL, find_model
     from napari_wbcseg.models.weights import build_from_file
-    from napari_wbcseg.training import session
-    from napari_wbcseg.training.datasets import load_segmentation_wbc, split_by_group
+    from napari_wbcseg.training.engine import session
+    from napari_wbcseg.training.data.datasets import load_segmentation_wbc, split_by_group
 
     samples = load_segmentation_wbc(args.data, 1)
     _, held = split_by_group(samples, 0.2, seed=0)
@@ -174,9 +174,9 @@ def fine_tune_once(args, r, held, scores, entry, model_name, base, predict):
     import numpy as np
 
     from napari_wbcseg.core.batch import run_to_end
-    from napari_wbcseg.training import session
-    from napari_wbcseg.training.evaluate import evaluate, summary
-    from napari_wbcseg.training.loop import EpochEvent
+    from napari_wbcseg.training.engine import session
+    from napari_wbcseg.training.evaluation.evaluate import evaluate, summary
+    from napari_wbcseg.training.engine.loop import EpochEvent
 
     ordered = order_for_correction(scores, held, args.pick, args.pick_seed + r)
     fixes, others = pick_groups(ordered, held, 2 if args.quick else args.corrections)
@@ -221,7 +221,7 @@ def fine_tune_once(args, r, held, scores, entry, model_name, base, predict):
         before = summary(evaluate(predict, group, base.size_multiple))
         after = summary(evaluate(tuned, group, res.model.size_multiple))
         rows[label] = {"n": len(group), "before": before, "after": after}
-    print(f"  fine-tuned through training.session ({outcome.batches} batches, {len(epochs)} "
+    print(f"  fine-tuned through training.engine.session ({outcome.batches} batches, {len(epochs)} "
           f"epoch(s), {res.stopped}, best epoch {res.best_epoch}) in {seconds:.0f} s on the "
           f"CPU; epochs {params.epochs} x {params.steps_per_epoch} batches of "
           f"{params.batch_size}, crop {params.crop}, lr {params.lr:g}, BatchNorm statistics "

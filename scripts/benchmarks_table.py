@@ -5,7 +5,7 @@
     .venv/bin/python scripts/benchmarks_table.py --from-json FILE   # re-render only
 
 The numbers are measured, not copied from the model cards: each bundled model is run
-through ``napari_wbcseg.training.report.evaluate_datasets`` on the validation part of the
+through ``napari_wbcseg.training.evaluation.report.evaluate_datasets`` on the validation part of the
 group-aware split (seed 0, 20%) of all staged data, exactly as ``napari-wbcseg evaluate``
 does.  The papers' numbers beside them are constants below, each checked against the
 paper text in ../shared/papers/ (table cited).  Rerun after retraining: the page, the
@@ -85,7 +85,7 @@ ZHU_CLASS_IOU = {"neutrophil": 0.9207, "lymphocyte": 0.8894, "monocyte": 0.8924,
                  "eosinophil": 0.9008, "basophil": 0.9131}
 
 #: The five cell types in the order of the report's confusion matrices
-#: (``napari_wbcseg.training.report.CLASS_NAMES``; rows true, columns predicted).
+#: (``napari_wbcseg.training.evaluation.report.CLASS_NAMES``; rows true, columns predicted).
 CELL_TYPES = ("neutrophil", "lymphocyte", "monocyte", "eosinophil", "basophil")
 
 #: The issue's targets for the best bundled network: (label, source or None for all
@@ -210,7 +210,7 @@ def render_markdown(reports: dict[str, dict], meta: dict) -> str:
           + "; do not edit by hand, rerun it (see [Reproduce](#reproduce)).*", ""]
     L += ["Every bundled model is scored on the **validation split** that training held out "
           "(group-aware, 20%, seed 0, of the staged development data), with the papers' "
-          "metrics (`napari_wbcseg.training.report`). All numbers are percentages. "
+          "metrics (`napari_wbcseg.training.evaluation.report`). All numbers are percentages. "
           "The papers' numbers are given beside ours for orientation only: the protocols "
           "differ (data, splits, resolution, hardware; see "
           "[Protocol differences](#protocol-differences)), so no row is a like-for-like "
@@ -429,8 +429,8 @@ def evaluate_bundled(data: list[str], names: list[str] | None, device: str, seed
     from napari_wbcseg.cli_train import load_public_layouts
     from napari_wbcseg.inference.predictor import load_model
     from napari_wbcseg.io.model_store import DEFAULT_MODEL, model_entries
-    from napari_wbcseg.training.datasets import split_by_group
-    from napari_wbcseg.training.report import evaluate_datasets
+    from napari_wbcseg.training.data.datasets import split_by_group
+    from napari_wbcseg.training.evaluation.report import evaluate_datasets
 
     entries = {n: e for n, e in model_entries().items() if e.origin == "bundled"}
     if names:

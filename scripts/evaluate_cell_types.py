@@ -43,11 +43,11 @@ def main(argv=None) -> int:
                                                   fuse, load_classifier)
     from napari_wbcseg.inference.predictor import load_model
     from napari_wbcseg.io.classifier_store import classifier_for
-    from napari_wbcseg.training.augment import resample_to_native
-    from napari_wbcseg.training.cell_data import _labels_of
-    from napari_wbcseg.training.datasets import load_all
-    from napari_wbcseg.training.evaluate import predict_sample
-    from napari_wbcseg.training.protocol import SplitSpec, three_way_split
+    from napari_wbcseg.training.data.augment import resample_to_native
+    from napari_wbcseg.training.data.cell_data import _labels_of
+    from napari_wbcseg.training.data.datasets import load_all
+    from napari_wbcseg.training.evaluation.evaluate import predict_sample
+    from napari_wbcseg.training.evaluation.protocol import SplitSpec, three_way_split
 
     net = load_model(args.model, "cpu")
     spec = SplitSpec.from_card(net.card) or SplitSpec(seed=0)

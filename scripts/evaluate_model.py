@@ -25,8 +25,8 @@ def main(argv=None) -> int:
 
 
     from napari_wbcseg.inference.predictor import load_model
-    from napari_wbcseg.training.datasets import load_all, split_by_group
-    from napari_wbcseg.training.evaluate import evaluate, summary
+    from napari_wbcseg.training.data.datasets import load_all, split_by_group
+    from napari_wbcseg.training.evaluation.evaluate import evaluate, summary
 
     net = load_model(args.model, "cpu")
     samples = load_all(args.data, fields=True, synthetic=args.synthetic)

@@ -35,11 +35,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from napari_wbcseg.schema import DEFAULT_CLASSES
-    from napari_wbcseg.training.classifier import ClassifierConfig
-    from napari_wbcseg.training.classifier_run import run_classifier_training
-    from napari_wbcseg.training.datasets import load_all
-    from napari_wbcseg.training.loop import BatchEvent, EpochEvent, NoticeEvent
-    from napari_wbcseg.training.protocol import SplitSpec
+    from napari_wbcseg.training.engine.classifier import ClassifierConfig
+    from napari_wbcseg.training.engine.classifier_run import run_classifier_training
+    from napari_wbcseg.training.data.datasets import load_all
+    from napari_wbcseg.training.engine.loop import BatchEvent, EpochEvent, NoticeEvent
+    from napari_wbcseg.training.evaluation.protocol import SplitSpec
 
     t0 = time.perf_counter()
     samples = load_all(args.data, fields=True, synthetic=args.synthetic)

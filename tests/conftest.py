@@ -95,10 +95,10 @@ def tiny_classifier(tiny_model):
     from napari_wbcseg.inference.classify import clear_cache
     from napari_wbcseg.io.classifier_store import user_classifier_dir
     from napari_wbcseg.schema import DEFAULT_CLASSES, UNIDENTIFIED
-    from napari_wbcseg.training.cell_data import collect_cells
-    from napari_wbcseg.training.classifier import ClassifierConfig, train_classifier_steps
-    from napari_wbcseg.training.classifier_run import write_classifier
-    from napari_wbcseg.training.datasets import synthetic_samples
+    from napari_wbcseg.training.data.cell_data import collect_cells
+    from napari_wbcseg.training.engine.classifier import ClassifierConfig, train_classifier_steps
+    from napari_wbcseg.training.engine.classifier_run import write_classifier
+    from napari_wbcseg.training.data.datasets import synthetic_samples
 
     classes = [{"code": c.code, "name": c.name, "color": c.color} for c in DEFAULT_CLASSES
                if c.code != UNIDENTIFIED]

@@ -53,7 +53,7 @@ def validation_cells():
     """Held-out Dataset 1 and 2 cells (group-aware split of training, seed 0)."""
     from pathlib import Path
 
-    from napari_wbcseg.training.datasets import load_segmentation_wbc, split_by_group
+    from napari_wbcseg.training.data.datasets import load_segmentation_wbc, split_by_group
 
     root = Path(__file__).resolve().parents[2] / "shared" / "data"
     if not (root / "segmentation_WBC").is_dir():
@@ -69,8 +69,8 @@ def validation_cells():
 def test_segments_validation_cells_better_than_trivial(name, validation_cells):
     from napari_wbcseg.core.metrics import dice
     from napari_wbcseg.models.weights import build_from_file
-    from napari_wbcseg.training.augment import resample_to_native
-    from napari_wbcseg.training.evaluate import evaluate, model_predict
+    from napari_wbcseg.training.data.augment import resample_to_native
+    from napari_wbcseg.training.evaluation.evaluate import evaluate, model_predict
 
     model = build_from_file(BUNDLED[name].weights)
 

@@ -19,9 +19,9 @@ DATASET = "folder:data"  # the source name of that folder
 
 
 def test_train_writes_a_user_model_listed_at_once(tmp_path, small_data, monkeypatch, capsys):
-    from napari_wbcseg.training import loop
-    from napari_wbcseg.training.datasets import split_by_group
-    from napari_wbcseg.training.sources import load_data_folders
+    from napari_wbcseg.training.engine import loop
+    from napari_wbcseg.training.data.datasets import split_by_group
+    from napari_wbcseg.training.data.sources import load_data_folders
 
     seen = []
     real = loop.train_steps
@@ -105,9 +105,9 @@ def test_evaluate_prints_tables_and_writes_csv(tmp_path, small_data, capsys):
 def test_evaluate_uses_the_card_split_and_refuses_other_seeds(tmp_path, small_data,
                                                               monkeypatch, capsys):
     """A model trained with --seed 3 is scored on its seed-3 validation images only."""
-    from napari_wbcseg.training import report
-    from napari_wbcseg.training.datasets import split_by_group
-    from napari_wbcseg.training.sources import load_data_folders
+    from napari_wbcseg.training.evaluation import report
+    from napari_wbcseg.training.data.datasets import split_by_group
+    from napari_wbcseg.training.data.sources import load_data_folders
 
     scored = []
     real = report.evaluate_datasets
@@ -181,7 +181,7 @@ TINY = ["--epochs", "1", "--steps", "1", "--batch", "2", "--crop", "64", "--synt
 
 def test_presets_are_the_cli_choices():
     from napari_wbcseg.cli_train import PRESETS
-    from napari_wbcseg.training import presets
+    from napari_wbcseg.training.engine import presets
 
     assert PRESETS == presets.PRESETS
 
@@ -247,7 +247,7 @@ def test_train_non_finite_loss_is_one_line_and_no_model(tmp_path, small_data, mo
                                                         capsys):
     import torch
 
-    from napari_wbcseg.training import loop
+    from napari_wbcseg.training.engine import loop
 
     monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
     monkeypatch.setattr(loop, "batch_loss", lambda m, b, **kw: (

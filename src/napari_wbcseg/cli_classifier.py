@@ -66,8 +66,8 @@ def class_table(folders):
 
 def _load(folders, classes, synthetic):
     from .io.project import is_project
-    from .training.folders import load_project
-    from .training.sources import load_data_folders
+    from .training.data.folders import load_project
+    from .training.data.sources import load_data_folders
 
     top = max(c["code"] for c in classes)
     samples = []
@@ -77,7 +77,7 @@ def _load(folders, classes, synthetic):
         else:
             samples += load_data_folders([folder])
     if synthetic:
-        from .training.datasets import synthetic_samples
+        from .training.data.datasets import synthetic_samples
 
         samples += synthetic_samples(synthetic)
     return samples
@@ -86,10 +86,10 @@ def _load(folders, classes, synthetic):
 def cmd_train_classifier(args) -> int:
     from .cli import CliError
     from .io.classifier_store import user_classifier_dir
-    from .training.classifier import ClassifierConfig
-    from .training.classifier_run import run_classifier_training
-    from .training.loop import BatchEvent, EpochEvent, NoticeEvent
-    from .training.protocol import SplitSpec, data_names
+    from .training.engine.classifier import ClassifierConfig
+    from .training.engine.classifier_run import run_classifier_training
+    from .training.engine.loop import BatchEvent, EpochEvent, NoticeEvent
+    from .training.evaluation.protocol import SplitSpec, data_names
 
     import math
 

@@ -36,9 +36,9 @@ def cmd_evaluate(args) -> int:
     from .cli_train import load_public_layouts
     from .inference.predictor import ModelLoadError, load_model
     from .io.model_store import ModelNotFoundError
-    from .training.datasets import split_by_group
-    from .training.protocol import evaluation_plan
-    from .training.report import evaluate_datasets, format_report, write_csv
+    from .training.data.datasets import split_by_group
+    from .training.evaluation.protocol import evaluation_plan
+    from .training.evaluation.report import evaluate_datasets, format_report, write_csv
 
     if args.csv:  # before the minutes of scoring, not after
         check_out_file(args.csv, "--csv")

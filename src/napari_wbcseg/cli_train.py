@@ -101,7 +101,7 @@ def load_public_layouts(folders, synthetic: int):
 
     Kept under this name for scripts; see :func:`.training.sources.load_data_folders`.
     """
-    from .training.sources import load_data_folders
+    from .training.data.sources import load_data_folders
 
     return load_data_folders(folders, synthetic)
 
@@ -110,9 +110,9 @@ def _settings(args):
     """(TrainConfig, preset name, init) from the preset or checkpoint and the explicit flags."""
     from .cli import CliError
     from .models import architecture_info
-    from .training.checkpoint import read_config
-    from .training.loop import TrainConfig
-    from .training.presets import check_config, preset
+    from .training.engine.checkpoint import read_config
+    from .training.engine.loop import TrainConfig
+    from .training.engine.presets import check_config, preset
 
     arch = None
     continued = _continued_entry(args.continues) if args.continues else None
@@ -206,12 +206,12 @@ def cmd_train(args) -> int:
     from .cli import CliError
     from .core.batch import run_to_end
     from .io.model_store import user_dir
-    from .training.bundle import write_model
-    from .training.checkpoint import checkpoint_file
-    from .training.evaluate import score_validation
-    from .training.loop import BatchEvent, EpochEvent, NoticeEvent, train_steps
-    from .training.presets import describe
-    from .training.protocol import SplitSpec, card_blocks, data_names, three_way_split
+    from .training.engine.bundle import write_model
+    from .training.engine.checkpoint import checkpoint_file
+    from .training.evaluation.evaluate import score_validation
+    from .training.engine.loop import BatchEvent, EpochEvent, NoticeEvent, train_steps
+    from .training.engine.presets import describe
+    from .training.evaluation.protocol import SplitSpec, card_blocks, data_names, three_way_split
 
     config, preset_name, init = _settings(args)
     continued_card = _continued_entry(args.continues).card if args.continues else None
@@ -219,7 +219,7 @@ def cmd_train(args) -> int:
     resume_dir = checkpoint_file(args.resume).parent if args.resume else None
     name = args.name or (resume_dir.name if resume_dir else
                          f"{arch}-{time.strftime('%Y%m%d-%H%M')}")
-    from .training.names import check_model_name, has_labelled_cell
+    from .training.engine.names import check_model_name, has_labelled_cell
 
     if args.no_install and not args.out:
         raise CliError("--no-install writes the model only to --out; give --out DIR")
@@ -239,7 +239,7 @@ def cmd_train(args) -> int:
         raise CliError(f"no labelled cell in {', '.join(map(str, args.data))}: every mask "
                        "is empty")
     if args.synthetic:
-        from .training.datasets import synthetic_samples
+        from .training.data.datasets import synthetic_samples
 
         samples += synthetic_samples(args.synthetic)
     # the best epoch is picked on an inner split of the training part; the validation
@@ -302,7 +302,7 @@ def cmd_train(args) -> int:
            f"preset {preset_name}, {init} initialisation")
     command = " ".join(["napari-wbcseg"] + [shlex.quote(a) for a in getattr(args, "argv", [])])
     from .cli_args import writing
-    from .training.bundle import chain_history
+    from .training.engine.bundle import chain_history
 
     cards = []
     folders = ([] if args.no_install else [user_dir()]) + ([args.out] if args.out else [])

@@ -52,7 +52,7 @@ def _table(tmp_path):
 
 
 def _report(tmp_path):
-    from napari_wbcseg.training.report import write_csv
+    from napari_wbcseg.training.evaluation.report import write_csv
     report = {"d": {"images": 1, "regions": {"cell": {"dice": 0.5}}}}
     return lambda: write_csv(report, tmp_path / "report.csv")
 
@@ -69,8 +69,8 @@ def _weights(tmp_path):
 def _checkpoint(tmp_path):
     import torch
 
-    from napari_wbcseg.training.checkpoint import save_checkpoint
-    from napari_wbcseg.training.loop import TrainConfig
+    from napari_wbcseg.training.engine.checkpoint import save_checkpoint
+    from napari_wbcseg.training.engine.loop import TrainConfig
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     return lambda: save_checkpoint(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_wbcseg.training.checkpoint import FORMAT, _numpy_state, load_checkpoint
+from napari_wbcseg.training.engine.checkpoint import FORMAT, _numpy_state, load_checkpoint
 
 
 def _valid() -> dict:

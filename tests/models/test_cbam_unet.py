@@ -122,8 +122,8 @@ def test_imagenet_normalisation_inside_the_model(compact):
 
 
 def test_loss_is_focal_gamma_2_plus_dice(compact):
-    from napari_wbcseg.training.loop import batch_loss
-    from napari_wbcseg.training.losses import focal_loss
+    from napari_wbcseg.training.engine.loop import batch_loss
+    from napari_wbcseg.training.engine.losses import focal_loss
 
     assert compact.loss_config == {"focal_gamma": 2.0, "region": "dice"}
     torch.manual_seed(2)

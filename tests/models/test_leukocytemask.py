@@ -239,7 +239,7 @@ def test_few_training_steps_reduce_the_loss(compact):
 def test_frozen_batchnorm_statistics_stay_put_in_the_training_loss(compact):
     """A fine-tune's ``freeze_norm`` (BN layers in eval mode on a model in training mode)
     must keep the running statistics; without it the training loss updates them."""
-    from napari_wbcseg.training.optim import freeze_norm_statistics
+    from napari_wbcseg.training.engine.optim import freeze_norm_statistics
 
     x, sem, cls = _disks()
     bns = [m for m in compact.modules() if isinstance(m, torch.nn.BatchNorm2d)]

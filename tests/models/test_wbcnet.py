@@ -12,7 +12,7 @@ from torch import nn
 from napari_wbcseg.models import architecture_info, create_model
 from napari_wbcseg.models.flops import conv_macs
 from napari_wbcseg.models.wbcnet import EncoderNode, ResidualBlock, WBCNet
-from napari_wbcseg.training.losses import segmentation_loss
+from napari_wbcseg.training.engine.losses import segmentation_loss
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_supervised_nodes_option():
 
 
 def test_loss_is_bce_plus_tversky_over_every_branch(compact):
-    from napari_wbcseg.training.loop import batch_loss
+    from napari_wbcseg.training.engine.loop import batch_loss
 
     assert WBCNet.loss_config == {"region": "tversky", "tversky_alpha": 0.3,
                                   "tversky_beta": 0.7}

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_wbcseg.training.augment import (augment, mosaic, random_crop, resample,
+from napari_wbcseg.training.data.augment import (augment, mosaic, random_crop, resample,
                                             resample_to_native, to_batch)
-from napari_wbcseg.training.sample import IGNORE, Sample
+from napari_wbcseg.training.data.sample import IGNORE, Sample
 
 # colour of each semantic code in the "colour encodes the label" test images
 LUT = {0: (230, 220, 200), 1: (40, 200, 60), 2: (60, 40, 220), 3: (200, 60, 200)}

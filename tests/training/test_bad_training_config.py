@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from napari_wbcseg.training.loop import TrainConfig, train_steps
-from napari_wbcseg.training.names import check_model_name
-from napari_wbcseg.training.presets import check_config
+from napari_wbcseg.training.engine.loop import TrainConfig, train_steps
+from napari_wbcseg.training.engine.names import check_model_name
+from napari_wbcseg.training.engine.presets import check_config
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -30,7 +30,7 @@ def test_default_settings_pass():
 
 
 def _empty_samples():
-    from napari_wbcseg.training.datasets import synthetic_samples
+    from napari_wbcseg.training.data.datasets import synthetic_samples
 
     return [dataclasses.replace(s, semantic=np.zeros_like(s.semantic),
                                 cell_class=np.zeros_like(s.cell_class))
@@ -44,7 +44,7 @@ def test_training_on_empty_masks_is_refused():
 
 
 def test_ignored_pixels_are_no_labels():
-    from napari_wbcseg.training.names import has_labelled_cell
+    from napari_wbcseg.training.engine.names import has_labelled_cell
 
     samples = _empty_samples()
     assert not has_labelled_cell(samples)

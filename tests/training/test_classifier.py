@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from napari_wbcseg.core.batch import run_to_end
-from napari_wbcseg.training.cell_data import collect_cells
-from napari_wbcseg.training.classifier import (ClassifierConfig, fit_temperature,
+from napari_wbcseg.training.data.cell_data import collect_cells
+from napari_wbcseg.training.engine.classifier import (ClassifierConfig, fit_temperature,
                                                train_classifier_steps)
-from napari_wbcseg.training.datasets import synthetic_samples
+from napari_wbcseg.training.data.datasets import synthetic_samples
 
 CODES = (1, 2, 3, 4, 5)
 CLASSES = [{"code": c, "name": n, "color": "#ffffff"} for c, n in
@@ -24,7 +24,7 @@ def cells():
 
 def _truth_predict(sample):
     """A segmentation 'network' that returns the sample's own labels as probabilities."""
-    from napari_wbcseg.training.augment import resample_to_native
+    from napari_wbcseg.training.data.augment import resample_to_native
 
     native = resample_to_native(sample)
     sem = np.clip(native.semantic, 0, 2)

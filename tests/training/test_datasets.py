@@ -8,8 +8,8 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from napari_wbcseg.training import datasets as D
-from napari_wbcseg.training.sample import (CELL, IGNORE, NATIVE_CELL_DIAMETER, Sample,
+from napari_wbcseg.training.data import datasets as D
+from napari_wbcseg.training.data.sample import (CELL, IGNORE, NATIVE_CELL_DIAMETER, Sample,
                                            mark_unlabelled_cells)
 
 
@@ -31,8 +31,8 @@ def test_package_import_is_light():
     import importlib
     import subprocess
 
-    code = ("import sys, napari_wbcseg.training, napari_wbcseg.training.datasets, "
-            "napari_wbcseg.training.augment; print('torch' in sys.modules)")
+    code = ("import sys, napari_wbcseg.training, napari_wbcseg.training.data.datasets, "
+            "napari_wbcseg.training.data.augment; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert importlib.import_module("napari_wbcseg.training").Sample is Sample

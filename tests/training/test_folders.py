@@ -6,11 +6,11 @@ import pytest
 
 from napari_wbcseg.core.synthetic import synthetic_smear
 from napari_wbcseg.io.project import save_image_entry, set_reviewed
-from napari_wbcseg.training.folders import (decode_mask, detect_and_load, find_pairs,
+from napari_wbcseg.training.data.folders import (decode_mask, detect_and_load, find_pairs,
                                             load_image_mask_folder, load_project)
-from napari_wbcseg.training.sample import (CELL, IGNORE, NATIVE_CELL_DIAMETER, UNKNOWN_CLASS,
+from napari_wbcseg.training.data.sample import (CELL, IGNORE, NATIVE_CELL_DIAMETER, UNKNOWN_CLASS,
                                            synthetic_scale)
-from napari_wbcseg.training.sources import load_data_folders
+from napari_wbcseg.training.data.sources import load_data_folders
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +267,7 @@ def test_public_layout_is_detected(tmp_path, shared_data):
 
 
 def test_load_data_folders_on_the_shared_data(shared_data, monkeypatch):
-    from napari_wbcseg.training import datasets
+    from napari_wbcseg.training.data import datasets
 
     if not os.environ.get("WBCSEG_SLOW_TESTS"):  # decoding every 2048x1536 field takes ~1 min
         fields = datasets.load_bcisc_fields

@@ -5,9 +5,9 @@ import pytest
 
 from napari_wbcseg.core.synthetic import synthetic_smear
 from napari_wbcseg.io.writer import save_labels
-from napari_wbcseg.training.layer_files import find_layer_sets, load_layer_folder
-from napari_wbcseg.training.sample import UNKNOWN_CLASS
-from napari_wbcseg.training.sources import load_data_folders
+from napari_wbcseg.training.data.layer_files import find_layer_sets, load_layer_folder
+from napari_wbcseg.training.data.sample import UNKNOWN_CLASS
+from napari_wbcseg.training.data.sources import load_data_folders
 
 
 @pytest.fixture(scope="module")

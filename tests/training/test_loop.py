@@ -9,11 +9,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from napari_wbcseg.core.batch import run_to_end  # noqa: E402
-from napari_wbcseg.training import loop  # noqa: E402
-from napari_wbcseg.training.checkpoint import load_checkpoint, read_config  # noqa: E402
-from napari_wbcseg.training.loop import (CheckpointEvent, EpochEvent, NoticeEvent,  # noqa: E402
+from napari_wbcseg.training.engine import loop  # noqa: E402
+from napari_wbcseg.training.engine.checkpoint import load_checkpoint, read_config  # noqa: E402
+from napari_wbcseg.training.engine.loop import (CheckpointEvent, EpochEvent, NoticeEvent,  # noqa: E402
                                          TrainConfig, train_steps)
-from napari_wbcseg.training.sample import Sample  # noqa: E402
+from napari_wbcseg.training.data.sample import Sample  # noqa: E402
 
 
 def cell_sample(seed, source="segmentation_WBC-1", size=96, scale=1.0) -> Sample:
@@ -173,7 +173,7 @@ def test_non_finite_in_the_first_epoch_keeps_the_initial_weights(monkeypatch):
 
 
 def test_mosaics_and_preprocessing_in_batches(monkeypatch):
-    from napari_wbcseg.training import sampling
+    from napari_wbcseg.training.data import sampling
 
     seen = []
     real = sampling.mosaic
@@ -246,7 +246,7 @@ def test_freeze_norm_keeps_the_batchnorm_statistics_of_the_start():
 @pytest.mark.parametrize("arch", ["wcsegnet-compact", "wbc-net-compact", "unet-mobilenetv2"])
 def test_detached_class_head_keeps_the_class_loss_out_of_the_shared_network(arch):
     from napari_wbcseg.models import create_model
-    from napari_wbcseg.training.optim import (class_head_modules, class_head_parameters,
+    from napari_wbcseg.training.engine.optim import (class_head_modules, class_head_parameters,
                                               detach_class_head)
 
     model = create_model(arch)
@@ -271,7 +271,7 @@ def test_detached_class_head_keeps_the_class_loss_out_of_the_shared_network(arch
 
 
 def test_class_head_only_run_leaves_no_hooks_and_clips_groups_apart():
-    from napari_wbcseg.training.optim import clip_gradients
+    from napari_wbcseg.training.engine.optim import clip_gradients
 
     result, _ = _run(TrainConfig(**{**TINY, "epochs": 1}, class_head_only=True))
     assert not any(m._forward_pre_hooks for m in result.model.modules())
@@ -283,7 +283,7 @@ def test_class_head_only_run_leaves_no_hooks_and_clips_groups_apart():
 
 
 def test_cell_type_counts_count_cells_not_pixels():
-    from napari_wbcseg.training.loop import cell_type_counts
+    from napari_wbcseg.training.engine.loop import cell_type_counts
 
     counts = cell_type_counts(TRAIN, 5)  # one cell per sample, type 1 + seed % 5
     assert counts.tolist() == [2, 1, 1, 1, 1]

@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_wbcseg.training.losses import (cell_log_probs, dice_loss, focal_loss,  # noqa: E402
+from napari_wbcseg.training.engine.losses import (cell_log_probs, dice_loss, focal_loss,  # noqa: E402
                                            segmentation_loss, tversky_loss)
 
 K = 5

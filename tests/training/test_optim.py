@@ -3,9 +3,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_wbcseg.training.loop import TrainConfig  # noqa: E402
-from napari_wbcseg.training.optim import OPTIMIZERS, make_optimizer  # noqa: E402
-from napari_wbcseg.training.presets import preset  # noqa: E402
+from napari_wbcseg.training.engine.loop import TrainConfig  # noqa: E402
+from napari_wbcseg.training.engine.optim import OPTIMIZERS, make_optimizer  # noqa: E402
+from napari_wbcseg.training.engine.presets import preset  # noqa: E402
 
 
 def _optimizer(config):

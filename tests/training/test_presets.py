@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from napari_wbcseg.models import list_architectures
-from napari_wbcseg.training.augment import augment
-from napari_wbcseg.training.loop import TrainConfig
-from napari_wbcseg.training.presets import PRESETS, check_config, describe, family_of, preset
+from napari_wbcseg.training.data.augment import augment
+from napari_wbcseg.training.engine.loop import TrainConfig
+from napari_wbcseg.training.engine.presets import PRESETS, check_config, describe, family_of, preset
 
 
 @pytest.mark.parametrize("arch", list_architectures())
@@ -77,7 +77,7 @@ def test_unknown_names():
 def test_generic_encoder_freezing_of_smp_unets():
     torch = pytest.importorskip("torch")
     from napari_wbcseg.models import create_model
-    from napari_wbcseg.training.optim import can_freeze, set_encoder_frozen
+    from napari_wbcseg.training.engine.optim import can_freeze, set_encoder_frozen
 
     model = create_model("unet-resnet18")
     assert can_freeze(model)
@@ -98,7 +98,7 @@ def _tiny_run(config, **kw):
     from test_loop import TRAIN, VAL
 
     from napari_wbcseg.core.batch import run_to_end
-    from napari_wbcseg.training.loop import train_steps
+    from napari_wbcseg.training.engine.loop import train_steps
 
     events = []
     return run_to_end(train_steps(TRAIN, VAL, config, **kw), events.append), events
@@ -107,7 +107,7 @@ def _tiny_run(config, **kw):
 def test_encoder_frozen_first_only_when_pretrained(monkeypatch, tmp_path):
     torch = pytest.importorskip("torch")
     from napari_wbcseg.models import create_model
-    from napari_wbcseg.training import loop
+    from napari_wbcseg.training.engine import loop
 
     base = dict(architecture="cbam-unet-vgg16-compact", epochs=4, steps_per_epoch=1,
                 batch_size=2, crop=48, lr=1e-2, threads=1, freeze_encoder_fraction=0.5,

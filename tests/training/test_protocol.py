@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from napari_wbcseg.training.datasets import split_by_group
-from napari_wbcseg.training.protocol import (SplitSpec, data_names, evaluation_plan,
+from napari_wbcseg.training.data.datasets import split_by_group
+from napari_wbcseg.training.evaluation.protocol import (SplitSpec, data_names, evaluation_plan,
                                              three_way_split)
-from napari_wbcseg.training.sample import Sample
+from napari_wbcseg.training.data.sample import Sample
 
 
 def _samples():

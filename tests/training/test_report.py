@@ -4,9 +4,9 @@ import csv
 import numpy as np
 import pytest
 
-from napari_wbcseg.training.report import (PIXEL_CLASS_NAMES, evaluate_datasets, format_report,
+from napari_wbcseg.training.evaluation.report import (PIXEL_CLASS_NAMES, evaluate_datasets, format_report,
                                            pixel_class_summary, score_image, write_csv)
-from napari_wbcseg.training.sample import Sample
+from napari_wbcseg.training.data.sample import Sample
 
 
 def _probs_from(semantic, cell_class, n_classes=5):
@@ -248,7 +248,7 @@ def test_benchmarks_markdown_from_a_fake_report():
 
 
 def test_benchmarks_recall_pooled_over_sources():
-    from napari_wbcseg.training.report import CLASS_NAMES
+    from napari_wbcseg.training.evaluation.report import CLASS_NAMES
 
     bt = _benchmarks_module()
     assert bt.CELL_TYPES == CLASS_NAMES  # the confusion matrices' row order
@@ -302,13 +302,13 @@ def test_benchmarks_json_round_trip(tmp_path):
     assert out.read_text() == bt.render_markdown(reports, {})
 
 
-# --- one evaluator: the loop's Dice (training.evaluate) == the papers' tables (report) -----
+# --- one evaluator: the loop's Dice (training.evaluation.evaluate) == the papers' tables (report) -----
 
 
 def test_loop_and_report_give_identical_scores():
-    from napari_wbcseg.training.augment import resample_to_native
-    from napari_wbcseg.training.datasets import synthetic_samples
-    from napari_wbcseg.training.evaluate import evaluate, summary
+    from napari_wbcseg.training.data.augment import resample_to_native
+    from napari_wbcseg.training.data.datasets import synthetic_samples
+    from napari_wbcseg.training.evaluation.evaluate import evaluate, summary
 
     smear = synthetic_samples(1)[0]
     flip = lambda a: np.ascontiguousarray(a[:, ::-1])  # noqa: E731  (another image)

@@ -16,10 +16,10 @@ torch = pytest.importorskip("torch")
 
 from napari_wbcseg.core.batch import run_to_end  # noqa: E402
 from napari_wbcseg.io.model_store import list_models, model_entries  # noqa: E402
-from napari_wbcseg.training import session  # noqa: E402
-from napari_wbcseg.training.loop import BatchEvent, EpochEvent, NoticeEvent  # noqa: E402
-from napari_wbcseg.training.session_classifier import ClassifierEvent  # noqa: E402
-from napari_wbcseg.training.sample import IGNORE  # noqa: E402
+from napari_wbcseg.training.engine import session  # noqa: E402
+from napari_wbcseg.training.engine.loop import BatchEvent, EpochEvent, NoticeEvent  # noqa: E402
+from napari_wbcseg.training.engine.session_classifier import ClassifierEvent  # noqa: E402
+from napari_wbcseg.training.data.sample import IGNORE  # noqa: E402
 
 TINY = dict(epochs=1, steps_per_epoch=2, batch_size=2, crop=64, threads=1)
 
@@ -73,7 +73,7 @@ def test_samples_from_layer_sets_checks_shapes_and_review_state():
 
 def test_fine_tune_defaults_follow_the_base_model():
     from napari_wbcseg.io.model_store import find_model
-    from napari_wbcseg.training.presets import _NO_AUG
+    from napari_wbcseg.training.engine.presets import _NO_AUG
 
     card = find_model("wcsegnet-compact").card
     p = session.SessionParams("x")
@@ -199,7 +199,7 @@ def test_stop_in_first_batch_saves_nothing_and_resume_finishes(models):
 
 def test_full_disk_leaves_nothing_listed(models, monkeypatch):
     from napari_wbcseg.io import atomic
-    from napari_wbcseg.training import bundle
+    from napari_wbcseg.training.engine import bundle
 
     def full(path, text, *a, **kw):  # the card write (weights were written first)
         raise OSError(28, "No space left on device")

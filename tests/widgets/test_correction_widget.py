@@ -273,7 +273,7 @@ def test_review_and_project_round_trip(setup, smear, make_napari_viewer, tmp_pat
     assert np.allclose(ct.colormap.map(5)[..., :3], [1.0, 32 / 255, 32 / 255], atol=0.01)
     assert list(viewer2.layers["field nucleus"].features["class"])[:2] == ["lymphocyte"] * 2
     # the training CLI's loader takes the reviewed image
-    from napari_wbcseg.training.folders import load_project
+    from napari_wbcseg.training.data.folders import load_project
 
     samples = load_project(tmp_path / "proj")
     assert len(samples) == 1 and samples[0].complete

@@ -191,7 +191,7 @@ def test_fine_tune_trains_the_cell_classifier_too(widget, qtbot, notes, monkeypa
 
 
 def test_stop_in_first_batch_then_resume(widget, qtbot, notes):
-    from napari_wbcseg.training.loop import BatchEvent
+    from napari_wbcseg.training.engine.loop import BatchEvent
 
     viewer, w = widget
     _add_image(viewer, "a", seed=1)
@@ -216,7 +216,7 @@ def test_stop_in_first_batch_then_resume(widget, qtbot, notes):
 
 def test_resume_a_run_of_an_earlier_session_by_its_name(widget, qtbot, notes,
                                                        make_napari_viewer):
-    from napari_wbcseg.training.loop import BatchEvent
+    from napari_wbcseg.training.engine.loop import BatchEvent
 
     viewer, w = widget
     _add_image(viewer, "a", seed=1)
@@ -274,7 +274,7 @@ def test_bad_input_notifies_and_leaves_layers_alone(widget, qtbot, notes):
 
 
 def test_full_disk_when_saving(widget, qtbot, notes, monkeypatch, tmp_path):
-    from napari_wbcseg.training import bundle
+    from napari_wbcseg.training.engine import bundle
 
     def full(*a, **kw):
         raise OSError(28, "No space left on device")

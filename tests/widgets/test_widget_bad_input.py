@@ -379,7 +379,7 @@ def train(make_napari_viewer, tmp_path, monkeypatch):
     (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
 ])
 def test_train_worker_errors(train, notes, qtbot, smear, monkeypatch, exc, expected):
-    from napari_wbcseg.training import session
+    from napari_wbcseg.training.engine import session
 
     monkeypatch.setattr(session, "run", _raising_steps(exc))
     viewer, w = train
@@ -437,7 +437,7 @@ def test_dock_buttons_run_heavy_work_off_the_gui_thread(make_napari_viewer, qtbo
     from napari_wbcseg.inference import predictor
     from napari_wbcseg.inference import segment as segment_module
     from napari_wbcseg.io import model_exchange
-    from napari_wbcseg.training import session
+    from napari_wbcseg.training.engine import session
 
     calls: list = []
     for module, name in ((predictor, "load_model"), (segment_module, "segment_steps"),

@@ -3,7 +3,7 @@
 Thin: it snapshots the reviewed images of the viewer (copies of the image and its three
 schema label layers whose metadata marks them reviewed, see ``review_metadata``) and a
 ``SessionParams``, and drives
-``training.session.run`` in a worker thread.  Loading the data, training and saving all
+``training.engine.session.run`` in a worker thread.  Loading the data, training and saving all
 happen there; the GUI thread only draws progress, the loss plot and notifications.
 Stop ends the run cleanly after the current batch (the best weights are saved and the
 checkpoint kept); Resume continues from that checkpoint.  Closing the viewer stops the
@@ -71,7 +71,7 @@ class TrainWidget(Container):
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):  # noqa: F821
         from ..io.model_store import DEFAULT_MODEL, find_model
         from ..models import list_architectures
-        from ..training.session import FINETUNE_DEFAULTS as D
+        from ..training.engine.session import FINETUNE_DEFAULTS as D
 
         super().__init__()
         self._viewer = napari_viewer
@@ -164,7 +164,7 @@ class TrainWidget(Container):
         self._on_start()
 
     def _on_start(self, *_):
-        from ..training.session import FINETUNE_DEFAULTS, SCRATCH_DEFAULTS
+        from ..training.engine.session import FINETUNE_DEFAULTS, SCRATCH_DEFAULTS
 
         scratch = self.start.value == _SCRATCH
         if scratch != self._scratch:  # only a switch between fine-tuning and scratch
@@ -227,7 +227,7 @@ class TrainWidget(Container):
         self.folders.choices = self._folders
 
     def params(self):
-        from ..training.session import SessionParams
+        from ..training.engine.session import SessionParams
 
         start = self.start.value
         return SessionParams(name=self.name.value.strip(), architecture=self.architecture.value,
@@ -252,7 +252,7 @@ class TrainWidget(Container):
         return sets
 
     def train(self):
-        from ..training.session import ModelFileError, check_name, run
+        from ..training.engine.session import ModelFileError, check_name, run
 
         sets = self._training_data("Mark corrected images as reviewed in the correction "
                                    "widget, or add an annotation-project folder.")
@@ -273,7 +273,7 @@ class TrainWidget(Container):
             and (last.error is not None or last.result.stopped == "user")
 
     def _update_resume(self, *_):
-        from ..training.session import saved_checkpoint
+        from ..training.engine.session import saved_checkpoint
 
         if self._worker is None and not self._closed:
             self.resume_button.enabled = self._resumable_in_memory() or \
@@ -283,7 +283,7 @@ class TrainWidget(Container):
         """Continue the stopped run of this session (same data and settings), or else the
         run whose name is in the name field from its checkpoint on disk (e.g. one from an
         earlier napari session), on the reviewed data open now."""
-        from ..training.session import run, saved_checkpoint
+        from ..training.engine.session import run, saved_checkpoint
 
         if self._worker is not None:
             return
@@ -330,9 +330,9 @@ class TrainWidget(Container):
             self.status.value = "stopping after the current batch..."
 
     def _on_event(self, ev):
-        from ..training.loop import BatchEvent, EpochEvent, NoticeEvent
-        from ..training.session import BaselineEvent, DataEvent
-        from ..training.session_classifier import ClassifierEvent
+        from ..training.engine.loop import BatchEvent, EpochEvent, NoticeEvent
+        from ..training.engine.session import BaselineEvent, DataEvent
+        from ..training.engine.session_classifier import ClassifierEvent
 
         if self._closed:
             return
@@ -371,7 +371,7 @@ class TrainWidget(Container):
     def _on_classifier_event(self, wrapped):
         """The cell classifier's stage after the network's: the bar and the loss plot go
         on (its selection scores are another measure: status line only)."""
-        from ..training.loop import BatchEvent, EpochEvent, NoticeEvent
+        from ..training.engine.loop import BatchEvent, EpochEvent, NoticeEvent
 
         ev = wrapped.event
         if isinstance(ev, BatchEvent):
@@ -426,7 +426,7 @@ class TrainWidget(Container):
     def _on_errored(self, exc):
         if self._closed:
             return
-        from ..training.session import TrainingInputError
+        from ..training.engine.session import TrainingInputError
 
         expected = isinstance(exc, TrainingInputError)
         if not expected:

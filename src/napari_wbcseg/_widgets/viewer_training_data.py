@@ -62,7 +62,7 @@ def reviewed_in_viewer(layers):
 def snapshot_layer_sets(layers):
     """``(LayerSets, notes)`` of the reviewed images: copies, taken on the GUI thread, so
     that editing during a run never changes the training data."""
-    from ..training.session import LayerSet
+    from ..training.engine.session import LayerSet
 
     found, notes = reviewed_in_viewer(layers)
     return [LayerSet(name, np.array(image.data), *(np.array(x.data) for x in trio),

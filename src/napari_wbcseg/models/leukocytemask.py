@@ -60,7 +60,7 @@ pixels of unknown code (255) weigh 0; the nucleus channel weighs 0 on the whole 
 when the cell has any pixel of unknown part (code 3, whole-cell masks).  The nucleus
 loss is reported as ``loss_nucleus`` and added with ``nucleus_loss_weight``.
 
-Targets from the dense codes (``training/sample.py``).  Instances = 4-connected
+Targets from the dense codes (``training/data/sample.py``).  Instances = 4-connected
 components of semantic in {1, 2, 3} with at least ``min_instance_area`` pixels (touching
 cells become one instance: the dense codes cannot tell them apart); box = the
 component's pixel extent; label = majority known class (1..K) in it.  A cell whose

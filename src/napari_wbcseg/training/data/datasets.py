@@ -22,7 +22,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..io.imread import read_image
+from ...io.imread import read_image
 from .bcisc import BCISC_CLASSES, load_bcisc_fields, load_bcisc_subimages
 from .sample import (BACKGROUND, CELL, CYTOPLASM, DEFAULT_SCALE, IGNORE, MEDIAN_CELL_DIAMETER,
                      NATIVE_CELL_DIAMETER, NUCLEUS, SEMANTIC_CODES, SYNTHETIC_CELL_DIAMETER_UM,
@@ -115,7 +115,7 @@ def synthetic_samples(n: int, seed0: int = 0, shape=(384, 512), **smear_kwargs) 
     Extra keyword arguments go to ``synthetic_smear`` (``n_wbc``, ``pixel_size_um``,
     ``touching``, ...).
     """
-    from ..core.synthetic import synthetic_smear
+    from ...core.synthetic import synthetic_smear
 
     out = []
     for seed in range(int(seed0), int(seed0) + int(n)):

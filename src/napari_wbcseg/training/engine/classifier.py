@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .cell_data import CellSet, class_table_of
+from ..data.cell_data import CellSet, class_table_of
 from .loop import BatchEvent, EpochEvent, NoticeEvent
 
 __all__ = ["ClassifierConfig", "ClassifierResult", "augment_crops", "classifier_scores",
@@ -94,7 +94,7 @@ def predict_logits(model, crops: np.ndarray, batch: int = 128, tta: bool = True)
     """(N, K) logits (mean over the crop and its mirror image with ``tta``)."""
     import torch
 
-    from ..inference.precision import autocast
+    from ...inference.precision import autocast
 
     was = model.training
     model.eval()
@@ -161,9 +161,9 @@ def train_classifier_steps(train: CellSet, select: CellSet, classes, config=Clas
     """
     import torch
 
-    from ..inference.precision import resolve_precision
-    from ..models.cell_classifier import create_classifier
-    from ..models.pretrained import PretrainedUnavailableError
+    from ...inference.precision import resolve_precision
+    from ...models.cell_classifier import create_classifier
+    from ...models.pretrained import PretrainedUnavailableError
 
     class_table_of(train, classes)
     torch.manual_seed(config.seed)
@@ -186,7 +186,7 @@ def train_classifier_steps(train: CellSet, select: CellSet, classes, config=Clas
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=total,
                                                 pct_start=0.15)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    from ..inference.precision import autocast
+    from ...inference.precision import autocast
 
     best = (-float("inf"), 0, {}, copy.deepcopy(model.state_dict()))
     history, stopped, since, t0 = [], "finished", 0, time.perf_counter()

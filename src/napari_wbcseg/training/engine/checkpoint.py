@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io.atomic import atomic_path
+from ...io.atomic import atomic_path
 
 FORMAT = "napari-wbcseg training checkpoint"
 VERSION = 1

@@ -29,7 +29,7 @@ class ClassifierRun:
 
 def segmenter_predict(model_name, device: str = "cpu"):
     """(predict callable for collect_cells, size multiple, model name) of a segmenter."""
-    from ..inference.predictor import load_model
+    from ...inference.predictor import load_model
 
     net = load_model(model_name, device)
     return net, net.size_multiple, net.entry.name  # LoadedModel takes 0..255, as predict does
@@ -39,10 +39,10 @@ def run_classifier_training(samples, spec, classes, config, *, segmenter=None, o
                             name="cell-classifier", log=print, on_event=None,
                             should_stop=lambda: False, initial_state=None, notes=""):
     """Train and save a classifier; returns ``(card path, result, validation report)``."""
-    from ..core.batch import run_to_end
-    from .cell_data import collect_cells
+    from ...core.batch import run_to_end
+    from ..data.cell_data import collect_cells
     from .classifier import classifier_scores, predict_logits, train_classifier_steps
-    from .protocol import three_way_split
+    from ..evaluation.protocol import three_way_split
 
     codes = [int(c["code"]) for c in classes]
     inner, select, val = three_way_split(samples, spec)
@@ -55,7 +55,7 @@ def run_classifier_training(samples, spec, classes, config, *, segmenter=None, o
     counts = {part: _per_class(c.labels, len(codes)) for part, c in cells.items()}
     log(f"cells ({'masks from ' + seg_name}) in {time.perf_counter() - t0:.0f} s: "
         f"{json.dumps(counts)}")
-    from .cell_data import class_table_of
+    from ..data.cell_data import class_table_of
 
     class_table_of(cells["train"], classes)  # no cell / one class: the clearer message first
     if len(cells["train"]) < MIN_TRAIN_CELLS:
@@ -76,7 +76,7 @@ def run_classifier_training(samples, spec, classes, config, *, segmenter=None, o
         report["calibration"] = _calibration(result, cells["val"])
         report["selection_free"] = True
     data = {"split_spec": spec.to_card(), "masks_from": seg_name, "cells": counts}
-    from ..io.classifier_store import check_name
+    from ...io.classifier_store import check_name
 
     check_name(name)
     cards = [write_classifier(folder, name, result, classes=classes, data=data,
@@ -108,9 +108,9 @@ def _calibration(result, cells) -> dict:
 
 def write_classifier(folder, name, result, *, classes, data, validation, notes="") -> Path:
     """``<folder>/<name>.safetensors`` + card (``"kind": "cell-classifier"``), atomically."""
-    from ..io.atomic import write_text_atomic
-    from ..io.fetch import sha256_of
-    from ..models.weights import save_weights
+    from ...io.atomic import write_text_atomic
+    from ...io.fetch import sha256_of
+    from ...models.weights import save_weights
     from .bundle import hardware
 
     folder = Path(folder)

@@ -17,7 +17,7 @@ def check_model_name(name, *, install: bool = True) -> str:
     existing user model of that name may be replaced, as ``train`` always did.  With
     ``install=False`` (``train --no-install --out DIR``) only the file-name rule applies:
     nothing is saved where a bundled model could hide it."""
-    from ..io.model_exchange import check_name
+    from ...io.model_exchange import check_name
 
     return check_name(name, overwrite=True, existing=install)
 
@@ -25,6 +25,6 @@ def check_model_name(name, *, install: bool = True) -> str:
 def has_labelled_cell(samples) -> bool:
     """True when at least one sample marks a cell pixel (cytoplasm, nucleus or cell; the
     ignored code 255 is no label)."""
-    from .sample import CELL, CYTOPLASM
+    from ..data.sample import CELL, CYTOPLASM
 
     return any(bool(((s.semantic >= CYTOPLASM) & (s.semantic <= CELL)).any()) for s in samples)

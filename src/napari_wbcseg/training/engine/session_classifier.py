@@ -52,10 +52,10 @@ def classifier_name(model_name: str) -> str:
 
 def _class_table(prepared) -> list:
     """The starting model's class table, else the five blood classes."""
-    from ..schema import DEFAULT_CLASSES, UNIDENTIFIED
+    from ...schema import DEFAULT_CLASSES, UNIDENTIFIED
 
     if prepared.base:
-        from ..io.model_store import ModelNotFoundError, find_model
+        from ...io.model_store import ModelNotFoundError, find_model
 
         try:
             classes = find_model(prepared.base["name"]).card.get("classes")
@@ -68,7 +68,7 @@ def _class_table(prepared) -> list:
 
 
 def _skip_reason(prepared, min_cells: int) -> str:
-    from ..schema import class_by_code
+    from ...schema import class_by_code
 
     codes = prepared.data.get("classes") or []
     cells = int(prepared.data.get("labelled_training_cells", 0))
@@ -101,8 +101,8 @@ def fine_tune_classifier(prepared, model_name: str, *, min_cells: int, overrides
 
 
 def _train(stage, prepared, overrides, seed, should_stop):
-    from ..io.classifier_store import classifier_for
-    from .cell_data import collect_cells
+    from ...io.classifier_store import classifier_for
+    from ..data.cell_data import collect_cells
     from .classifier import ClassifierConfig, train_classifier_steps
     from .loop import BatchEvent
 
@@ -111,7 +111,7 @@ def _train(stage, prepared, overrides, seed, should_stop):
     values = dict(CLASSIFIER_FINETUNE, seed=seed, imagenet=entry is None)
     state = None
     if entry is not None:
-        from ..models.weights import load_weights
+        from ...models.weights import load_weights
 
         classes = [dict(c) for c in entry.card["classes"]]  # its index order
         config = entry.card.get("config") or {}
@@ -181,8 +181,8 @@ def write_staged(stage: ClassifierStage, folder: Path) -> Path:
 
 def publish(staging: Path, name: str, folder: Path) -> None:
     """Weights, then card, into ``folder`` (the card lists it); the cache forgets it."""
-    from ..inference.classify import clear_cache
-    from ..io.model_exchange import _publish
+    from ...inference.classify import clear_cache
+    from ...io.model_exchange import _publish
 
     _publish(staging, name, folder)
     clear_cache()  # one saved again under its name must not be served from the cache

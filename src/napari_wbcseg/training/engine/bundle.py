@@ -7,9 +7,9 @@ import os
 import platform
 from pathlib import Path
 
-from ..io.atomic import write_text_atomic
-from ..io.fetch import sha256_of
-from ..schema import DEFAULT_CLASSES
+from ...io.atomic import write_text_atomic
+from ...io.fetch import sha256_of
+from ...schema import DEFAULT_CLASSES
 
 DATA_LICENCES = {
     "segmentation_WBC": "zxaoyou/segmentation_WBC, GPL-3.0 (Zheng et al. 2018; acknowledge "
@@ -49,8 +49,8 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
     epoch's numbers (``result.best_validation``) become ``validation``, marked
     ``selection_free: false`` since they were picked on those same images.
     """
-    from ..models.weights import save_weights
-    from .evaluate import summary
+    from ...models.weights import save_weights
+    from ..evaluation.evaluate import summary
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -93,7 +93,7 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
 def chain_history(card_path, previous_card: dict) -> None:
     """Record the runs of the model a run continued (its card) in the new card:
     ``training.previous_runs`` (oldest first) and ``total_seconds``."""
-    from ..io.safe_json import load_json_file
+    from ...io.safe_json import load_json_file
 
     card_path = Path(card_path)
     card = load_json_file(card_path)

@@ -32,7 +32,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from ..io.imread import read_image
+from ...io.imread import read_image
 from .sample import (BACKGROUND, CELL, DEFAULT_SCALE, UNKNOWN_CLASS, Sample, find_folder,
                      ignore_unlabelled)
 

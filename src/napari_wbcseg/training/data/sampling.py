@@ -77,7 +77,7 @@ def preprocess_samples(samples, method: str = "none") -> list:
         raise ValueError(f"preprocess must be one of {PREPROCESSING}, got {method!r}")
     if method == "none":
         return list(samples)
-    from ..core.preprocessing import ahe_retinex
+    from ...core.preprocessing import ahe_retinex
 
     out = []
     for s in samples:

@@ -45,9 +45,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..core.image import as_rgb_uint8
-from ..io.imread import SUPPORTED_SUFFIXES, read_image
-from ..schema import DEFAULT_CLASSES, UNIDENTIFIED
+from ...core.image import as_rgb_uint8
+from ...io.imread import SUPPORTED_SUFFIXES, read_image
+from ...schema import DEFAULT_CLASSES, UNIDENTIFIED
 from .sample import (BACKGROUND, CELL, CYTOPLASM, IGNORE, NATIVE_CELL_DIAMETER, NUCLEUS,
                      SYNTHETIC_CELL_DIAMETER_UM, UNKNOWN_CLASS, Sample, ignore_unlabelled)
 
@@ -78,7 +78,7 @@ def load_project(project_dir, *, reviewed_only: bool = True, scale: float | None
     which get ``complete=False``; False takes every image (unreviewed ones incomplete).
     Group ``project:<name>``, source ``project:<folder name>``.
     """
-    from ..io.project import load_entry, read_project
+    from ...io.project import load_entry, read_project
 
     project = read_project(project_dir)
     _warn_class_table(project, num_classes)
@@ -282,7 +282,7 @@ def detect_and_load(folder, *, reviewed_only: bool = True) -> list[Sample]:
     (:mod:`.layer_files`), a plain folder of image + mask pairs.  Raises
     FileNotFoundError or ValueError with a one-line message naming the folder.
     """
-    from ..io.project import is_project
+    from ...io.project import is_project
 
     folder = Path(folder)
     if not folder.is_dir():

@@ -16,8 +16,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..core.metrics import dice
-from .augment import resample_to_native
+from ...core.metrics import dice
+from ..data.augment import resample_to_native
 
 
 def predict_sample(predict, image: np.ndarray, multiple: int) -> np.ndarray:
@@ -129,7 +129,7 @@ def model_predict(model):
 def score_validation(model, samples, preprocess: str = "none") -> dict:
     """:func:`evaluate` report of ``model`` on ``samples`` after the run's preprocessing
     (the loop preprocesses its validation images the same way)."""
-    from .sampling import preprocess_samples
+    from ..data.sampling import preprocess_samples
 
     samples = preprocess_samples(list(samples), preprocess)
     return evaluate(model_predict(model), samples, model.size_multiple) if samples else {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from .augment import augment as _augment
+from ..data.augment import augment as _augment
 
 __all__ = ["PRESETS", "describe", "family_of", "preset"]
 
@@ -110,7 +110,7 @@ _FAST = {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "schedule": "on
 
 def family_of(architecture: str) -> str:
     """The recipe family of a registered architecture name ("unet-resnet50" -> "unet")."""
-    from ..models import architecture_info
+    from ...models import architecture_info
 
     name = architecture_info(architecture)["name"]  # KeyError/ValueError for unknown names
     base = name[: -len("-compact")] if name.endswith("-compact") else name
@@ -158,7 +158,7 @@ def check_config(config) -> None:
     their documented bounds (:data:`LIMITS`; lr in (0, 10], weight decay, momentum, class
     weight, fractions and jitter finite and in range)."""
     from .optim import OPTIMIZERS, SCHEDULES
-    from .sampling import PREPROCESSING
+    from ..data.sampling import PREPROCESSING
 
     c = config
     problems = []

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.image import as_rgb_uint8
-from ..io.imread import SUPPORTED_SUFFIXES, read_image
-from ..schema import LabelSchemaError, check_labels, semantic_from_layers
+from ...core.image import as_rgb_uint8
+from ...io.imread import SUPPORTED_SUFFIXES, read_image
+from ...schema import LabelSchemaError, check_labels, semantic_from_layers
 from .sample import UNKNOWN_CLASS, Sample
 
 __all__ = ["LAYER_SUFFIXES", "find_layer_sets", "load_layer_folder"]

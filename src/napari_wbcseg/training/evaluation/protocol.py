@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .datasets import split_by_group
+from ..data.datasets import split_by_group
 
 SYNTHETIC_PREFIX = "synthetic:"
 

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from .sampling import (cell_type_counts, class_balance_weights,  # noqa: F401  (public here too)
+from ..data.sampling import (cell_type_counts, class_balance_weights,  # noqa: F401  (public here too)
                        make_batch)
-from .sampling import make_sampler as _sampler  # noqa: F401
+from ..data.sampling import make_sampler as _sampler  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def batch_loss(model, batch: dict, *, class_weight: float = 1.0, class_weights=N
     if hasattr(model, "training_loss"):
         return model.training_loss(x, semantic, cell_class, class_weight=class_weight,
                                    class_weights=class_weights)
-    from ..inference.precision import autocast
+    from ...inference.precision import autocast
 
     if precision == "bf16":
         x = x.contiguous(memory_format=torch.channels_last)
@@ -205,14 +205,14 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
     import torch
 
     from . import checkpoint as ckio
-    from .evaluate import evaluate, model_predict, summary
+    from ..evaluation.evaluate import evaluate, model_predict, summary
     from .optim import (batch_step, can_freeze, class_head_modules, class_head_parameters,
                         clip_gradients, current_lr, detach_class_head, epoch_step,
                         freeze_norm_statistics, imagenet_init, make_optimizer,
                         make_scheduler, set_encoder_frozen, warm_start)
     from .presets import check_config
-    from .sampling import is_single_cell, preprocess_samples
-    from ..models import create_model
+    from ..data.sampling import is_single_cell, preprocess_samples
+    from ...models import create_model
 
     if not train_samples:
         raise ValueError("no training samples")
@@ -241,7 +241,7 @@ def train_steps(train_samples, val_samples, config: TrainConfig = TrainConfig(),
         message, ok = imagenet_init(model)
         pretrained = pretrained or ok
         yield NoticeEvent(message)
-    from ..inference.precision import resolve_precision
+    from ...inference.precision import resolve_precision
 
     precision = ("fp32" if hasattr(model, "training_loss") else
                  resolve_precision(config.precision, "cpu", config.architecture, "training"))

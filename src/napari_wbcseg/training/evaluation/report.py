@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import metrics as m
-from ..io.atomic import atomic_path
-from .augment import resample_to_native
+from ...core import metrics as m
+from ...io.atomic import atomic_path
+from ..data.augment import resample_to_native
 from .evaluate import cell_type_votes, predict_sample, regions, semantic_prediction
 
 REGION_METRICS = {

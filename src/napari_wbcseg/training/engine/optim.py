@@ -150,7 +150,7 @@ def warm_start(model, state: dict) -> bool:
 
 def imagenet_init(model) -> tuple[str, bool]:
     """Encoder from ImageNet: (message for the user, whether it worked)."""
-    from ..models.pretrained import PretrainedUnavailableError
+    from ...models.pretrained import PretrainedUnavailableError
 
     if not hasattr(model, "load_imagenet_encoder"):
         return (f"{model.architecture} has no ImageNet encoder; "

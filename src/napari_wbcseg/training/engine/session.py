@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.model_exchange import (ModelFileError, _models_changed, _publish, check_name,  # noqa: F401
+from ...io.model_exchange import (ModelFileError, _models_changed, _publish, check_name,  # noqa: F401
                                  export_model, import_model, read_model_file)
-from .sample import IGNORE, UNKNOWN_CLASS, Sample
+from ..data.sample import IGNORE, UNKNOWN_CLASS, Sample
 
 #: quick fine-tune defaults (start from a trained model) and from-scratch defaults
 FINETUNE_DEFAULTS = {"epochs": 5, "steps_per_epoch": 20, "lr": 5e-4, "batch_size": 4, "crop": 192}
@@ -130,9 +130,9 @@ class SessionOutcome:
 
 def samples_from_layer_sets(sets, num_classes: int = 5) -> tuple[list[Sample], list[str]]:
     """``(samples, skipped)``: one sample per usable set, a one-line reason per unusable one."""
-    from ..core.image import ImageFormatError, as_rgb_uint8
-    from ..schema import LabelSchemaError, check_labels, semantic_from_layers
-    from .folders import _image_class, _scale_from_cells
+    from ...core.image import ImageFormatError, as_rgb_uint8
+    from ...schema import LabelSchemaError, check_labels, semantic_from_layers
+    from ..data.folders import _image_class, _scale_from_cells
 
     rows, ids_list, skipped = [], [], []
     for s in sets:
@@ -231,9 +231,9 @@ def fine_tune_config(params: SessionParams, base_card: dict | None = None, *,
 
 def prepare(params: SessionParams, layer_sets=(), folders=()):
     """Generator of :class:`DataEvent`; returns :class:`Prepared` (``TrainingInputError``)."""
-    from ..models import UnknownArchitectureError, architecture_info
-    from .datasets import split_by_group
-    from .sources import load_data_folders
+    from ...models import UnknownArchitectureError, architecture_info
+    from ..data.datasets import split_by_group
+    from ..data.sources import load_data_folders
 
     try:
         arch = architecture_info(params.architecture)["name"]
@@ -266,14 +266,14 @@ def prepare(params: SessionParams, layer_sets=(), folders=()):
                         "wcsegnet-compact, learn from a few corrections without that loss")
     codes = class_codes(train)
     if len(codes) < 2:
-        from ..schema import class_by_code
+        from ...schema import class_by_code
 
         names = ", ".join(class_by_code()[c].name if c in class_by_code() else str(c)
                           for c in codes) or "none"
         messages.append(f"cell types: {len(codes)} class in the training data ({names}); "
                         "learning cell types needs at least 2, so only the segmentation is "
                         "trained (the cell-type head keeps its starting weights)")
-    from .sampling import cell_type_counts
+    from ..data.sampling import cell_type_counts
 
     train_cells = int(cell_type_counts(train, 5).sum())
     learn_types = len(codes) >= 2
@@ -315,8 +315,8 @@ def prepare(params: SessionParams, layer_sets=(), folders=()):
 
 
 def _base_model(name: str, arch: str):
-    from ..io.model_store import ModelNotFoundError, find_model
-    from ..models.weights import load_weights
+    from ...io.model_store import ModelNotFoundError, find_model
+    from ...models.weights import load_weights
 
     try:
         entry = find_model(name)
@@ -335,15 +335,15 @@ def _base_model(name: str, arch: str):
 
 def predictor(model):
     """``predict`` of a torch model for the evaluator (:func:`.evaluate.model_predict`)."""
-    from .evaluate import model_predict
+    from ..evaluation.evaluate import model_predict
 
     return model_predict(model)
 
 
 def baseline(prepared: Prepared) -> BaselineEvent:
     """Score of the starting weights on the validation images (as the loop scores epochs)."""
-    from ..models import create_model
-    from .evaluate import evaluate, summary
+    from ...models import create_model
+    from ..evaluation.evaluate import evaluate, summary
     from .loop import _score
     from .optim import warm_start
 
@@ -358,7 +358,7 @@ def baseline(prepared: Prepared) -> BaselineEvent:
 # ------------------------------------------------------------------------------- run
 
 def checkpoint_dir(name: str) -> Path:
-    from ..io.model_store import user_dir
+    from ...io.model_store import user_dir
 
     return user_dir() / "checkpoints" / name
 
@@ -465,8 +465,8 @@ def save_model(result, prepared: Prepared, name: str, *, folder=None,
     ``classifier``: a trained ``session_classifier.ClassifierStage``, saved with the model
     into ``<folder>/classifiers``.  All or nothing, the pair included (``ModelFileError``
     for a full disk or any other OSError)."""
-    from ..io.atomic import write_text_atomic
-    from ..io.model_store import user_dir
+    from ...io.atomic import write_text_atomic
+    from ...io.model_store import user_dir
     from .bundle import write_model
     from .session_classifier import publish, unpublish, write_staged
 

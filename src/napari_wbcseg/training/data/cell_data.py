@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.cell_crops import cell_crops
+from ...core.cell_crops import cell_crops
 from .augment import resample_to_native
 from .sample import NUCLEUS
 
@@ -64,8 +64,8 @@ def truth_instances(semantic: np.ndarray, cell_class: np.ndarray):
 
 
 def _predicted_instances(predict, image, multiple, codes):
-    from ..core.postprocessing import instances_from_probabilities
-    from .evaluate import predict_sample
+    from ...core.postprocessing import instances_from_probabilities
+    from ..evaluation.evaluate import predict_sample
 
     probs = predict_sample(predict, image, multiple)
     inst = instances_from_probabilities(probs[:3], probs[3:] if probs.shape[0] > 3 else None,
