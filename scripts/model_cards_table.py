@@ -36,7 +36,7 @@ def main() -> int:
         minutes = tr.get("total_seconds", tr["seconds"]) / 60
         if "total_minutes_both_runs" in tr:
             minutes = tr["total_minutes_both_runs"]
-        two_runs = "first_run" in tr or "total_minutes_both_runs" in tr
+        two_runs = "first_run" in tr or "total_minutes_both_runs" in tr or "previous_runs" in tr
         n_runs = 1 + len(tr.get("previous_runs", [])) if "previous_runs" in tr else 2
         runs = f"{n_runs} runs, last: " if two_runs else ""
         training = (f"{minutes:.0f} min CPU ({runs}best epoch {epochs} of {settings['epochs']} x "
