@@ -37,10 +37,6 @@ def class_by_code(classes=DEFAULT_CLASSES) -> dict[int, CellClass]:
     return {c.code: c for c in classes}
 
 
-def class_by_name(classes=DEFAULT_CLASSES) -> dict[str, CellClass]:
-    return {c.name: c for c in classes}
-
-
 def class_colors(classes=DEFAULT_CLASSES) -> dict[int | None, str]:
     """Mapping for ``napari.utils.DirectLabelColormap(color_dict=...)``."""
     colors: dict[int | None, str] = {0: "transparent", None: "#808080"}
