@@ -273,3 +273,16 @@ def test_train_on_empty_masks_is_refused_before_training(tmp_path, user_models, 
                      "--synthetic", synthetic, "--epochs", "1", "--steps", "1"], capsys)
     one_line(code, err, "no labelled cell", str(data))
     assert not user_models.exists() or not list(user_models.rglob("*.safetensors"))
+
+
+def test_cut_short_jpeg_is_one_line_even_at_the_c_level(tmp_path, capfd):
+    """libjpeg (inside OpenCV) writes its own warning to the process's stderr; the file is
+    refused before OpenCV decodes it, so the user still reads one line."""
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    image = np.tile(synthetic_smear(shape=(96, 128), n_wbc=1, seed=2).image, (4, 4, 1))
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+    code = main(["segment", str(tmp_path / "cut.jpg"), "--out", str(tmp_path / "out")])
+    err = capfd.readouterr().err
+    assert code == 2 and "truncated" in err and len(err.strip().splitlines()) == 1, err

@@ -155,13 +155,14 @@ def _read_raster(path: Path, kind: str) -> np.ndarray:
     check_pixel_count(header[0] * header[1], path.name)
     if kind == "jpeg" and header[2] is None:
         raise ImageFormatError(f"{path.name}: the JPEG file is truncated (no end-of-image marker)")
+    # before OpenCV: its libjpeg prints "Corrupt JPEG data" to stderr, a second line
+    if kind == "jpeg" and jpeg_is_cut_short(raw, header[2]):
+        raise ImageFormatError(f"{path.name}: the JPEG file is truncated (its image data ends "
+                               "early; the missing part would show grey)")
     img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageFormatError(f"{path.name}: not a readable {kind.upper()} image "
                                "(corrupt, truncated or of another format)")
-    if kind == "jpeg" and jpeg_is_cut_short(raw, header[2]):
-        raise ImageFormatError(f"{path.name}: the JPEG file is truncated (its image data ends "
-                               "early; the missing part would show grey)")
     if img.ndim == 3 and img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     elif img.ndim == 3 and img.shape[2] == 4:
