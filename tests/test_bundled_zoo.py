@@ -104,3 +104,9 @@ def test_full_pipeline_finds_the_cells_of_a_synthetic_smear(name, smear):
     # 255: unidentified by the per-cell classifier (confidence below 0.5)
     assert len(result.table) >= 1 and set(result.table["class_code"]) <= {1, 2, 3, 4, 5, 255}
     assert result.model == name and result.classifier == "cell-classifier-lite0"
+    # the head weight is the classifier card's choice for this model (0 where none was made)
+    from napari_wbcseg.io.classifier_store import classifier_entries
+
+    card = next(e for e in classifier_entries() if e.name == "cell-classifier-lite0").card
+    assert result.head_weight == card.get("head_weights", {}).get(name, 0.0)
+    assert ("network head" in result.cell_type_source()) == (result.head_weight > 0)

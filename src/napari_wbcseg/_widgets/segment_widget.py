@@ -194,7 +194,7 @@ class SegmentWidget(Container):
         self._show_counts(result.differential)
         for msg in result.messages:
             show_warning(msg)
-        types = result.classifier or "network head"
+        types = result.cell_type_source()
         self.status.value = (f"{len(result.table)} white cells in {result.timings['total_s']:.1f} s "
                              f"on {result.device} ({result.model}; cell types: {types})")
         show_info(f"Segment: {len(result.table)} white cells found in {name!r}")

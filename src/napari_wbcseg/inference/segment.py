@@ -122,6 +122,17 @@ class Segmentation:
     timings: dict = field(default_factory=dict)
     messages: list = field(default_factory=list)
     classifier: str = ""  # the per-cell classifier that gave the cell types ("" = network head)
+    head_weight: float = 0.0  # weight of the network's head combined with the classifier's
+
+    def cell_type_source(self) -> str:
+        """The cell types' source in words, for status lines."""
+        if not self.classifier:
+            return "network head"
+        if self.head_weight >= 1:
+            return f"network head (chosen over {self.classifier})"
+        if self.head_weight > 0:
+            return f"{self.classifier} + network head (weight {self.head_weight:g})"
+        return self.classifier
 
 
 def segment(image, model=None, device="auto", preprocess="model", **kwargs) -> Segmentation:
@@ -244,6 +255,9 @@ def segment_steps(image, params: SegmentParams):
         min_cell_area=int(100 * area_scale), min_nucleus_area=int(20 * area_scale))
     timings["postprocess_s"] = time.perf_counter() - t2
     classifier = _pick_classifier(params.classifier, net, device, messages)
+    head_weight = 0.0
+    if classifier is not None and tuple(net.class_codes) == classifier.codes:
+        head_weight = float((classifier.entry.card.get("head_weights") or {}).get(net.entry.name, 0))
     if classifier is not None and inst.n_cells:
         t3 = time.perf_counter()
         yield SegmentEvent("classify", 0, 1, f"classifying {inst.n_cells} cells")
@@ -257,7 +271,7 @@ def segment_steps(image, params: SegmentParams):
     yield SegmentEvent("done", 1, 1, f"{inst.n_cells} white cells")
     return Segmentation(inst.nucleus, inst.cytoplasm, inst.cell_type, table,
                         differential_count(table), net.entry.name, device, timings, messages,
-                        classifier.entry.name if classifier is not None else "")
+                        classifier.entry.name if classifier is not None else "", head_weight)
 
 
 def _empty(hw, net, device, timings, messages, t0, params) -> Segmentation:
