@@ -120,7 +120,7 @@ def test_differential_count():
     b = pd.DataFrame({"class_code": [1, 4, 2]})
     d = differential_count([a, b])
     assert d.index.name == "class_code" and d.index.tolist() == [1, 2, 3, 4, 5]
-    assert list(d.columns) == ["class", "count", "percent"]
+    assert list(d.columns) == ["class", "count", "percent", "border_left_out"]
     assert d["class"].tolist() == ["neutrophil", "lymphocyte", "monocyte", "eosinophil",
                                    "basophil"]
     assert d["count"].tolist() == [3, 2, 1, 1, 0]

@@ -26,6 +26,8 @@ Definitions
   thickest one (under 0.45 of its thickness) are not counted.  0 for a cell without
   nucleus.
 * ``centroid_y``, ``centroid_x``: centroid of the whole cell, in pixels (row, column).
+* ``touches_border``: True for a cell with any pixel on the image's outer row or
+  column (cut by the border: partly outside the field).
 * With ``pixel_size_um``: ``cell_area_um2``, ``nucleus_area_um2``,
   ``cytoplasm_area_um2`` and ``perimeter_um`` are added.
 """
@@ -42,7 +44,7 @@ from ..schema import DEFAULT_CLASSES, UNIDENTIFIED, class_by_code
 
 LOBE_CORE_RATIO = 0.45
 
-BASE_COLUMNS = ["class_code", "class", "confidence", "cell_area_px", "nucleus_area_px",
+BASE_COLUMNS = ["class_code", "class", "confidence", "touches_border", "cell_area_px", "nucleus_area_px",
                 "cytoplasm_area_px", "nc_ratio", "perimeter_px", "circularity",
                 "nucleus_lobes", "centroid_y", "centroid_x"]
 UM_COLUMNS = ["cell_area_um2", "nucleus_area_um2", "cytoplasm_area_um2", "perimeter_um"]
@@ -77,7 +79,8 @@ def cell_table(nucleus, cytoplasm, cell_type, *, confidence=None, pixel_size_um=
     if ids.size == 0:
         ints = {"class_code", "cell_area_px", "nucleus_area_px", "cytoplasm_area_px",
                 "nucleus_lobes"}
-        return pd.DataFrame({c: pd.Series(dtype=object if c == "class" else
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "class" else bool
+                                          if c == "touches_border" else
                                           np.int64 if c in ints else float) for c in columns},
                             index=pd.Index([], dtype=np.int64, name="cell_id"))
 
@@ -105,6 +108,7 @@ def cell_table(nucleus, cytoplasm, cell_type, *, confidence=None, pixel_size_um=
         "class_code": code,
         "class": [_class_name(c, by_code) for c in code],
         "confidence": conf,
+        "touches_border": _on_border(cells, n)[ids],
         "cell_area_px": cell_area[ids],
         "nucleus_area_px": nuc_area,
         "cytoplasm_area_px": cyto_area,
@@ -121,6 +125,15 @@ def cell_table(nucleus, cytoplasm, cell_type, *, confidence=None, pixel_size_um=
                     nucleus_area_um2=nuc_area * p * p, cytoplasm_area_um2=cyto_area * p * p,
                     perimeter_um=perim * p)
     return pd.DataFrame(data, index=pd.Index(ids, name="cell_id"))[columns]
+
+
+def _on_border(cells: np.ndarray, n: int) -> np.ndarray:
+    """Per cell id 0..n-1: does the cell have a pixel on the outer row or column?"""
+    edge = np.zeros(n, bool)
+    for line in (cells[0], cells[-1], cells[:, 0], cells[:, -1]):
+        edge[line] = True
+    edge[0] = False
+    return edge
 
 
 def _lobes(nucleus: np.ndarray, n: int) -> np.ndarray:
@@ -150,31 +163,61 @@ def _lobes(nucleus: np.ndarray, n: int) -> np.ndarray:
     return lobes
 
 
-def differential_count(tables, classes=DEFAULT_CLASSES) -> pd.DataFrame:
+def differential_count(tables, classes=DEFAULT_CLASSES, *, include_border: bool = False,
+                       check_below: float | None = None) -> pd.DataFrame:
     """Count and percentage of each class over one cell table or a list of them.
 
     One row per class of ``classes`` (index ``class_code``, in table order) except
     "unidentified", which gets a row only when some cell has it; cells whose code is
     not in ``classes`` are counted as unidentified.  Columns ``class``, ``count`` and
     ``percent`` (of all counted cells; 0 when there are none, so percentages sum to
-    100 or to 0).  The total is not a row (it would break sums over the column): it
-    is ``result.attrs["total"]``.
+    100 or to 0), then ``border_left_out``: the cells of that class cut by the image
+    border (``touches_border``) and, as hematologists count, left out of ``count``
+    and ``percent``.  ``include_border=True`` counts them (the column is then 0).
+    Tables without a ``touches_border`` column count every cell.
+
+    ``check_below``: a confidence in [0, 1]; adds a column ``to_check``, the counted
+    cells of that class whose ``confidence`` is below it (NaN confidences are not);
+    ``ValueError`` when it is not a number in [0, 1].
+
+    The totals are not rows (they would break sums over the columns): they are
+    ``result.attrs["total"]`` (counted cells), ``attrs["border_left_out"]`` and, with
+    ``check_below``, ``attrs["to_check"]``.
     """
+    if check_below is not None and (isinstance(check_below, bool) or not (
+            isinstance(check_below, (int, float, np.number))
+            and 0.0 <= float(check_below) <= 1.0)):
+        raise ValueError(f"check_below must be a confidence in [0, 1], got {check_below!r}")
     if isinstance(tables, pd.DataFrame):
         tables = [tables]
-    codes = [t["class_code"].to_numpy(np.int64) for t in tables]
-    allc = np.concatenate(codes) if codes else np.zeros(0, np.int64)
+    codes, border, conf = [], [], []
+    for t in tables:
+        codes.append(t["class_code"].to_numpy(np.int64))
+        border.append(t["touches_border"].to_numpy(bool) if "touches_border" in t
+                      else np.zeros(len(t), bool))
+        conf.append(t["confidence"].to_numpy(float) if "confidence" in t
+                    else np.full(len(t), np.nan))
+    allc, edge, allconf = (np.concatenate(a) if a else np.zeros(0, d)
+                           for a, d in ((codes, np.int64), (border, bool), (conf, float)))
+    left_out = edge & (not include_border)
     known = [c.code for c in classes if c.code != UNIDENTIFIED]
     by_code = class_by_code(classes)
-    counts = {k: int((allc == k).sum()) for k in known}
-    unident = int(allc.size - sum(counts.values()))
-    if unident:
-        counts[UNIDENTIFIED] = unident
-    total = int(allc.size)
-    names = [by_code[k].name if k in by_code else "unidentified" for k in counts]
-    cnt = np.array(list(counts.values()), np.int64)
+    allc = np.where(np.isin(allc, known), allc, UNIDENTIFIED)
+    rows = known + ([UNIDENTIFIED] if (allc == UNIDENTIFIED).any() else [])
+    counted = allc[~left_out]
+    cnt = np.array([(counted == k).sum() for k in rows], np.int64)
+    out_cnt = np.array([(allc[left_out] == k).sum() for k in rows], np.int64)
+    total = int(counted.size)
+    names = [by_code[k].name if k in by_code else "unidentified" for k in rows]
     pct = cnt * (100.0 / total) if total else np.zeros(cnt.size)
-    out = pd.DataFrame({"class": names, "count": cnt, "percent": pct},
-                       index=pd.Index(list(counts), dtype=np.int64, name="class_code"))
-    out.attrs["total"] = total
+    out = pd.DataFrame({"class": names, "count": cnt, "percent": pct,
+                        "border_left_out": out_cnt},
+                       index=pd.Index(rows, dtype=np.int64, name="class_code"))
+    out.attrs.update(total=total, border_left_out=int(left_out.sum()))
+    if check_below is not None:
+        with np.errstate(invalid="ignore"):
+            low = (allconf < float(check_below))[~left_out]
+        out["to_check"] = np.array([(low & (counted == k)).sum() for k in rows], np.int64)
+        out.attrs["to_check"] = int(low.sum())
+        out.attrs["check_below"] = float(check_below)
     return out
