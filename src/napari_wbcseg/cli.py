@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from .cli_args import (OneLineParser, check_out_dir, device_name, finite_float, int_range,
-                       seed, unique_stems, writing)
+from .cli_args import (OneLineParser, add_device_option, check_out_dir, finite_float,
+                       int_range, seed, unique_stems, writing)
 
 EXIT_BAD_INPUT = 2
 
@@ -20,16 +20,21 @@ class CliError(Exception):
 
 
 def _add_preprocess_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", default="ahe-retinex", choices=["ahe-retinex", "clahe", "msrcr"])
-    p.add_argument("--order", default="ahe-first", choices=["ahe-first", "retinex-first"])
+    p.add_argument("--method", default="ahe-retinex", choices=["ahe-retinex", "clahe", "msrcr"],
+                   help="ahe-retinex (default): both steps, as Zhu et al.; clahe or msrcr: "
+                   "one of them only")
+    p.add_argument("--order", default="ahe-first", choices=["ahe-first", "retinex-first"],
+                   help="which step of ahe-retinex runs first (default: ahe-first)")
     p.add_argument("--clip-limit", type=finite_float(0, 1000), default=2.0,
-                   help="CLAHE clip limit (0 = plain AHE)")
-    p.add_argument("--tiles", type=int_range(1, 1024), default=8, help="CLAHE tile grid (N x N)")
-    p.add_argument("--sigmas", default="15,80,250", help="Retinex Gaussian scales in pixels")
+                   help="CLAHE clip limit, 0..1000 (0 = plain AHE; default 2)")
+    p.add_argument("--tiles", type=int_range(1, 1024), default=8,
+                   help="CLAHE tile grid, N x N tiles, 1..1024 (default 8)")
+    p.add_argument("--sigmas", default="15,80,250",
+                   help="Retinex Gaussian scales in pixels, comma-separated (default 15,80,250)")
     p.add_argument("--gain", type=finite_float(0, 1e6, low_open=True), default=46.0,
-                   help="colour-restoration gain alpha")
+                   help="colour-restoration gain alpha, > 0 (default 46)")
     p.add_argument("--offset", type=finite_float(0, 1e6, low_open=True), default=125.0,
-                   help="colour-restoration offset beta")
+                   help="colour-restoration offset beta, > 0 (default 125)")
 
 
 def _params(args):
@@ -108,9 +113,10 @@ def cmd_demo(args) -> int:
     """Segment the synthetic smear (or a named field) with the default network.
 
     With a display: napari with the image, the ground truth (synthetic smear) and the
-    Segment widget running.  Without one: the label TIFFs, tables and the differential
-    count are written to ``--out``, and on the synthetic smear the whole-cell Dice
-    against its ground truth is printed.
+    Segment widget running.  Without one: the label TIFFs, tables, the differential
+    count and ``<stem>_overlay.png`` (outlines in the cell-type colours) are written to
+    ``--out``, and on the synthetic smear the whole-cell Dice and the cell-type accuracy
+    against its ground truth are printed.
     """
     from .core.image import ImageFormatError
 
@@ -154,11 +160,19 @@ def cmd_demo(args) -> int:
 
         with writing(out / "differential.csv"):
             save_table(out / "differential.csv", result.differential)
+        from .cli_demo import cell_type_accuracy, save_overlay
+
+        with writing(out / f"{stem}_overlay.png"):
+            if save_overlay(out / f"{stem}_overlay.png", image, result):
+                print(f"overlay (outlines in the cell-type colours) -> {out / f'{stem}_overlay.png'}")
         print(result.differential.to_string())
         if truth is not None:
             cells = (result.nucleus > 0) | (result.cytoplasm > 0)
             truth_cells = (truth.nucleus > 0) | (truth.cytoplasm > 0)
-            print(f"whole-cell Dice vs the generator's ground truth: {dice(cells, truth_cells):.3f}")
+            right, total = cell_type_accuracy(truth, result.cell_type)
+            print(f"whole-cell Dice vs the generator's ground truth: {dice(cells, truth_cells):.3f}"
+                  f"; cell-type accuracy: {right} of {total} cells right "
+                  f"({right / max(total, 1):.0%})")
         print(f"no display: results written to {out}/")
         return 0
 
@@ -280,19 +294,24 @@ def cmd_segment(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .io.model_store import model_entries
+    from .io.model_store import DEFAULT_MODEL, model_entries
 
     entries = model_entries()
     if not entries:
         print("no models with weights found")
         return 0
-    print(f"{'name':28} {'architecture':26} {'origin':8} {'cell Dice':>9} {'class acc':>9}")
+    print(f"  {'name':28} {'architecture':26} {'origin':8} {'cell Dice':>9} {'class acc':>9}")
     for name, e in entries.items():
         val = e.card.get("validation", {}).get("summary", {})
         dice = val.get("cell_dice")
         acc = val.get("class_accuracy")
         cells = [("-" if v is None else format(v, ".3f")) for v in (dice, acc)]
-        print(f"{name:28} {e.architecture:26} {e.origin:8} {cells[0]:>9} {cells[1]:>9}")
+        mark = "*" if name == DEFAULT_MODEL else " "
+        print(f"{mark} {name:28} {e.architecture:26} {e.origin:8} {cells[0]:>9} {cells[1]:>9}")
+    if DEFAULT_MODEL in entries:
+        print(f"* default model (used when --model is not given): {DEFAULT_MODEL}")
+    else:
+        print(f"note: the default model {DEFAULT_MODEL} has no weights here")
     return 0
 
 
@@ -343,43 +362,71 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = OneLineParser(prog="napari-wbcseg",
-                                     description="White blood cell segmentation tools")
-    parser.add_argument("--version", action="version", version=f"napari-wbcseg {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+                           description="White blood cell segmentation tools: colour "
+                           "correction, segmentation into nucleus and cytoplasm, cell types, "
+                           "training and evaluation.  `napari-wbcseg COMMAND --help` "
+                           "describes each command.")
+    parser.add_argument("--version", action="version", version=f"napari-wbcseg {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="segment the synthetic smear (or --image) in napari; "
-                          "files when headless")
-    demo.add_argument("--image", help="use this image instead of the synthetic smear")
-    demo.add_argument("--model", default=None, help="default: the bundled default network")
-    demo.add_argument("--device", type=device_name, default="auto")
+    demo = sub.add_parser(
+        "demo", help="segment the synthetic smear (or --image) in napari; files when headless",
+        description="Segment the plugin's synthetic smear (or --image) with the default "
+        "network.  With a display: napari with the Segment widget.  Without one (or with "
+        "--headless): label TIFFs, tables, the differential count and an overlay picture in "
+        "--out; on the synthetic smear, whole-cell Dice and cell-type accuracy against its "
+        "ground truth are printed.")
+    demo.add_argument("--image", metavar="FILE",
+                      help="use this image instead of the synthetic smear (default: the smear)")
+    demo.add_argument("--model", default=None, help="model name or .safetensors file "
+                      "(default: the bundled default; see `napari-wbcseg models`)")
+    add_device_option(demo)
     demo.add_argument("--cell-diameter", type=_diameter, default="auto",
-                      help="pixels (4..2000), 'auto' (default) or 'native'")
-    demo.add_argument("--out", default="wbcseg-demo", help="output folder when headless")
-    demo.add_argument("--headless", action="store_true", help="write files even with a display")
-    demo.add_argument("--seed", type=seed, default=0)
+                      help="typical white-cell diameter in pixels (4..2000), 'auto' (default: "
+                      "estimated from the red cells) or 'native' (the model's own scale)")
+    demo.add_argument("--out", default="wbcseg-demo", metavar="DIR",
+                      help="output folder when headless (default: wbcseg-demo)")
+    demo.add_argument("--headless", action="store_true",
+                      help="write files even with a display (default: napari when there is one)")
+    demo.add_argument("--seed", type=seed, default=0,
+                      help="seed of the synthetic smear, 0..2**32-1 (default 0)")
     demo.set_defaults(func=cmd_demo)
 
-    pre = sub.add_parser("preprocess", help="colour-correct images into an output folder")
-    pre.add_argument("images", nargs="+")
-    pre.add_argument("--out", required=True)
+    pre = sub.add_parser(
+        "preprocess", help="colour-correct images into an output folder",
+        description="Colour-correct images (AHE-Retinex, CLAHE or MSRCR) into --out as "
+        "<stem>_<method>.png (a multi-page TIFF stays one .tif).  The originals are never "
+        "modified.")
+    pre.add_argument("images", nargs="+", metavar="IMAGE",
+                     help="image files: PNG, JPEG, BMP or TIFF")
+    pre.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     _add_preprocess_options(pre)
     pre.set_defaults(func=cmd_preprocess)
 
-    seg = sub.add_parser("segment", help="segment white cells; labels, per-cell table, differential")
-    seg.add_argument("images", nargs="+")
+    seg = sub.add_parser(
+        "segment", help="segment white cells; labels, per-cell table, differential",
+        description="Segment the white cells of each image into nucleus and cytoplasm and "
+        "type them.  Writes <stem>_nucleus.tif, <stem>_cytoplasm.tif, <stem>_celltype.tif and "
+        "<stem>_cells.csv per image, and one differential.csv, into --out.")
+    seg.add_argument("images", nargs="+", metavar="IMAGE",
+                     help="image files: PNG, JPEG, BMP or TIFF")
     seg.add_argument("--model", default=None, help="model name or .safetensors file "
                      "(default: the bundled default; see `napari-wbcseg models`)")
-    seg.add_argument("--out", required=True)
-    seg.add_argument("--device", type=device_name, default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    seg.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    add_device_option(seg)
     seg.add_argument("--preprocess", default="model", choices=["model", "ahe-retinex", "none"],
-                     help="colour correction before the network (model = as trained)")
+                     help="colour correction before the network (default: model = as the "
+                     "model was trained)")
     seg.add_argument("--cell-diameter", type=_diameter, default="auto",
                      help="typical white-cell diameter in pixels (4..2000), 'auto' (default: estimated "
                      "from the red cells) or 'native' (the model's own scale, no resizing)")
     seg.add_argument("--pixel-size", type=finite_float(0, 1000, low_open=True), default=None,
-                     help="um per pixel (0..1000), for the table")
+                     help="um per pixel (0..1000), for the table's areas in um^2 "
+                     "(default: none, pixels only)")
     seg.add_argument("--tile", type=int_range(64, 8192), default=512,
-                     help="tile side in px (64..8192)")
+                     help="side of the square tiles the network sees, in pixels at the "
+                     "model's scale, 64..8192 (default 512); smaller uses less memory")
     seg.add_argument("--classifier", default="auto",
                      help="per-cell classifier: auto (the one installed for the model's "
                      "classes, default), none (the network's own cell-type head), or a name "
@@ -389,9 +436,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "(0..1, default 0.5; classifier only)")
     seg.set_defaults(func=cmd_segment)
 
-    models = sub.add_parser("models", help="list models with weights (bundled and user)")
+    models = sub.add_parser(
+        "models", help="list models with weights (bundled and user)",
+        description="List the segmentation models with weights (bundled and user), with "
+        "their validation whole-cell Dice and cell-type accuracy; * marks the default.")
     models.set_defaults(func=cmd_models)
-    archs = sub.add_parser("architectures", help="list network architectures")
+    archs = sub.add_parser("architectures", help="list network architectures",
+                           description="List the network architectures `train --model` "
+                           "accepts, with a one-line description of each.")
     archs.set_defaults(func=cmd_architectures)
 
     from .cli_evaluate import add_parser as add_evaluate_parser

@@ -75,6 +75,15 @@ def device_name(text: str) -> str:
 
 seed = int_range(0, SEED_MAX)
 
+DEVICE_HELP = ("compute device: auto (default: CUDA, then Apple MPS, then the CPU), cpu, "
+               "cuda, cuda:N (GPU number N) or mps; one that is not here is refused")
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """The one ``--device`` of every subcommand: same spelling check, default and help."""
+    parser.add_argument("--device", type=device_name, default="auto", metavar="DEVICE",
+                        help=DEVICE_HELP)
+
 
 def check_out_dir(path, flag: str = "--out") -> Path:
     """Create the output folder ``path``; ``CliError`` for a file, or a folder that cannot
@@ -141,5 +150,6 @@ def unique_stems(paths) -> list[str]:
     return [Path(p).stem for p in paths]
 
 
-__all__ = ["OneLineParser", "check_out_dir", "check_out_file", "device_name", "finite_float",
-           "int_range", "seed", "unique_stems", "writing"]
+__all__ = ["DEVICE_HELP", "OneLineParser", "add_device_option", "check_out_dir",
+           "check_out_file", "device_name", "finite_float", "int_range", "seed",
+           "unique_stems", "writing"]

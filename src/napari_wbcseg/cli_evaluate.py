@@ -11,21 +11,29 @@ from __future__ import annotations
 
 import sys
 
-from .cli_args import check_out_file, device_name, seed, writing
+from .cli_args import add_device_option, check_out_file, seed, writing
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a model on labelled data (Dice, mIoU, ME, ...)")
+    p = sub.add_parser(
+        "evaluate", help="score a model on labelled data (Dice, mIoU, ME, ...)",
+        description="Score a model on labelled data, per dataset, in the papers' layout "
+        "(Precision, Dice, mIoU, ME, FPR, FNR for cell / nucleus / cytoplasm, the cell-type "
+        "confusion).  By default only the validation part of the model card's own split is "
+        "scored, so a model is never scored on its training images.")
     p.add_argument("--model", default=None, help="model name or .safetensors file "
-                   "(default: the bundled default)")
-    p.add_argument("--data", nargs="+", required=True,
+                   "(default: the bundled default; see `napari-wbcseg models`)")
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="labelled folder(s): public layouts, annotation projects, saved label "
                    "layers or image + mask pairs (see `napari-wbcseg train --help`)")
-    p.add_argument("--split", default="validation", choices=["validation", "all"])
+    p.add_argument("--split", default="validation", choices=["validation", "all"],
+                   help="validation (default): the held-out part of the model card's split; "
+                   "all: every image (for data the model never saw)")
     p.add_argument("--seed", type=seed, default=None, help="seed of the group-aware split "
                    "(default: the one in the model card, else 0)")
-    p.add_argument("--csv", default=None, help="also write the numbers to this CSV file")
-    p.add_argument("--device", type=device_name, default="cpu", help="auto|cpu|cuda|cuda:N|mps")
+    p.add_argument("--csv", default=None, metavar="FILE",
+                   help="also write the numbers to this CSV file (default: none)")
+    add_device_option(p)
     p.set_defaults(func=cmd_evaluate)
 
 
