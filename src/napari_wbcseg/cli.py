@@ -244,7 +244,6 @@ def _progress_bar(total: int, desc: str):
 
 def cmd_segment(args) -> int:
     from .core.image import ImageFormatError
-    from .core.measurements import differential_count
     from .inference.predictor import ModelLoadError
     from .inference.segment import SegmentParams
     from .io.imread import read_image
@@ -255,7 +254,8 @@ def cmd_segment(args) -> int:
         params = SegmentParams(model=args.model, device=args.device, preprocess=args.preprocess,
                                cell_diameter=args.cell_diameter, pixel_size_um=args.pixel_size,
                                tile=args.tile, classifier=args.classifier,
-                               class_threshold=args.threshold)
+                               class_threshold=args.threshold,
+                               include_border_cells=args.include_border_cells)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     stems = unique_stems(args.images)
@@ -285,9 +285,14 @@ def cmd_segment(args) -> int:
             continue
         tables.append(result.table)
     if tables:
+        diff = params.differential(tables)
         with writing(out / "differential.csv"):
-            save_table(out / "differential.csv", differential_count(tables))
-        print(f"differential count of {sum(len(t) for t in tables)} cells -> {out / 'differential.csv'}")
+            save_table(out / "differential.csv", diff)
+        left_out = (f"; {diff.attrs['border_left_out']} cut by the image border left out "
+                    "(--include-border-cells counts them)" if diff.attrs["border_left_out"] else "")
+        print(f"differential count of {diff.attrs['total']} cells{left_out}; "
+              f"{diff.attrs['to_check']} below {args.threshold:g} confidence to check "
+              f"-> {out / 'differential.csv'}")
     if failures and not tables and len(args.images) > 1:  # one image: its line says it all
         raise CliError(f"no image could be segmented ({failures} failed)")
     return EXIT_BAD_INPUT if failures else 0
@@ -433,7 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "or .safetensors file (see `napari-wbcseg classifiers`)")
     seg.add_argument("--threshold", type=_fraction, default=0.5,
                      help="calibrated confidence below which a cell is 'unidentified' "
-                     "(0..1, default 0.5; classifier only)")
+                     "(0..1, default 0.5; classifier only); cells below it are counted "
+                     "as 'to_check' in differential.csv")
+    seg.add_argument("--include-border-cells", action="store_true",
+                     help="count cells cut by the image border in differential.csv (default: "
+                     "left out, as hematologists count; the per-image *_cells.csv always lists "
+                     "them, with touches_border)")
     seg.set_defaults(func=cmd_segment)
 
     models = sub.add_parser(

@@ -9,7 +9,9 @@ import numpy as np
 from magicgui.widgets import PushButton
 from qtpy.QtCore import QEvent, QObject
 
+from ..core.measurements import differential_count
 from ..schema import UNIDENTIFIED
+from .differential_view import counts_value, summary_line
 
 HELPER = "wbcseg_helper"  # metadata flag of the widget's own shapes/points layers
 PRIMARY, SECOND = "#ffffff", "#00ffff"  # outline of the selected cell and the merge partner
@@ -120,14 +122,18 @@ class CorrectionView:
             self.selected = 0
         if self.second not in ids or self.second == self.selected:
             self.second = 0
-        self.counts.value = {"class": list(diff["class"]),
-                             "count": [int(c) for c in diff["count"]],
-                             "percent": [f"{p:.1f} %" for p in diff["percent"]]}
+        threshold = ls.layers["cell_type"].metadata.get("class_threshold")
+        if (isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+                and 0 <= threshold <= 1):
+            # the same count as the layers' (same function, same border rule) plus "to check"
+            diff = differential_count(self.table, ls.classes, check_below=float(threshold))
+        self.counts.value = counts_value(diff)
         review = ls.review
         if self.image_reviewed.value != review.reviewed:
             self.image_reviewed.value = review.reviewed
         self.review_label.value = (f"{len(review.cells & ids)} of {len(ids)} cells marked; "
-                                   f"{diff.attrs['total']} white cells")
+                                   f"{diff.attrs['total']} white cells counted; "
+                                   f"{summary_line(diff, self.table)}")
         self._show_selection()
 
     def _show_selection(self) -> None:

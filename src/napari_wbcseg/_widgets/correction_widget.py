@@ -18,6 +18,7 @@ from napari.utils.notifications import show_info, show_warning
 
 from ..core import editing
 from .correction_layers import CorrectionLayers, find_layer_sets, shape_problem
+from .differential_view import EMPTY_COUNTS
 from .correction_view import HELPER, CorrectionView, on_removed
 from .project_panel import ReviewProjectActions
 
@@ -63,7 +64,8 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         self.image_reviewed = CheckBox(text="Reviewed: every cell of this image checked")
         self.cell_reviewed_button = PushButton(text="Mark cell reviewed")
         self.review_label = Label(value="")
-        self.counts = Table(value={"class": [], "count": [], "percent": []})
+        self.review_label.native.setWordWrap(True)  # it names border cells and cells to check
+        self.counts = Table(value=EMPTY_COUNTS)
         self.open_button = PushButton(text="Open project...")
         self.save_button = PushButton(text="Save project...")
         self.hint = Label(value=HINT)
@@ -136,7 +138,7 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
                 layers = None
             if layers is None:
                 self.info.value = "No image with nucleus, cytoplasm and cell type label layers."
-                self.counts.value = {"class": [], "count": [], "percent": []}
+                self.counts.value = EMPTY_COUNTS
                 self.review_label.value = ""
                 return
             self.current = CorrectionLayers(self._viewer, name, layers,

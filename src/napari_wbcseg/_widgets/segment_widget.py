@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from magicgui.widgets import (ComboBox, Container, FloatSpinBox, Label, ProgressBar, PushButton,
-                              Table, create_widget)
+from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSpinBox, Label, ProgressBar,
+                              PushButton, Table, create_widget)
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QSizePolicy
 
 from ..schema import labels_layer_kwargs
+from .differential_view import EMPTY_COUNTS, counts_value, summary_line
 from .worker_errors import one_line, original, reported
 
 _log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ class SegmentWidget(Container):
         self._viewer = napari_viewer
         self._worker = None
         self._last = None  # (image name, Segmentation) of the last finished run
+        self._last_params = None  # the SegmentParams of that run
+        self._shown = None  # the differential the dock shows (and exports)
         self.image = create_widget(annotation=Image, label="image")
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"], value="auto",
@@ -46,19 +49,28 @@ class SegmentWidget(Container):
                                    "model's classes, else the network's own cell-type head")
         self.class_threshold = FloatSpinBox(label="unidentified below", min=0, max=1, step=0.05,
                                             value=0.5, tooltip="calibrated confidence below "
-                                            "which a cell is 'unidentified' (classifier only)")
+                                            "which a cell is 'unidentified' (classifier only); "
+                                            "cells below it are counted 'to check'")
+        self.count_border = CheckBox(text="count border cells", value=False,
+                                     tooltip="count cells cut by the image border in the "
+                                     "differential (off: left out, as hematologists count; "
+                                     "the per-cell table flags them in touches_border)")
         self.run_button = PushButton(text="Segment")
         self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
         self.status = Label(value="")
-        self.counts = Table(value={"class": [], "count": [], "percent": []})
+        self.counts = Table(value=EMPTY_COUNTS)
+        self.summary = Label(value="")
         self.export_button = PushButton(text="Export differential count (CSV)...", enabled=False)
         self.extend([self.image, self.model, self.device, self.preprocess, self.cell_diameter,
-                     self.pixel_size, self.classifier, self.class_threshold, self.run_button,
-                     self.progress, self.status, self.counts, self.export_button])
+                     self.pixel_size, self.classifier, self.class_threshold, self.count_border,
+                     self.run_button, self.progress, self.status, self.counts, self.summary,
+                     self.export_button])
         # a long status (model and classifier names) wraps instead of widening the dock
         self.status.native.setWordWrap(True)
         self.status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.summary.native.setWordWrap(True)
         self.run_button.changed.connect(self._on_run_clicked)
+        self.count_border.changed.connect(self._on_count_border_changed)
         self.export_button.changed.connect(self._on_export_clicked)
         napari_viewer.layers.events.inserted.connect(self.image.reset_choices)
         # models trained meanwhile (CLI, training widget) show up without a restart
@@ -109,7 +121,8 @@ class SegmentWidget(Container):
                              cell_diameter=self.cell_diameter.value or "auto",
                              pixel_size_um=self.pixel_size.value or None,
                              classifier=self.classifier.value,
-                             class_threshold=float(self.class_threshold.value))
+                             class_threshold=float(self.class_threshold.value),
+                             include_border_cells=bool(self.count_border.value))
 
     # ---- running ----------------------------------------------------------------------------
     def _on_run_clicked(self, *_):
@@ -143,7 +156,7 @@ class SegmentWidget(Container):
             return
         # the label layers are 2D: the row and column axes come first (an HxWxC layer
         # that napari did not take as RGB has a third, channel, axis)
-        self._source = (layer.name, tuple(layer.scale)[:2], tuple(layer.translate)[:2])
+        self._source = (layer.name, tuple(layer.scale)[:2], tuple(layer.translate)[:2], params)
         # errors are shown by _on_errored (unexpected ones with their traceback in the log)
         worker = thread_worker(reported(segment_steps), start_thread=False,
                                ignore_errors=True)(rgb, params)
@@ -185,13 +198,13 @@ class SegmentWidget(Container):
         self.progress.visible = False
 
     def _on_returned(self, result):
-        name, scale, translate = self._source
+        name, scale, translate, params = self._source
         if name not in self._viewer.layers:
             show_warning(f"Segment: layer {name!r} was removed while segmenting; results dropped")
             return
-        self._add_layers(name, result, scale, translate)
-        self._last = (name, result)
-        self._show_counts(result.differential)
+        self._add_layers(name, result, scale, translate, params)
+        self._last, self._last_params = (name, result), params
+        self._on_count_border_changed()  # the box may have changed while segmenting
         for msg in result.messages:
             show_warning(msg)
         types = result.cell_type_source()
@@ -199,7 +212,7 @@ class SegmentWidget(Container):
                              f"on {result.device} ({result.model}; cell types: {types})")
         show_info(f"Segment: {len(result.table)} white cells found in {name!r}")
 
-    def _add_layers(self, name, result, scale, translate):
+    def _add_layers(self, name, result, scale, translate, params):
         features = result.table.reset_index().rename(columns={"cell_id": "index"})
         diff = result.differential.reset_index().rename(columns={"class_code": "index"})
         for kind, data, feats in (("nucleus", result.nucleus, features),
@@ -208,25 +221,35 @@ class SegmentWidget(Container):
             # always new layers: a re-run must never overwrite hand corrections
             # (napari numbers duplicate names)
             meta = {"model": result.model, "device": result.device, "source_layer": name,
-                    "classifier": result.classifier}
+                    "classifier": result.classifier,
+                    # the Correct dock counts the cells to check below the same confidence
+                    "class_threshold": float(params.class_threshold)}
             self._viewer.add_labels(data, features=feats, metadata=meta, scale=scale,
                                     translate=translate, **labels_layer_kwargs(name, kind))
 
     def _show_counts(self, differential):
-        self.counts.value = {
-            "class": list(differential["class"]),
-            "count": [int(c) for c in differential["count"]],
-            "percent": [f"{p:.1f} %" for p in differential["percent"]],
-        }
+        self._shown = differential
+        self.counts.value = counts_value(differential)
+        self.summary.value = summary_line(differential, self._last[1].table if self._last else None)
         self.export_button.enabled = True
+
+    def _on_count_border_changed(self, *_):
+        """Recount the last run under the new border rule (no new segmentation needed)."""
+        if self._last is None:
+            return
+        from dataclasses import replace
+
+        params = replace(self._last_params, include_border_cells=bool(self.count_border.value))
+        self._last_params = params
+        self._show_counts(params.differential(self._last[1].table))
 
     # ---- export ---------------------------------------------------------------------------
     def export_differential(self, path) -> str:
         from ..io.writer import save_table
 
-        if self._last is None:
+        if self._shown is None:
             raise ValueError("nothing segmented yet")
-        return save_table(path, self._last[1].differential)
+        return save_table(path, self._shown)  # what the dock shows, border rule included
 
     def _on_export_clicked(self, *_):
         from qtpy.QtWidgets import QFileDialog

@@ -70,6 +70,9 @@ class SegmentParams:
     classifier: str | None = "auto"
     # calibrated confidence below which a cell is "unidentified" (classifier only)
     class_threshold: float = 0.5
+    # cells cut by the image border are flagged in the table; the differential leaves
+    # them out (as hematologists count) unless this is True
+    include_border_cells: bool = False
 
     def __post_init__(self):
         """``ValueError`` (one line) for settings out of their documented range."""
@@ -96,6 +99,17 @@ class SegmentParams:
         t = self.class_threshold
         if not (_is_number(t) and 0.0 <= float(t) <= 1.0):
             raise ValueError(f"the confidence threshold must be a number in [0, 1], got {t!r}")
+        if not isinstance(self.include_border_cells, (bool, np.bool_)):
+            raise ValueError(f"include_border_cells must be True or False, "
+                             f"got {self.include_border_cells!r}")
+
+    def differential(self, tables):
+        """The differential count of ``tables`` under these settings (border cells, the
+        confidence below which a cell is to check)."""
+        from ..core.measurements import differential_count
+
+        return differential_count(tables, include_border=bool(self.include_border_cells),
+                                  check_below=float(self.class_threshold))
 
 
 def _is_integer(value) -> bool:
@@ -162,7 +176,7 @@ def _probabilities_full(probs_hwc_chw: np.ndarray, hw: tuple[int, int]) -> np.nd
 
 def segment_steps(image, params: SegmentParams):
     from ..core.image import as_rgb_uint8
-    from ..core.measurements import cell_table, differential_count
+    from ..core.measurements import cell_table
     from ..core.postprocessing import instances_from_probabilities
     from .device import describe_device, is_out_of_memory, resolve_device
     from .predictor import load_model
@@ -270,20 +284,20 @@ def segment_steps(image, params: SegmentParams):
     timings["total_s"] = time.perf_counter() - t0
     yield SegmentEvent("done", 1, 1, f"{inst.n_cells} white cells")
     return Segmentation(inst.nucleus, inst.cytoplasm, inst.cell_type, table,
-                        differential_count(table), net.entry.name, device, timings, messages,
+                        params.differential(table), net.entry.name, device, timings, messages,
                         classifier.entry.name if classifier is not None else "", head_weight)
 
 
 def _empty(hw, net, device, timings, messages, t0, params) -> Segmentation:
     """The result for an image without cells: empty labels, table and differential."""
-    from ..core.measurements import cell_table, differential_count
+    from ..core.measurements import cell_table
 
     zeros = np.zeros(hw, np.int32)
     table = cell_table(zeros, zeros, np.zeros(hw, np.uint8), confidence={},
                        pixel_size_um=params.pixel_size_um)
     timings["total_s"] = time.perf_counter() - t0
     return Segmentation(zeros, zeros.copy(), np.zeros(hw, np.uint8), table,
-                        differential_count(table), net.entry.name, device, timings, messages)
+                        params.differential(table), net.entry.name, device, timings, messages)
 
 
 def _pick_classifier(choice, net, device, messages):
