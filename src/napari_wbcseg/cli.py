@@ -25,15 +25,17 @@ def _add_preprocess_options(p: argparse.ArgumentParser) -> None:
                    "one of them only")
     p.add_argument("--order", default="ahe-first", choices=["ahe-first", "retinex-first"],
                    help="which step of ahe-retinex runs first (default: ahe-first)")
-    p.add_argument("--clip-limit", type=finite_float(0, 1000), default=2.0,
+    p.add_argument("--clip-limit", metavar="LIMIT", type=finite_float(0, 1000), default=2.0,
                    help="CLAHE clip limit, 0..1000 (0 = plain AHE; default 2)")
-    p.add_argument("--tiles", type=int_range(1, 1024), default=8,
+    p.add_argument("--tiles", metavar="N", type=int_range(1, 1024), default=8,
                    help="CLAHE tile grid, N x N tiles, 1..1024 (default 8)")
-    p.add_argument("--sigmas", default="15,80,250",
+    p.add_argument("--sigmas", metavar="PX,PX,...", default="15,80,250",
                    help="Retinex Gaussian scales in pixels, comma-separated (default 15,80,250)")
-    p.add_argument("--gain", type=finite_float(0, 1e6, low_open=True), default=46.0,
+    p.add_argument("--gain", metavar="ALPHA",
+                   type=finite_float(0, 1e6, low_open=True), default=46.0,
                    help="colour-restoration gain alpha, > 0 (default 46)")
-    p.add_argument("--offset", type=finite_float(0, 1e6, low_open=True), default=125.0,
+    p.add_argument("--offset", metavar="BETA",
+                   type=finite_float(0, 1e6, low_open=True), default=125.0,
                    help="colour-restoration offset beta, > 0 (default 125)")
 
 
@@ -163,8 +165,9 @@ def cmd_demo(args) -> int:
         from .cli_demo import cell_type_accuracy, save_overlay
 
         with writing(out / f"{stem}_overlay.png"):
-            if save_overlay(out / f"{stem}_overlay.png", image, result):
-                print(f"overlay (outlines in the cell-type colours) -> {out / f'{stem}_overlay.png'}")
+            picture = out / f"{stem}_overlay.png"
+            if save_overlay(picture, image, result):
+                print(f"overlay (outlines in the cell-type colours) -> {picture}")
         print(result.differential.to_string())
         if truth is not None:
             cells = (result.nucleus > 0) | (result.cytoplasm > 0)
@@ -387,14 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", default=None, help="model name or .safetensors file "
                       "(default: the bundled default; see `napari-wbcseg models`)")
     add_device_option(demo)
-    demo.add_argument("--cell-diameter", type=_diameter, default="auto",
+    demo.add_argument("--cell-diameter", metavar="PX|auto|native", type=_diameter, default="auto",
                       help="typical white-cell diameter in pixels (4..2000), 'auto' (default: "
                       "estimated from the red cells) or 'native' (the model's own scale)")
     demo.add_argument("--out", default="wbcseg-demo", metavar="DIR",
                       help="output folder when headless (default: wbcseg-demo)")
     demo.add_argument("--headless", action="store_true",
                       help="write files even with a display (default: napari when there is one)")
-    demo.add_argument("--seed", type=seed, default=0,
+    demo.add_argument("--seed", metavar="N", type=seed, default=0,
                       help="seed of the synthetic smear, 0..2**32-1 (default 0)")
     demo.set_defaults(func=cmd_demo)
 
@@ -423,20 +426,21 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--preprocess", default="model", choices=["model", "ahe-retinex", "none"],
                      help="colour correction before the network (default: model = as the "
                      "model was trained)")
-    seg.add_argument("--cell-diameter", type=_diameter, default="auto",
+    seg.add_argument("--cell-diameter", metavar="PX|auto|native", type=_diameter, default="auto",
                      help="typical white-cell diameter in pixels (4..2000), 'auto' (default: estimated "
                      "from the red cells) or 'native' (the model's own scale, no resizing)")
-    seg.add_argument("--pixel-size", type=finite_float(0, 1000, low_open=True), default=None,
+    seg.add_argument("--pixel-size", metavar="UM",
+                     type=finite_float(0, 1000, low_open=True), default=None,
                      help="um per pixel (0..1000), for the table's areas in um^2 "
                      "(default: none, pixels only)")
-    seg.add_argument("--tile", type=int_range(64, 8192), default=512,
+    seg.add_argument("--tile", metavar="PX", type=int_range(64, 8192), default=512,
                      help="side of the square tiles the network sees, in pixels at the "
                      "model's scale, 64..8192 (default 512); smaller uses less memory")
-    seg.add_argument("--classifier", default="auto",
+    seg.add_argument("--classifier", metavar="auto|none|NAME", default="auto",
                      help="per-cell classifier: auto (the one installed for the model's "
                      "classes, default), none (the network's own cell-type head), or a name "
                      "or .safetensors file (see `napari-wbcseg classifiers`)")
-    seg.add_argument("--threshold", type=_fraction, default=0.5,
+    seg.add_argument("--threshold", metavar="P", type=_fraction, default=0.5,
                      help="calibrated confidence below which a cell is 'unidentified' "
                      "(0..1, default 0.5; classifier only); cells below it are counted "
                      "as 'to_check' in differential.csv")

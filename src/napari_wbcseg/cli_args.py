@@ -81,7 +81,8 @@ DEVICE_HELP = ("compute device: auto (default: CUDA, then Apple MPS, then the CP
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     """The one ``--device`` of every subcommand: same spelling check, default and help."""
-    parser.add_argument("--device", type=device_name, default="auto", metavar="DEVICE",
+    parser.add_argument("--device", type=device_name, default="auto",
+                        metavar="auto|cpu|cuda|cuda:N|mps",
                         help=DEVICE_HELP)
 
 

@@ -13,30 +13,46 @@ from pathlib import Path
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("train-classifier", help="train the per-cell classifier (cell types)",
-                       description=__doc__.splitlines()[0])
-    p.add_argument("--data", nargs="+", required=True, help="labelled folder(s), as for train")
+                       description="Train the per-cell classifier (cell types) from every "
+                       "labelled cell of the --data folders (any layout `train` reads; an "
+                       "annotation project brings its own class table) into a user "
+                       "classifier, used at once behind every model with the same classes.")
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR",
+                   help="labelled folder(s), as for `napari-wbcseg train`")
     p.add_argument("--name", default=None, help="name of the classifier (default: "
                    "cell-classifier-DATE)")
-    p.add_argument("--segmenter", default=None,
+    p.add_argument("--segmenter", metavar="MODEL|truth", default=None,
                    help="crop the cells this segmentation model finds (default: the default "
                    "model, as at inference); 'truth' crops the labels' own masks (corrected "
                    "layers, projects)")
-    p.add_argument("--init", default="auto",
+    p.add_argument("--init", metavar="auto|imagenet|scratch|NAME", default="auto",
                    help="auto (default: fine-tune the installed classifier for the data's "
                    "class table, else start from ImageNet), imagenet (needs "
                    "napari-wbcseg[pretrained]), scratch, or the name of a classifier")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--steps", type=int, default=50, help="batches per epoch")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and the training")
-    p.add_argument("--synthetic", type=int, default=0, help="synthetic smears to add")
-    p.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long")
-    p.add_argument("--out", default=None, help="also write the classifier here")
+    p.add_argument("--epochs", metavar="N",
+                   type=int, default=12, help="epochs, 1..100000 (default 12)")
+    p.add_argument("--steps", metavar="N", type=int, default=50,
+                   help="batches per epoch, 1..1000000 (default 50)")
+    p.add_argument("--batch", metavar="N", type=int, default=32,
+                   help="cell crops per batch, 2..1024 (default 32)")
+    p.add_argument("--lr", type=float, default=1e-3,
+                   help="learning rate, (0, 10] (default 0.001)")
+    p.add_argument("--seed", metavar="N", type=int, default=0,
+                   help="seed of the split and the training, 0..2**32-1 (default 0)")
+    p.add_argument("--synthetic", metavar="N", type=int, default=0,
+                   help="synthetic smears to add, 0..10000 (default 0)")
+    p.add_argument("--minutes", metavar="MIN", type=float, default=None,
+                   help="stop cleanly after this many minutes (default: no limit)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="also write the classifier to this folder (default: only the user "
+                   "classifier folder)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an installed user classifier of the same name")
+                   help="replace an installed user classifier of the same name (default: "
+                   "refuse)")
     p.set_defaults(func=cmd_train_classifier)
-    lst = sub.add_parser("classifiers", help="list the installed per-cell classifiers")
+    lst = sub.add_parser("classifiers", help="list the installed per-cell classifiers",
+                         description="List the installed per-cell classifiers (bundled and "
+                         "user) with their classes and validation accuracy.")
     lst.set_defaults(func=cmd_classifiers)
 
 

@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--split", default="validation", choices=["validation", "all"],
                    help="validation (default): the held-out part of the model card's split; "
                    "all: every image (for data the model never saw)")
-    p.add_argument("--seed", type=seed, default=None, help="seed of the group-aware split "
+    p.add_argument("--seed", metavar="N",
+                   type=seed, default=None, help="seed of the group-aware split "
                    "(default: the one in the model card, else 0)")
     p.add_argument("--csv", default=None, metavar="FILE",
                    help="also write the numbers to this CSV file (default: none)")

@@ -23,28 +23,32 @@ def add_parser(sub) -> None:
         description="Train a network into a user model.  --preset picks the recipe (fast: "
         "the CPU schedule; paper: the architecture's published recipe, for a GPU); explicit "
         "flags override it.  A checkpoint is written after every epoch; --resume continues it.")
-    p.add_argument("--model", default=None,
+    p.add_argument("--model", metavar="ARCH", default=None,
                    help="architecture (see `napari-wbcseg architectures`); not needed with "
                    "--resume")
-    p.add_argument("--data", nargs="+", required=True,
+    p.add_argument("--data", metavar="DIR", nargs="+", required=True,
                    help=DATA_HELP)
     p.add_argument("--preset", default=None, choices=list(PRESETS),
                    help="fast (default): AdamW one-cycle, 30 x 60 batches of 8, ~1 h on 2 CPU "
                    "cores for a -compact model; paper: the paper's optimiser, learning rate, "
                    "batch, epochs, freezing and augmentation")
     p.add_argument("--name", default=None, help="name of the new model (default: ARCH-DATE)")
-    p.add_argument("--out", default=None, help="also write the weights and card here")
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: preset)")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="also write the weights and card to this folder (default: only the "
+                   "user model folder)")
+    p.add_argument("--epochs", metavar="N",
+                   type=int, default=None, help="maximum epochs (default: preset)")
+    p.add_argument("--steps", metavar="N", type=int, default=None,
                    help="batches per epoch, 0 = one pass over the training samples "
                    "(default: preset)")
     # bounds: training.presets.LIMITS and check_config (the API refuses the same values)
-    p.add_argument("--batch", type=int, default=None, help="batch size, 1..1024 (default: preset)")
-    p.add_argument("--crop", type=int, default=None,
+    p.add_argument("--batch", metavar="N",
+                   type=int, default=None, help="batch size, 1..1024 (default: preset)")
+    p.add_argument("--crop", metavar="PX", type=int, default=None,
                    help="crop side in px, 8..2048 (default: preset)")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate, (0, 10] (default: preset)")
-    p.add_argument("--patience", type=int, default=None,
+    p.add_argument("--patience", metavar="EPOCHS", type=int, default=None,
                    help="epochs without improvement before stopping (default: preset, 10)")
     p.add_argument("--mosaic", type=float, nargs="?", const=0.5, default=None,
                    metavar="FRACTION", help="make this fraction of the training crops Zhu et "
@@ -63,7 +67,7 @@ def add_parser(sub) -> None:
     p.add_argument("--freeze-encoder", type=float, default=None, metavar="FRACTION",
                    help="keep a pretrained encoder frozen for this fraction of the epochs, "
                    "0..1 (default: preset)")
-    p.add_argument("--class-weight", type=float, default=None,
+    p.add_argument("--class-weight", metavar="W", type=float, default=None,
                    help="weight of the cell-type loss, 0..1000 (default 1)")
     p.add_argument("--class-balance", action="store_true", default=None,
                    help="weight the cell-type loss by inverse sqrt class frequency")
@@ -80,13 +84,18 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
                    help="write last.pt here after every epoch (default: the user model folder's "
                    "checkpoints/NAME, or the folder of --resume)")
-    p.add_argument("--synthetic", type=int, default=20, help="synthetic smears to add (0..10000)")
-    p.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long")
-    p.add_argument("--seed", type=int, default=None, help="random seed and split (default 0)")
+    p.add_argument("--synthetic", metavar="N", type=int, default=20,
+                   help="synthetic smears to add to the training data, 0..10000 (default 20)")
+    p.add_argument("--minutes", metavar="MIN", type=float, default=None,
+                   help="stop cleanly after this many minutes (default: no limit)")
+    p.add_argument("--seed", metavar="N",
+                   type=int, default=None, help="random seed and split (default 0)")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
                    help="auto: bf16 where the CPU and architecture gain from it; fp32 / bf16 "
                    "force it (default: preset, auto)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16"],
+                   help="number type of the saved weights (default float32; float16 halves "
+                   "the file)")
     p.set_defaults(func=cmd_train)
 
 
