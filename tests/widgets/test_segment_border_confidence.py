@@ -96,3 +96,13 @@ def test_export_before_any_run_is_refused(make_napari_viewer):
     with pytest.raises(ValueError, match="nothing segmented yet"):
         seg.export_differential("unused.csv")
     assert seg.summary.value == ""
+
+
+def test_correct_dock_follows_the_count_border_box(docks):
+    """Ticking 'count border cells' in Segment makes the Correct dock count them too, so
+    the two docks never show different differentials."""
+    viewer, seg = docks
+    _, cor = viewer.window.add_plugin_dock_widget("napari-wbcseg", CORRECT)
+    seg.count_border.value = True  # no explicit refresh: the Correct dock follows at once
+    assert sum(_rows(cor.counts)["count"]) == 5
+    assert _rows(cor.counts)["count"] == _rows(seg.counts)["count"]

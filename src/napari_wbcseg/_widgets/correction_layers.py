@@ -67,11 +67,15 @@ class CorrectionLayers:
         for kind, layer in self.layers.items():
             self._handlers[kind] = (lambda event, kind=kind: self._on_paint(kind))
             layer.events.paint.connect(self._handlers[kind])
+        # a new metadata dict (the Segment dock's "count border cells") changes the count
+        self._on_metadata = lambda event: self.on_change(())
+        self.layers["cell_type"].events.metadata.connect(self._on_metadata)
 
     def close(self) -> None:
         for kind, layer in self.layers.items():
             layer.events.paint.disconnect(self._handlers[kind])
         self._handlers = {}
+        self.layers["cell_type"].events.metadata.disconnect(self._on_metadata)
 
     @property
     def alive(self) -> bool:
@@ -187,6 +191,11 @@ class CorrectionLayers:
         self.on_change(edit.cells_changed)
 
     # ---- table -------------------------------------------------------------------------------
+    @property
+    def include_border(self) -> bool:
+        """Whether border cells are counted: the Segment dock's choice for these layers."""
+        return self.layers["cell_type"].metadata.get("include_border_cells", False) is True
+
     def refresh_features(self):
         """Recompute the per-cell table and differential count into ``features``."""
         classes = self.classes
@@ -198,7 +207,7 @@ class CorrectionLayers:
         feats = table.reset_index().rename(columns={"cell_id": "index"})
         self.layers["nucleus"].features = feats
         self.layers["cytoplasm"].features = feats
-        diff = differential_count(table, classes)
+        diff = differential_count(table, classes, include_border=self.include_border)
         self.layers["cell_type"].features = diff.reset_index().rename(
             columns={"class_code": "index"})
         return table, diff

@@ -126,7 +126,8 @@ class CorrectionView:
         if (isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
                 and 0 <= threshold <= 1):
             # the same count as the layers' (same function, same border rule) plus "to check"
-            diff = differential_count(self.table, ls.classes, check_below=float(threshold))
+            diff = differential_count(self.table, ls.classes, check_below=float(threshold),
+                                      include_border=ls.include_border)
         self.counts.value = counts_value(diff)
         review = ls.review
         if self.image_reviewed.value != review.reviewed:

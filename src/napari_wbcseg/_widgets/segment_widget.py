@@ -32,6 +32,7 @@ class SegmentWidget(Container):
         self._last = None  # (image name, Segmentation) of the last finished run
         self._last_params = None  # the SegmentParams of that run
         self._shown = None  # the differential the dock shows (and exports)
+        self._result_layers = []  # the label layers of the last run
         self.image = create_widget(annotation=Image, label="image")
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"], value="auto",
@@ -215,6 +216,7 @@ class SegmentWidget(Container):
     def _add_layers(self, name, result, scale, translate, params):
         features = result.table.reset_index().rename(columns={"cell_id": "index"})
         diff = result.differential.reset_index().rename(columns={"class_code": "index"})
+        self._result_layers = []
         for kind, data, feats in (("nucleus", result.nucleus, features),
                                   ("cytoplasm", result.cytoplasm, features),
                                   ("cell_type", result.cell_type, diff)):
@@ -223,9 +225,11 @@ class SegmentWidget(Container):
             meta = {"model": result.model, "device": result.device, "source_layer": name,
                     "classifier": result.classifier,
                     # the Correct dock counts the cells to check below the same confidence
-                    "class_threshold": float(params.class_threshold)}
-            self._viewer.add_labels(data, features=feats, metadata=meta, scale=scale,
-                                    translate=translate, **labels_layer_kwargs(name, kind))
+                    "class_threshold": float(params.class_threshold),
+                    "include_border_cells": bool(params.include_border_cells)}
+            self._result_layers.append(self._viewer.add_labels(
+                data, features=feats, metadata=meta, scale=scale, translate=translate,
+                **labels_layer_kwargs(name, kind)))
 
     def _show_counts(self, differential):
         self._shown = differential
@@ -242,6 +246,10 @@ class SegmentWidget(Container):
         params = replace(self._last_params, include_border_cells=bool(self.count_border.value))
         self._last_params = params
         self._show_counts(params.differential(self._last[1].table))
+        for layer in self._result_layers:  # the Correct dock counts by the same choice
+            if layer in self._viewer.layers:  # a new dict: emits the layer's metadata event
+                layer.metadata = {**layer.metadata,
+                                  "include_border_cells": params.include_border_cells}
 
     # ---- export ---------------------------------------------------------------------------
     def export_differential(self, path) -> str:
