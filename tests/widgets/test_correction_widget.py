@@ -281,12 +281,17 @@ def test_review_and_project_round_trip(setup, smear, make_napari_viewer, tmp_pat
 
 def test_closing_the_dock_unbinds_keys_and_mouse(setup):
     from napari.utils.key_bindings import coerce_keybinding
+    from qtpy.QtWidgets import QDockWidget
 
     viewer, w, layers = setup
     one = coerce_keybinding("1")
     assert one in layers["nucleus"].keymap and one in viewer.keymap
     assert one in viewer.layers["field"].keymap
-    viewer.window.remove_dock_widget(w.native)
+    # the dock, as napari's close button does (its widget is the scroll area around w.native)
+    dock = w.native.parent()
+    while not isinstance(dock, QDockWidget):
+        dock = dock.parent()
+    viewer.window.remove_dock_widget(dock)
     assert one not in layers["nucleus"].keymap and one not in viewer.keymap
     assert one not in viewer.layers["field"].keymap
     assert coerce_keybinding("Control-Z") not in layers["cell_type"].keymap

@@ -10,9 +10,10 @@ WIDGET = "Segment white blood cells"
 
 
 @pytest.fixture
-def widget(make_napari_viewer, tiny_model):
+def widget(make_napari_viewer, tiny_model, qtbot):
     viewer = make_napari_viewer()
-    _, w = viewer.window.add_plugin_dock_widget("napari-wbcseg", WIDGET)
+    dock, w = viewer.window.add_plugin_dock_widget("napari-wbcseg", WIDGET)
+    qtbot.waitUntil(lambda: dock.widget() is not w.native)  # docked in its scroll area
     w.refresh_models()
     w.model.value = tiny_model
     w.device.value = "cpu"

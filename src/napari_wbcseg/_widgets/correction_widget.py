@@ -21,6 +21,7 @@ from .correction_layers import CorrectionLayers, find_layer_sets, shape_problem
 from .differential_view import EMPTY_COUNTS
 from .correction_view import HELPER, CorrectionView, on_removed
 from .project_panel import ReviewProjectActions
+from .dock_scroll import scroll_in_dock
 
 HINT = ("Click a cell to select it (pan/zoom mode), Shift+click a second one to merge. "
         "Keys 1-9 set the class, 0 or U unidentified; Ctrl+Z on a label layer undoes a step.")
@@ -35,6 +36,7 @@ def _row(*widgets) -> Container:
 class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):  # noqa: F821
         super().__init__()
+        scroll_in_dock(self)  # scrolls in its dock instead of growing the window
         self._viewer = napari_viewer
         self.current: CorrectionLayers | None = None
         self.selected, self.second = 0, 0

@@ -16,6 +16,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from ..core.batch import check_plane_size, plane_count, preprocess_planes
 from ..core.image import MIN_SIDE, ImageFormatError, check_image
 from .worker_errors import one_line, reported
+from .dock_scroll import scroll_in_dock
 
 METHOD_LABELS = {"ahe-retinex": "AHE-Retinex", "clahe": "CLAHE only", "msrcr": "MSRCR only"}
 
@@ -23,6 +24,7 @@ METHOD_LABELS = {"ahe-retinex": "AHE-Retinex", "clahe": "CLAHE only", "msrcr": "
 class PreprocessWidget(Container):
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):  # noqa: F821
         super().__init__()
+        scroll_in_dock(self)  # scrolls in its dock instead of growing the window
         from ..core.preprocessing import AheRetinexParams
 
         self._viewer = viewer = napari_viewer

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import QSizePolicy
 from ..schema import labels_layer_kwargs
 from .differential_view import EMPTY_COUNTS, counts_value, summary_line
 from .worker_errors import one_line, original, reported
+from .dock_scroll import scroll_in_dock
 
 _log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ _log = logging.getLogger(__name__)
 class SegmentWidget(Container):
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):  # noqa: F821
         super().__init__()
+        scroll_in_dock(self)  # scrolls in its dock instead of growing the window
         self._viewer = napari_viewer
         self._worker = None
         self._last = None  # (image name, Segmentation) of the last finished run

@@ -25,6 +25,7 @@ from .loss_plot import LossPlot
 from .model_exchange_panel import ModelExchangePanel
 from .viewer_training_data import reviewed_in_viewer, snapshot_layer_sets
 from .worker_errors import one_line, original, reported
+from .dock_scroll import scroll_in_dock
 
 _log = logging.getLogger(__name__)
 _SCRATCH = "(random weights)"
@@ -74,6 +75,7 @@ class TrainWidget(Container):
         from ..training.engine.session import FINETUNE_DEFAULTS as D
 
         super().__init__()
+        scroll_in_dock(self)  # scrolls in its dock instead of growing the window
         self._viewer = napari_viewer
         self._worker = None
         self._stop = threading.Event()
