@@ -189,11 +189,13 @@ def _json_flag(flag: str, text):
     """A JSON object given on the command line (None when the flag is absent)."""
     from .cli import CliError
 
+    from .io.safe_json import UnsafeJSONError, loads_bounded
+
     if text is None:
         return None
     try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
+        value = loads_bounded(text)
+    except UnsafeJSONError:
         raise CliError(f"{flag} must be a JSON object, got {text[:80]!r}") from None
     if not isinstance(value, dict):
         raise CliError(f"{flag} must be a JSON object, got {text[:80]!r}")
