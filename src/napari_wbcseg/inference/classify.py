@@ -126,6 +126,12 @@ def fuse(classifier_probs: np.ndarray, head_probs: np.ndarray, head_weight: floa
     return p / p.sum(1, keepdims=True)
 
 
+def card_head_weight(classifier: LoadedClassifier, segmenter: str) -> float:
+    """The weight of ``segmenter``'s own head chosen for this classifier (its card's
+    ``head_weights``; 0 where none was chosen: the classifier alone)."""
+    return float((classifier.entry.card.get("head_weights") or {}).get(segmenter, 0))
+
+
 def classify_cells(image, nucleus, cytoplasm, classifier: LoadedClassifier, *,
                    scale: float = 1.0, threshold: float = DEFAULT_THRESHOLD,
                    ids=None, head_probs=None, head_weight: float | None = None,
@@ -152,7 +158,7 @@ def classify_cells(image, nucleus, cytoplasm, classifier: LoadedClassifier, *,
                        ids=ids)
     probs = classifier(crops.crops)
     if head_weight is None:
-        head_weight = float((classifier.entry.card.get("head_weights") or {}).get(segmenter, 0))
+        head_weight = card_head_weight(classifier, segmenter)
     if not (isinstance(head_weight, (int, float)) and 0 <= head_weight <= 1):
         raise ValueError(f"head_weight must be a number in [0, 1], got {head_weight!r}")
     if head_probs is not None and head_weight > 0 and len(crops.ids):

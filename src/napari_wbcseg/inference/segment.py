@@ -271,7 +271,9 @@ def segment_steps(image, params: SegmentParams):
     classifier = _pick_classifier(params.classifier, net, device, messages)
     head_weight = 0.0
     if classifier is not None and tuple(net.class_codes) == classifier.codes:
-        head_weight = float((classifier.entry.card.get("head_weights") or {}).get(net.entry.name, 0))
+        from .classify import card_head_weight
+
+        head_weight = card_head_weight(classifier, net.entry.name)
     if classifier is not None and inst.n_cells:
         t3 = time.perf_counter()
         yield SegmentEvent("classify", 0, 1, f"classifying {inst.n_cells} cells")
