@@ -208,8 +208,9 @@ def render_markdown(reports: dict[str, dict], meta: dict) -> str:
           + (f" on {meta['date']}" if meta.get("date") else "")
           + (f" ({meta['device']})" if meta.get("device") else "")
           + "; do not edit by hand, rerun it (see [Reproduce](#reproduce)).*", ""]
-    L += ["Every bundled model is scored on the **validation split** that training held out "
-          "(group-aware, 20%, seed 0, of the staged development data), with the papers' "
+    L += ["Every bundled model is scored on the **validation split** that its training held "
+          "out (group-aware, 20%, seed 0, of the staged development data; each model's split "
+          "is read from its card, as `napari-wbcseg evaluate` does), with the papers' "
           "metrics (`napari_wbcseg.training.evaluation.report`). All numbers are percentages. "
           "The papers' numbers are given beside ours for orientation only: the protocols "
           "differ (data, splits, resolution, hardware; see "
@@ -430,6 +431,7 @@ def evaluate_bundled(data: list[str], names: list[str] | None, device: str, seed
     from napari_wbcseg.inference.predictor import load_model
     from napari_wbcseg.io.model_store import DEFAULT_MODEL, model_entries
     from napari_wbcseg.training.data.datasets import split_by_group
+    from napari_wbcseg.training.evaluation.protocol import evaluation_plan
     from napari_wbcseg.training.evaluation.report import evaluate_datasets
 
     entries = {n: e for n, e in model_entries().items() if e.origin == "bundled"}
@@ -439,13 +441,20 @@ def evaluate_bundled(data: list[str], names: list[str] | None, device: str, seed
             raise SystemExit(f"not bundled models: {', '.join(missing)}")
         entries = {n: entries[n] for n in names}
     samples = load_public_layouts(data, synthetic=0)
-    val = split_by_group(samples, 0.2, seed=seed)[1]
+    sources = {s.source for s in samples}
     reports, meta = {}, {"architectures": {}, "parameters": {}, "seconds": {},
                          "default": DEFAULT_MODEL}
     for name in sorted(entries):
         t0 = time.perf_counter()
         model = load_model(name, device)
-
+        # each model's own split (its card), as `napari-wbcseg evaluate` does
+        plan = evaluation_plan(model.card, data, sources, seed=seed)
+        if plan.refusal:
+            raise SystemExit(plan.refusal)
+        for line in plan.warnings:
+            print(f"warning: {line}", file=sys.stderr)
+        val = split_by_group(samples, plan.val_fraction, seed=plan.seed)[1]
+        meta.setdefault("splits", {})[name] = (plan.seed, plan.val_fraction)
         print(f"{name}: {len(val)} validation images ...", file=sys.stderr, flush=True)
         reports[name] = evaluate_datasets(model, val, model.size_multiple)
         meta["architectures"][name] = model.entry.architecture
@@ -514,11 +523,13 @@ def main(argv=None) -> int:
     p.add_argument("--data", nargs="+", default=[str(REPO.parent / "shared" / "data")])
     p.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0, help="seed of the group-aware split")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the group-aware split (default: each model card's own)")
     p.add_argument("--models", nargs="+", default=None, help="only these bundled models")
     p.add_argument("--json", default=None, help="also save the raw reports here")
     p.add_argument("--from-json", default=None, help="render a saved --json, evaluate nothing")
     args = p.parse_args(argv)
+    from napari_wbcseg.io.atomic import write_text_atomic
 
     if args.from_json:
         saved = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
@@ -526,13 +537,16 @@ def main(argv=None) -> int:
     else:
         reports, meta = evaluate_bundled(args.data, args.models, args.device, args.seed)
         meta["date"] = datetime.date.today().isoformat()
-        meta["device"] = f"device {args.device}, split seed {args.seed}"
+        seeds = sorted({seed for seed, _ in meta.get("splits", {}).values()})
+        meta["device"] = (f"device {args.device}, split seed "
+                          f"{', '.join(map(str, seeds)) or args.seed}"
+                          + ("" if args.seed is not None else ", from each model card"))
         if args.json:
-            Path(args.json).write_text(json.dumps(_jsonable({"reports": reports, "meta": meta}),
-                                                  indent=1) + "\n", encoding="utf-8")
+            write_text_atomic(args.json, json.dumps(
+                _jsonable({"reports": reports, "meta": meta}), indent=1) + "\n")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_markdown(reports, meta), encoding="utf-8")
+    write_text_atomic(out, render_markdown(reports, meta))
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

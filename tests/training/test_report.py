@@ -346,3 +346,34 @@ def test_loop_and_report_give_identical_scores():
         assert loop[source]["class_accuracy"] == report[source]["cell_type_accuracy"]
     assert set(summary(loop)) == {"cell_dice", "nucleus_dice", "cytoplasm_dice",
                                   "class_accuracy"}
+
+
+def test_benchmarks_table_scores_each_model_on_its_own_card_split(monkeypatch):
+    """The table's validation part is the model card's split, as ``evaluate``'s: a model
+    trained with seed 3 is not scored on the seed-0 part (which holds its training images)."""
+    from types import SimpleNamespace
+
+    import napari_wbcseg.cli_train as cli_train
+    import napari_wbcseg.inference.predictor as predictor
+    import napari_wbcseg.io.model_store as model_store
+    import napari_wbcseg.training.data.datasets as datasets
+    import napari_wbcseg.training.evaluation.report as report
+
+    mod = _benchmarks_module()
+    card = {"name": "m", "training": {"data": {"split_spec": {
+        "seed": 3, "val_fraction": 0.25, "inner_fraction": 0.15, "data": ["data"]}}}}
+    entry = SimpleNamespace(origin="bundled", architecture="a", name="m")
+    model = SimpleNamespace(card=card, entry=entry, size_multiple=16, module=None)
+    samples = [SimpleNamespace(source="segmentation_WBC-1", group=f"g{i}") for i in range(20)]
+    calls = []
+    monkeypatch.setattr(model_store, "model_entries", lambda: {"m": entry})
+    monkeypatch.setattr(predictor, "load_model", lambda name, device: model)
+    monkeypatch.setattr(cli_train, "load_public_layouts", lambda data, synthetic: samples)
+    monkeypatch.setattr(datasets, "split_by_group",
+                        lambda s, frac, seed: calls.append((frac, seed)) or (s[:15], s[15:]))
+    monkeypatch.setattr(report, "evaluate_datasets", lambda *a, **k: {})
+    _, meta = mod.evaluate_bundled(["data"], None, "cpu", None)
+    assert calls == [(0.25, 3)]
+    assert meta["splits"]["m"] == (3, 0.25)
+    with pytest.raises(SystemExit, match="seed 3"):  # another seed would score training images
+        mod.evaluate_bundled(["data"], None, "cpu", 0)
