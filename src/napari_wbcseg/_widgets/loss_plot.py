@@ -3,7 +3,8 @@
 No plotting library: two series and a few labels are all the dock needs.  The loss (left
 axis, one point per batch, raw in a faint line and smoothed in a bold one) and the
 validation score (right axis, one point per epoch; epoch 0 is the starting model) share
-the x axis in batches.
+the x axis in batches.  A dashed line carries the starting model's score across, so an
+epoch below it is plain to see.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class LossPlot(QWidget):
         self.loss: list[tuple[float, float]] = []  # (batch, loss)
         self.score: list[tuple[float, float]] = []  # (batch, validation score)
         self.x_max = 1.0
+        self.reference: float | None = None  # the starting model's validation score
         self.setMinimumHeight(150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setToolTip("training loss per batch (left axis, bold: smoothed) and validation "
@@ -32,6 +34,12 @@ class LossPlot(QWidget):
     # ---- data ------------------------------------------------------------------------------
     def clear(self, x_max: float = 1.0) -> None:
         self.loss, self.score, self.x_max = [], [], max(float(x_max), 1.0)
+        self.reference = None
+        self.update()
+
+    def set_reference(self, value: float | None) -> None:
+        finite = value is not None and value == value and abs(value) != float("inf")
+        self.reference = float(value) if finite else None
         self.update()
 
     def add_loss(self, x: float, value: float) -> None:
@@ -90,6 +98,10 @@ class LossPlot(QWidget):
             lo, hi = max(0.0, min(ys) - 0.02), min(1.0, max(ys) + 0.02)
             lo, hi = (lo - 0.01, hi + 0.01) if hi - lo < 1e-6 else (lo, hi)
             self._axis_labels(p, area, lo, hi, left=False, color=SCORE_COLOR)
+            if self.reference is not None and len(self.score) > 1:
+                pen = QPen(SCORE_COLOR, 1, Qt.PenStyle.DashLine)
+                self._line(p, area, [(x0, self.reference), (x1, self.reference)],
+                           (x0, x1, lo, hi), pen)
             self._line(p, area, self.score, (x0, x1, lo, hi), QPen(SCORE_COLOR, 2), dots=True)
         if not self.loss and not self.score:
             p.setPen(grid)

@@ -7,7 +7,8 @@ schema label layers whose metadata marks them reviewed, see ``review_metadata``)
 happen there; the GUI thread only draws progress, the loss plot and notifications.
 Stop ends the run cleanly after the current batch (the best weights are saved and the
 checkpoint kept); Resume continues from that checkpoint.  Closing the viewer stops the
-worker.
+worker.  The bar and the time left follow ``training.engine.progress``; a fine-tune that
+does not beat its starting model is saved only if the user says so (``train_outcome``).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QSizePolicy
 
+from . import train_outcome
 from .loss_plot import LossPlot
 from .model_exchange_panel import ModelExchangePanel
 from .viewer_training_data import reviewed_in_viewer, snapshot_layer_sets
@@ -29,12 +31,6 @@ from .dock_scroll import scroll_in_dock
 
 _log = logging.getLogger(__name__)
 _SCRATCH = "(random weights)"
-
-
-def _duration(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s" if s < 3600 else \
-        f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def _warm_up():
@@ -84,6 +80,10 @@ class TrainWidget(Container):
         self._last = None  # SessionOutcome of the last run (its data serves Resume)
         self._last_params = None
         self._steps = 1
+        self._saving = None  # the worker saving a fine-tune kept after the question
+        # "keep" / "save": the answer when a fine-tune is not better than its starting
+        # model (tests); None asks the user
+        self.worse_answer = None
         self.data_info = Label(value="")
         self.use_viewer = CheckBox(text="reviewed images in the viewer", value=True)
         self.folders = Select(label="project folders", choices=[],
@@ -307,13 +307,16 @@ class TrainWidget(Container):
         self._start(run, params, sets, list(self._folders), resume=path)
 
     def _start(self, run, params, *args, **kwargs):
+        from ..training.engine.progress import RunProgress
+
         self._stop.clear()
-        self._last_params, self._t0, self._done, self._total = params, None, 0, None
-        self._x, self._cls = 0, None  # last plotted batch; (start, batches) of the classifier
+        self._last_params, self._run = params, RunProgress()
+        self._x = 0  # last plotted batch
+        self._baseline = getattr(kwargs.get("prepared"), "baseline", None)
         self._steps = params.steps_per_epoch
         # errors are shown by _on_errored (unexpected ones with their traceback in the log)
         worker = thread_worker(reported(run), start_thread=False, ignore_errors=True)(
-            params, *args, should_stop=self._stop.is_set, **kwargs)
+            params, *args, should_stop=self._stop.is_set, if_worse="ask", **kwargs)
         worker.yielded.connect(self._on_event)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
@@ -338,6 +341,8 @@ class TrainWidget(Container):
 
         if self._closed:
             return
+        self._run.on_event(ev, time.perf_counter())
+        self.progress.max, self.progress.value = max(self._run.maximum, 1), self._run.value
         if isinstance(ev, ClassifierEvent):
             self._on_classifier_event(ev)
         elif isinstance(ev, BatchEvent):
@@ -345,10 +350,13 @@ class TrainWidget(Container):
         elif isinstance(ev, EpochEvent):
             if ev.validation:
                 self.plot.add_score(ev.epoch * self._steps, ev.score)
+            note = train_outcome.epoch_note(ev.score, ev.improved, self._baseline)
             self.status.value = (f"epoch {ev.epoch}: loss {ev.train_loss:.3f}, validation score "
-                                 f"{ev.score:.3f}{' (best)' if ev.improved else ''}")
+                                 f"{ev.score:.3f}{note}; {self._time_left()}")
         elif isinstance(ev, BaselineEvent):
+            self._baseline = ev.score
             self.plot.add_score(0, ev.score)
+            self.plot.set_reference(ev.score)
             self.status.value = f"starting model: validation score {ev.score:.3f}"
         elif isinstance(ev, DataEvent):
             (show_warning(f"Train: {ev.message}") if ev.warning else None)
@@ -356,19 +364,15 @@ class TrainWidget(Container):
         elif isinstance(ev, NoticeEvent) and not ev.message.startswith("non-finite"):
             show_info(f"Train: {ev.message}")  # a non-finite loss is reported at the end
 
+    def _time_left(self) -> str:
+        return "stopping..." if self._stop.is_set() else self._run.time_left_text()
+
     def _on_batch(self, ev):
         self._steps = ev.steps
-        if self._total is None:  # first batch of this run (or of the resumed part)
-            self._total = (self._last_params.epochs - ev.epoch + 1) * ev.steps
-            self._t0 = time.perf_counter()
-            self.progress.max = self._total
-        self._done += 1
-        self.progress.value = min(self._done, self._total)
         self._x = (ev.epoch - 1) * ev.steps + ev.step
         self.plot.add_loss(self._x, ev.loss)
-        left = (time.perf_counter() - self._t0) / self._done * (self._total - self._done)
         self.status.value = (f"epoch {ev.epoch}/{self._last_params.epochs}, batch {ev.step}/"
-                             f"{ev.steps}, loss {ev.loss:.3f}, about {_duration(left)} left")
+                             f"{ev.steps}, loss {ev.loss:.3f}, {self._time_left()}")
 
     def _on_classifier_event(self, wrapped):
         """The cell classifier's stage after the network's: the bar and the loss plot go
@@ -377,19 +381,11 @@ class TrainWidget(Container):
 
         ev = wrapped.event
         if isinstance(ev, BatchEvent):
-            if self._cls is None:  # its first batch: the bar grows by its batches
-                self._cls = (time.perf_counter(), self._done)
-                self._total = self._done + wrapped.total
-                self.progress.max = self._total
-            self._done += 1
             self._x += 1
-            self.progress.value = min(self._done, self._total)
             self.plot.add_loss(self._x, ev.loss)
-            done = self._done - self._cls[1]
-            left = (time.perf_counter() - self._cls[0]) / done * (wrapped.total - done)
             self.status.value = (f"cell classifier: epoch {ev.epoch}/{wrapped.total // ev.steps}"
-                                 f", batch {ev.step}/{ev.steps}, loss {ev.loss:.3f}, about "
-                                 f"{_duration(left)} left")
+                                 f", batch {ev.step}/{ev.steps}, loss {ev.loss:.3f}, "
+                                 f"{self._time_left()}")
         elif isinstance(ev, EpochEvent):
             self.status.value = (f"cell classifier epoch {ev.epoch}: loss {ev.train_loss:.3f}, "
                                  f"score {ev.score:.3f}{' (best)' if ev.improved else ''}")
@@ -400,30 +396,32 @@ class TrainWidget(Container):
         if self._closed:
             return
         self._last = outcome
-        r = outcome.result
-        for message in outcome.messages:
-            show_warning(f"Train: {message}")
-        ckpt = r.checkpoint if r is not None else None
-        if outcome.error:
-            show_error(f"Train: {outcome.error}" + (f" (the checkpoint {ckpt} is kept: free "
-                                                    "some space and press Resume)" if ckpt else ""))
-        if outcome.saved:
-            self.refresh_models()
-            also = (f" and its cell classifier {outcome.classifier!r}" if outcome.classifier
-                    else "")
-            show_info(f"Train: saved model {outcome.name!r}{also}; it is in the Segment "
-                      "widget's model list now")
-            self.model_to_export.value = outcome.name
-            self.name.value = self._fresh_name()
-        if r is not None:
-            best = (f"best validation score {r.best_score:.3f} at epoch {r.best_epoch}"
-                    if r.best_validation else f"best epoch {r.best_epoch}")
-            saved = f"saved as {outcome.name}" if outcome.saved else "not saved"
-            if outcome.classifier:
-                saved += f" (cell classifier {outcome.classifier})"
-            self.status.value = f"{r.stopped} after {r.seconds:.0f} s, {best}; {saved}"
-        else:
-            self.status.value = "stopped before training: nothing saved"
+        if outcome.pending is not None and outcome.worse is not None:
+            self.status.value = f"{outcome.worse.message()}: save it?"
+            show_warning(f"Train: {outcome.worse.message()}")
+            if train_outcome.ask_if_worse(self, outcome.worse) == train_outcome.SAVE:
+                self._save_pending(outcome)
+                return
+            train_outcome.keep_starting_model(outcome)
+        train_outcome.report(self, outcome, self._run, (show_info, show_warning, show_error))
+
+    def _save_pending(self, outcome):
+        """Save the fine-tune kept after the question, in the background (a model file)."""
+        from ..training.engine.session import save_pending
+
+        self.status.value = f"saving {outcome.name} (not better than the starting model)..."
+        self.train_button.enabled = False
+        worker = thread_worker(save_pending, start_thread=False, ignore_errors=True)(outcome)
+        worker.returned.connect(lambda out: None if self._closed else train_outcome.report(
+            self, out, self._run, (show_info, show_warning, show_error)))
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_saved)
+        self._saving = worker
+        worker.start()
+
+    def _on_saved(self):
+        self._saving = None
+        self._on_finished()
 
     def _on_errored(self, exc):
         if self._closed:
@@ -439,10 +437,9 @@ class TrainWidget(Container):
 
     def _on_finished(self):
         self._worker = None
-        if self._closed:
+        if self._closed or self._saving is not None:  # _on_saved comes back here
             return
         self.train_button.text, self.train_button.enabled = "Train", True
-        self.progress.value = self.progress.max if self._done else 0
         self._update_resume()
 
     def _on_destroyed(self, *_):
@@ -452,6 +449,8 @@ class TrainWidget(Container):
         self.exchange.close_worker()
         if self._worker is not None:
             self._worker.quit()
+        if self._saving is not None:
+            self._saving.quit()
 
     # ---- export / import (ModelExchangePanel) ------------------------------------------------
     def export_model(self, path, name=None):

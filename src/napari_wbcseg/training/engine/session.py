@@ -10,18 +10,15 @@ classifier too (:mod:`.session_classifier`), saved as ``<name>-classifier`` besi
 model.  Scripts
 (``scripts/bench_finetune.py``) and tests consume the same generator synchronously.
 
-Saving is all-or-nothing: the weights and card are written into a hidden staging
-folder beside the user models and moved into place, the card last (a model is listed
-once its card exists), so a full disk never leaves a half-written model in the list; the
-classifier trained alongside is saved with it or not at all.
+A fine-tune from a trained model is compared with it: the starting model is scored on
+the validation images first (epoch 0, :class:`BaselineEvent`), and a run whose best
+epoch does not beat that score is never saved silently (``if_worse`` of :func:`run`).
+Saving (all or nothing) lives in :mod:`.session_save`.
 Export / import of model files live in :mod:`napari_wbcseg.io.model_exchange` (re-exported
 here).
 """
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,6 +27,8 @@ import numpy as np
 from ...io.model_exchange import (ModelFileError, _models_changed, _publish, check_name,  # noqa: F401
                                  export_model, import_model, read_model_file)
 from ..data.sample import IGNORE, UNKNOWN_CLASS, Sample
+from .progress import PlanEvent
+from .session_save import WorseThanStart, save_model, worse_than_start  # noqa: F401
 
 #: quick fine-tune defaults (start from a trained model) and from-scratch defaults
 FINETUNE_DEFAULTS = {"epochs": 5, "steps_per_epoch": 20, "lr": 5e-4, "batch_size": 4, "crop": 192}
@@ -95,6 +94,7 @@ class Prepared:
     native_cell_diameter: float
     data: dict
     messages: list = field(default_factory=list)
+    baseline: float | None = None  # validation score of the starting model, once scored
 
 
 @dataclass
@@ -120,10 +120,18 @@ class SessionOutcome:
     error: str | None = None  # saving failed (nothing was listed)
     messages: list = field(default_factory=list)
     classifier: str | None = None  # the per-cell classifier saved beside the model
+    # no epoch beat the starting model (a WorseThanStart); saved only on request
+    worse: WorseThanStart | None = None
+    # run(if_worse="ask"): the save waits for an answer, see save_pending
+    pending: dict | None = None
 
     @property
     def saved(self) -> bool:
         return self.card is not None
+
+    @property
+    def baseline(self) -> float | None:
+        return self.prepared.baseline if self.prepared is not None else None
 
 
 # ------------------------------------------------------------------------------ data
@@ -370,17 +378,29 @@ def saved_checkpoint(name: str) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
+IF_WORSE = ("save", "keep", "ask")
+
+
 def run(params: SessionParams, layer_sets=(), folders=(), *, should_stop=lambda: False,
         prepared: Prepared | None = None, resume=None, ckpt_dir=None, save: bool = True,
-        folder=None):
+        folder=None, if_worse: str = "save"):
     """Load, train and save; a generator of events returning a :class:`SessionOutcome`.
 
-    Yields :class:`DataEvent`, :class:`BaselineEvent` and the loop's events.  ``prepared``
+    Yields :class:`DataEvent`, :class:`.progress.PlanEvent`, :class:`BaselineEvent` and the
+    loop's events.  ``prepared``
     (from an earlier outcome) skips loading; ``resume`` continues that run's checkpoint.
     Nothing is saved for a run stopped before its first epoch was complete or stopped by a
     non-finite loss.  ``folder``: where to save (default: the user model folder).
+    A fine-tune whose best epoch does not beat its starting model sets ``outcome.worse``
+    and a message, and then, by ``if_worse``: "save" saves it (its card notes it),
+    "keep" saves nothing (the starting model stays the one to use), "ask" leaves the save
+    to :func:`save_pending` (``outcome.pending``), once the user has chosen.
     """
     from .loop import BatchEvent, NoticeEvent, train_steps
+    from .session_classifier import classifier_stage, planned_work
+
+    if if_worse not in IF_WORSE:
+        raise ValueError(f"if_worse must be one of {IF_WORSE}, not {if_worse!r}")
 
     if prepared is None:
         prepared = yield from prepare(params, layer_sets, folders)
@@ -390,9 +410,17 @@ def run(params: SessionParams, layer_sets=(), folders=(), *, should_stop=lambda:
     if should_stop():
         outcome.messages.append("stopped before training started: nothing was saved")
         return outcome
-    if prepared.val and prepared.initial_state is not None and resume is None:
+    score_start = bool(prepared.val) and prepared.initial_state is not None and \
+        prepared.baseline is None
+    cls_batches, cls_epochs = planned_work(prepared, params, MIN_TRAIN_CELLS_FOR_CLASSES) \
+        if save else (0, 0)
+    yield PlanEvent(prepared.config.epochs, prepared.config.steps_per_epoch, score_start,
+                    cls_batches, cls_epochs)
+    if score_start:  # a resumed run scores it too, once: its result is compared with it
         yield DataEvent("scoring the starting model on the validation images")
-        yield baseline(prepared)
+        start = baseline(prepared)
+        prepared.baseline = start.score
+        yield start
     steps = None
     gen = train_steps(prepared.train, prepared.val, prepared.config,
                       initial_state=prepared.initial_state, should_stop=should_stop,
@@ -430,88 +458,46 @@ def run(params: SessionParams, layer_sets=(), folders=(), *, should_stop=lambda:
         return outcome
     stage = None
     if params.train_classifier:
-        stage = yield from _classifier_stage(params, prepared, result, should_stop)
+        stage = yield from classifier_stage(params, prepared, result, should_stop,
+                                            MIN_TRAIN_CELLS_FOR_CLASSES)
+    outcome.pending = {"result": result, "classifier": stage, "folder": folder,
+                       "overwrite": resume is not None}
+    outcome.worse = worse_than_start(result, prepared)
+    if outcome.worse is not None:
+        if if_worse == "ask":
+            return outcome
+        if if_worse == "keep":
+            outcome.pending = None
+            outcome.messages.append(f"{outcome.worse.message()}: nothing was saved; keep "
+                                    f"using {outcome.worse.base}")
+            return outcome
+    return save_pending(outcome)
+
+
+def save_pending(outcome: SessionOutcome) -> SessionOutcome:
+    """Save the run that ``run`` left pending (after the user chose to keep a fine-tune
+    that is not better than its starting model); sets ``card`` / ``classifier`` or
+    ``error``.  Its card notes the comparison."""
+    pending, outcome.pending = outcome.pending, None
+    if pending is None:
+        return outcome
+    stage = pending["classifier"]
     try:
-        outcome.card = save_model(result, prepared, params.name, folder=folder,
-                                  overwrite=resume is not None, classifier=stage)
+        outcome.card = save_model(pending["result"], outcome.prepared, outcome.name,
+                                  folder=pending["folder"], overwrite=pending["overwrite"],
+                                  classifier=stage, worse=outcome.worse)
         outcome.classifier = stage.name if stage is not None and stage.trained else None
     except ModelFileError as exc:
         outcome.error = str(exc)
+        return outcome
+    if outcome.worse is not None:
+        outcome.messages.append(f"{outcome.worse.message()}; saved as {outcome.name!r} "
+                                "all the same (its card says so)")
     return outcome
-
-
-def _classifier_stage(params, prepared, result, should_stop):
-    """The classifier fine-tune after the segmentation one (events pass through)."""
-    from .loop import NoticeEvent
-    from .session_classifier import ClassifierStage, classifier_name, fine_tune_classifier
-
-    if result.stopped == "user" or should_stop():
-        stage = ClassifierStage(classifier_name(params.name),
-                                note="stopped: the cell classifier was not fine-tuned")
-        yield NoticeEvent(stage.note)
-        return stage
-    yield DataEvent("fine-tuning the cell classifier on the corrected cells")
-    return (yield from fine_tune_classifier(
-        prepared, params.name, min_cells=MIN_TRAIN_CELLS_FOR_CLASSES,
-        overrides=params.classifier_settings, seed=params.seed, should_stop=should_stop))
-
-
-# -------------------------------------------------------------------- save / export
-
-def save_model(result, prepared: Prepared, name: str, *, folder=None,
-               overwrite: bool = False, classifier=None) -> Path:
-    """Write the best weights as user model ``name``; returns the card path.
-
-    ``classifier``: a trained ``session_classifier.ClassifierStage``, saved with the model
-    into ``<folder>/classifiers``.  All or nothing, the pair included (``ModelFileError``
-    for a full disk or any other OSError)."""
-    from ...io.atomic import write_text_atomic
-    from ...io.model_store import user_dir
-    from .bundle import write_model
-    from .session_classifier import publish, unpublish, write_staged
-
-    name = check_name(name, overwrite=overwrite)
-    folder = Path(folder) if folder is not None else user_dir()
-    base = prepared.base
-    how = (f"fine-tuned from {base['name']}" if base else "trained from random weights")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f".saving-{name}-", dir=folder) as staging:
-            card_path = write_model(staging, name, result, data=prepared.data,
-                                    preprocessing=prepared.config.preprocess,
-                                    native_cell_diameter=prepared.native_cell_diameter,
-                                    notes=f"Trained in the napari-wbcseg training widget ({how})")
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-            card["training"]["base_model"] = base
-            card["training"]["source"] = "napari-wbcseg training widget"
-            trained = classifier is not None and classifier.trained
-            card["training"]["classifier"] = classifier.name if trained else None
-            if classifier is not None and classifier.note:
-                card["training"]["classifier_note"] = classifier.note
-            write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
-            cls_folder = folder / "classifiers"
-            cls_staging = write_staged(classifier, cls_folder) if trained else None
-            try:
-                if trained:
-                    publish(cls_staging, classifier.name, cls_folder)
-                try:
-                    _publish(Path(staging), name, folder)
-                except OSError:
-                    if trained:
-                        unpublish(classifier.name, cls_folder)
-                    raise
-            finally:
-                if cls_staging is not None:
-                    shutil.rmtree(cls_staging, ignore_errors=True)
-    except OSError as exc:
-        raise ModelFileError(f"could not save model {name!r} in {folder}: "
-                             f"{exc.strerror or exc}; nothing was added to the model list")
-    _models_changed()
-    return folder / f"{name}.json"
 
 
 __all__ = ["BaselineEvent", "DataEvent", "FINETUNE_DEFAULTS", "LayerSet", "ModelFileError",
            "Prepared", "SCRATCH_DEFAULTS", "SessionOutcome", "SessionParams",
-           "TrainingInputError", "check_name", "class_codes", "export_model", "fine_tune_config",
-           "import_model", "predictor", "prepare", "read_model_file", "run",
-           "samples_from_layer_sets", "save_model"]
+           "TrainingInputError", "WorseThanStart", "check_name", "class_codes", "export_model",
+           "fine_tune_config", "import_model", "predictor", "prepare", "read_model_file", "run",
+           "samples_from_layer_sets", "save_model", "save_pending"]

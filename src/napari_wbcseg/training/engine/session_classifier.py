@@ -20,7 +20,8 @@ import numpy as np
 CLASSIFIER_FINETUNE = {"epochs": 3, "steps_per_epoch": 20, "batch_size": 16, "lr": 3e-4}
 
 __all__ = ["CLASSIFIER_FINETUNE", "ClassifierEvent", "ClassifierStage", "classifier_name",
-           "fine_tune_classifier", "publish", "unpublish", "write_staged"]
+           "classifier_stage", "fine_tune_classifier", "planned_work", "publish", "unpublish",
+           "write_staged"]
 
 
 @dataclass
@@ -98,6 +99,31 @@ def fine_tune_classifier(prepared, model_name: str, *, min_cells: int, overrides
     if stage.note:  # shown by the dock, not an error
         yield NoticeEvent(stage.note)
     return stage
+
+
+def planned_work(prepared, params, min_cells: int) -> tuple[int, int]:
+    """``(batches, epochs)`` the classifier stage of a session will train (0, 0: skipped)."""
+    if not params.train_classifier or _skip_reason(prepared, min_cells):
+        return 0, 0
+    values = dict(CLASSIFIER_FINETUNE, **(params.classifier_settings or {}))
+    epochs, steps = int(values.get("epochs", 0)), int(values.get("steps_per_epoch", 0))
+    return epochs * steps, epochs
+
+
+def classifier_stage(params, prepared, result, should_stop, min_cells: int):
+    """The classifier fine-tune after the segmentation one (events pass through)."""
+    from .loop import NoticeEvent
+    from .session import DataEvent
+
+    if result.stopped == "user" or should_stop():
+        stage = ClassifierStage(classifier_name(params.name),
+                                note="stopped: the cell classifier was not fine-tuned")
+        yield NoticeEvent(stage.note)
+        return stage
+    yield DataEvent("fine-tuning the cell classifier on the corrected cells")
+    return (yield from fine_tune_classifier(
+        prepared, params.name, min_cells=min_cells, overrides=params.classifier_settings,
+        seed=params.seed, should_stop=should_stop))
 
 
 def _train(stage, prepared, overrides, seed, should_stop):
