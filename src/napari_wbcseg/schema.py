@@ -113,9 +113,77 @@ def layers_from_semantic(semantic: np.ndarray, class_code: int, cell_id: int = 1
     return nucleus, cytoplasm, cell_type
 
 
-def labels_layer_kwargs(image_name: str, kind: str, classes=DEFAULT_CLASSES) -> dict:
-    """Keyword arguments for napari Labels layers of the schema (name, fixed colours)."""
-    kwargs: dict = {"name": layer_names(image_name)[kind]}
+# How the three layers look (see docs/display.md).  Nucleus and cytoplasm carry the same
+# cell id, so napari's random label colours would paint both regions of a cell alike.
+# Instead each cell gets one hue from a fixed cycle: dark for its nucleus, light for its
+# cytoplasm.  Neighbouring ids get far-apart hues (the cycle jumps around the colour
+# wheel).  The cell type is drawn as a thick outline in its class colour, so that the
+# stained cell inside stays visible; napari's ``add_labels`` takes no ``contour``, so
+# layer data tuples (samples, reader) carry a light fill and whoever holds the layer
+# sets the outline afterwards (:func:`labels_display`, :func:`style_labels_layer`).
+CELL_HUES_DEG = (210, 30, 150, 300, 90, 0, 255, 60, 180, 330)  # successive ids far apart
+NUCLEUS_STYLE = {"saturation": 0.85, "value": 0.45, "opacity": 0.6}
+CYTOPLASM_STYLE = {"saturation": 0.40, "value": 1.0, "opacity": 0.5}
+CELL_TYPE_FILL_OPACITY = 0.25  # until the outline is set: the cell shows through
+CELL_TYPE_CONTOUR = 3  # outline width in image pixels
+CELL_TYPE_CONTOUR_OPACITY = 1.0
+
+
+def _hsv_hex(hue_deg: float, saturation: float, value: float) -> str:
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb(hue_deg / 360.0, saturation, value)
+    return "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in (r, g, b)))
+
+
+def region_colors(kind: str) -> list[str]:
+    """Colour cycle for the nucleus or cytoplasm layer: index 0 is the (transparent)
+    background, cell id ``i`` gets entry ``(i - 1) % len(CELL_HUES_DEG) + 1``, the same
+    hue in both layers."""
+    style = {"nucleus": NUCLEUS_STYLE, "cytoplasm": CYTOPLASM_STYLE}[kind]
+    return ["transparent"] + [_hsv_hex(h, style["saturation"], style["value"])
+                              for h in CELL_HUES_DEG]
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ("nucleus", "cytoplasm", "cell_type"):
+        raise ValueError(f"unknown layer kind {kind!r}; expected nucleus, cytoplasm or cell_type")
+
+
+def labels_style(kind: str, classes=DEFAULT_CLASSES) -> dict:
+    """Display keyword arguments napari's ``add_labels`` takes for a schema layer (a list
+    is a colour cycle, a dict a fixed colour per label)."""
+    _check_kind(kind)
     if kind == "cell_type":
-        kwargs["colormap"] = class_colors(classes)
-    return kwargs
+        return {"colormap": class_colors(classes), "opacity": CELL_TYPE_FILL_OPACITY}
+    style = NUCLEUS_STYLE if kind == "nucleus" else CYTOPLASM_STYLE
+    return {"colormap": region_colors(kind), "opacity": style["opacity"]}
+
+
+def labels_display(kind: str) -> dict:
+    """Layer attributes to set once the layer exists (``add_labels`` does not take them)."""
+    _check_kind(kind)
+    if kind == "cell_type":
+        return {"contour": CELL_TYPE_CONTOUR, "opacity": CELL_TYPE_CONTOUR_OPACITY}
+    return {}
+
+
+def style_labels_layer(layer, kind: str):
+    """Give an existing Labels layer the schema's look for ``kind``; returns ``layer``."""
+    for attribute, value in labels_display(kind).items():
+        setattr(layer, attribute, value)
+    return layer
+
+
+def kind_from_layer_name(name: str) -> str | None:
+    """The schema kind a layer name made by :func:`layer_names` ends with, else None."""
+    for kind, suffix in layer_names("").items():
+        if name.endswith(suffix):
+            return kind
+    return None
+
+
+def labels_layer_kwargs(image_name: str, kind: str, classes=DEFAULT_CLASSES) -> dict:
+    """Keyword arguments for napari Labels layers of the schema (name and display style);
+    follow with :func:`style_labels_layer` for the cell type's outline."""
+    return {"name": layer_names(image_name)[kind], **labels_style(kind, classes)}

@@ -60,7 +60,20 @@ REGISTRY: dict[str, RemoteFile] = {
 
 
 class DownloadError(RuntimeError):
-    """A sample file could not be fetched or failed its checksum."""
+    """A sample file could not be fetched or failed its checksum.
+
+    ``target`` is where the file belongs in the cache (a user can put it there by hand),
+    ``reason`` the cause in a few words, ``offline`` whether the source was unreachable."""
+
+    def __init__(self, message: str, *, target: Path, reason: str, offline: bool):
+        super().__init__(message)
+        self.target, self.reason, self.offline = target, reason, offline
+
+    @property
+    def hint(self) -> str:
+        """What the user can do, in one short sentence."""
+        return (f"put {self.target.name} at {self.target} or set "
+                "NAPARI_WBCSEG_DATA_MIRROR to a folder holding the datasets")
 
 
 def cache_dir() -> Path:
@@ -106,11 +119,14 @@ def fetch(key: str, *, mirror: str | None = None) -> Path:
                     out.write(block)
             got = sha256_of(Path(tmp))
             if got != item.sha256:  # raised inside the block: the cache keeps what it had
-                raise DownloadError(f"{item.path} from {url} failed its checksum "
-                                    f"(expected {item.sha256[:12]}..., got {got[:12]}...)")
+                reason = (f"{item.path} from {url} failed its checksum "
+                          f"(expected {item.sha256[:12]}..., got {got[:12]}...)")
+                raise DownloadError(reason, target=target, reason=reason, offline=False)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DownloadError(f"could not download {item.path} from {url}: {reason}. "
-                            "Check the internet connection, or use the offline synthetic "
-                            "sample") from None
+        reason = str(getattr(exc, "reason", exc))
+        # the way out first: a shortened message still says what to do
+        raise DownloadError(
+            f"could not download {item.path} ({reason}): check the internet connection, "
+            f"put the file at {target} or use the offline synthetic sample; source {url}",
+            target=target, reason=reason, offline=True) from None
     return target
