@@ -5,8 +5,9 @@
 included).  A :class:`CorrectionLayers` applies ``core.editing`` edits with napari's
 undoable ``Labels.data_setitem``, groups the per-layer history items of one step
 (``core.correction_state.UndoGroups``) so that one undo reverts the step on every
-layer, repairs the schema after free-hand painting (``core.editing.reconcile``)
-and rewrites the per-cell table and differential count in the layers' ``features``.
+layer and repairs the schema after free-hand painting (``core.editing.reconcile``).  The
+per-cell table and differential count (the layers' ``features``) are the set's shared
+``live_counts.LiveCounts``: recounted once per step, the same count the Segment dock shows.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from napari.layers import Image, Labels
 
 from ..core import editing
 from ..core.correction_state import ReviewState, UndoGroups
-from ..core.measurements import cell_table, differential_count
-from ..schema import DEFAULT_CLASSES, CellClass
+from ..schema import CellClass
+from .live_counts import layer_classes, live_counts
 from .review_metadata import read_review, write_review
 
 KINDS = editing.LAYERS  # ("nucleus", "cytoplasm", "cell_type")
@@ -49,8 +50,9 @@ def shape_problem(layers: dict[str, Labels]) -> str | None:
 class CorrectionLayers:
     """Edits, grouped undo, table and review state of one image's three label layers.
 
-    ``on_change(cells_changed)`` is called (on the GUI thread) after every change the
-    set makes itself: an edit, an undo or redo, the repair after a brush stroke.
+    ``on_change(cells_changed)`` is called (on the GUI thread) each time the set's counts
+    change: its own edit, undo or redo, a brush stroke, napari's undo, new
+    metadata (the Segment dock's "count border cells").
     """
 
     def __init__(self, viewer, name: str, layers: dict[str, Labels], on_change=None):
@@ -59,23 +61,27 @@ class CorrectionLayers:
         self.groups = UndoGroups()
         self._applying = False
         self._stroke_pending = False
-        feats = self.layers["nucleus"].features
-        self._confidence = ({int(i): float(c) for i, c in zip(feats["index"], feats["confidence"])
-                             if np.isfinite(c)}
-                            if {"index", "confidence"} <= set(feats.columns) else {})
+        # the one count of these layers, shared with the Segment dock and kept current
+        self.live = live_counts(viewer, self.layers)
+        self.live.listen(self._on_counts)
         self._handlers = {}
         for kind, layer in self.layers.items():
             self._handlers[kind] = (lambda event, kind=kind: self._on_paint(kind))
             layer.events.paint.connect(self._handlers[kind])
-        # a new metadata dict (the Segment dock's "count border cells") changes the count
-        self._on_metadata = lambda event: self.on_change(())
-        self.layers["cell_type"].events.metadata.connect(self._on_metadata)
+        # new data (a re-run of Segment replaced the layers): the old undo steps are void
+        self._on_data = lambda event: self.groups.clear()
+        self.layers["nucleus"].events.data.connect(self._on_data)
 
     def close(self) -> None:
         for kind, layer in self.layers.items():
             layer.events.paint.disconnect(self._handlers[kind])
         self._handlers = {}
-        self.layers["cell_type"].events.metadata.disconnect(self._on_metadata)
+        self.layers["nucleus"].events.data.disconnect(self._on_data)
+        self.live.unlisten(self._on_counts)
+
+    def _on_counts(self, counts) -> None:
+        if counts is not None:  # the layers are recounted: an edit, undo, brush, metadata
+            self.on_change(())
 
     @property
     def alive(self) -> bool:
@@ -87,40 +93,15 @@ class CorrectionLayers:
 
     @property
     def image_layer(self) -> Image | None:
-        base = LABEL_NAME.match(self.layers["nucleus"].name)["base"]
-        source = self.layers["nucleus"].metadata.get("source_layer")
-        for candidate in (self.name, base, source):
-            if candidate and candidate in self.viewer.layers:
-                layer = self.viewer.layers[candidate]
-                if isinstance(layer, Image):
-                    return layer
-        return None
+        return self.live.image_layer(self.name)
 
     @property
     def classes(self) -> tuple[CellClass, ...]:
-        table = self.layers["cell_type"].metadata.get("classes")
-        if table:
-            try:
-                return tuple(c if isinstance(c, CellClass) else
-                             CellClass(int(c["code"]), str(c["name"]), str(c.get("color", "#808080")))
-                             for c in table)
-            except (KeyError, TypeError, ValueError):
-                pass
-        return DEFAULT_CLASSES
+        return layer_classes(self.layers["cell_type"])
 
     @property
     def pixel_size_um(self) -> float | None:
-        for layer in (*self.layers.values(), self.image_layer):
-            p = layer.metadata.get("pixel_size_um") if layer is not None else None
-            if isinstance(p, (int, float)) and p > 0:
-                return float(p)
-        feats = self.layers["nucleus"].features  # a table made with a pixel size keeps it
-        if {"cell_area_px", "cell_area_um2"} <= set(feats.columns) and len(feats):
-            px, um2 = feats["cell_area_px"].to_numpy(float), feats["cell_area_um2"].to_numpy(float)
-            ok = px > 0
-            if ok.any():
-                return float(np.sqrt(um2[ok][0] / px[ok][0]))
-        return None
+        return self.live.pixel_size_um(self.image_layer)
 
     @property
     def review(self) -> ReviewState:
@@ -135,11 +116,9 @@ class CorrectionLayers:
         """Write ``edit`` with ``data_setitem`` (one napari undo item per layer, one step)."""
         if edit.empty:
             return False
-        with self.groups.step():
+        with self.live.hold(), self.groups.step():  # one recount, when the step is written
             self._write(edit)
-        for cid in edit.cells_changed:
-            self._confidence.pop(cid, None)
-        self.on_change(edit.cells_changed)
+            self.live.forget_confidence(edit.cells_changed)
         return True
 
     def _write(self, edit: editing.Edit) -> None:
@@ -152,23 +131,19 @@ class CorrectionLayers:
         finally:
             self._applying = False
 
-    def undo(self) -> bool:
-        keys = self.groups.pop_undo()
+    def _replay(self, keys, name: str) -> bool:
         if keys is None:
             return False
-        for kind in keys:
-            self.layers[kind].undo()
-        self.on_change(())
+        with self.live.hold():
+            for kind in keys:
+                getattr(self.layers[kind], name)()
         return True
 
+    def undo(self) -> bool:
+        return self._replay(self.groups.pop_undo(), "undo")
+
     def redo(self) -> bool:
-        keys = self.groups.pop_redo()
-        if keys is None:
-            return False
-        for kind in keys:
-            self.layers[kind].redo()
-        self.on_change(())
-        return True
+        return self._replay(self.groups.pop_redo(), "redo")
 
     def _on_paint(self, kind: str) -> None:
         self.groups.record(kind)
@@ -186,28 +161,18 @@ class CorrectionLayers:
         if not self.alive:
             return
         edit = editing.reconcile(self.arrays())
-        with self.groups.extend_last():
+        with self.live.hold(), self.groups.extend_last():
             self._write(edit)
-        self.on_change(edit.cells_changed)
+            self.live.forget_confidence(edit.cells_changed)
 
     # ---- table -------------------------------------------------------------------------------
     @property
     def include_border(self) -> bool:
         """Whether border cells are counted: the Segment dock's choice for these layers."""
-        return self.layers["cell_type"].metadata.get("include_border_cells", False) is True
+        return self.live.rules.include_border
 
     def refresh_features(self):
-        """Recompute the per-cell table and differential count into ``features``."""
-        classes = self.classes
-        a = self.arrays()
-        table = cell_table(a["nucleus"], a["cytoplasm"], a["cell_type"],
-                           confidence=self._confidence, pixel_size_um=self.pixel_size_um,
-                           classes=classes)
-        table["reviewed"] = table.index.isin(sorted(self.review.cells))
-        feats = table.reset_index().rename(columns={"cell_id": "index"})
-        self.layers["nucleus"].features = feats
-        self.layers["cytoplasm"].features = feats
-        diff = differential_count(table, classes, include_border=self.include_border)
-        self.layers["cell_type"].features = diff.reset_index().rename(
-            columns={"class_code": "index"})
-        return table, diff
+        """The per-cell table and differential count of the layers as they are now (also
+        in their ``features``): ``core.image_counts`` through the shared live count."""
+        counts = self.live.current()
+        return counts.table, counts.differential

@@ -9,12 +9,18 @@ import numpy as np
 from magicgui.widgets import PushButton
 from qtpy.QtCore import QEvent, QObject
 
-from ..core.measurements import differential_count
 from ..schema import UNIDENTIFIED
 from .differential_view import counts_value, summary_line
 
 HELPER = "wbcseg_helper"  # metadata flag of the widget's own shapes/points layers
 PRIMARY, SECOND = "#ffffff", "#00ffff"  # outline of the selected cell and the merge partner
+# class keys are Ctrl+digit: napari binds no Ctrl+digit, while its label tools are the bare
+# digits (napari's "Control" is the Command key on macOS)
+CLASS_KEY_MODIFIER = "Control"
+
+
+def _shown(key: str) -> str:
+    return key.replace("Control-", "Ctrl+")
 
 
 class _RemovalWatcher(QObject):
@@ -42,10 +48,12 @@ def _text_color(hex_color: str) -> str:
 class CorrectionView:
     # ---- class buttons and keys ---------------------------------------------------------------
     def class_keys(self) -> dict[str, int]:
-        """Key -> class code: 1-9 the classes of the table in order, 0 and U unidentified."""
+        """Key -> class code: Ctrl+1..9 the classes of the table in order, Ctrl+0
+        unidentified.  napari binds none of these (its label tools are the bare digits
+        1-7 and letters), so no napari shortcut is shadowed; see docs/correction.md."""
         known = [c for c in self._classes if c.code != UNIDENTIFIED][:9]
-        keys = {str(i + 1): c.code for i, c in enumerate(known)}
-        keys.update({"0": UNIDENTIFIED, "U": UNIDENTIFIED})
+        keys = {f"{CLASS_KEY_MODIFIER}-{i + 1}": c.code for i, c in enumerate(known)}
+        keys[f"{CLASS_KEY_MODIFIER}-0"] = UNIDENTIFIED
         return keys
 
     def _build_class_buttons(self, classes) -> None:
@@ -58,8 +66,9 @@ class CorrectionView:
         for c in list(self._classes) + ([] if any(c.code == UNIDENTIFIED for c in self._classes)
                                         else [type(self._classes[0])(UNIDENTIFIED, "unidentified",
                                                                      "#a0a0a0")]):
-            b = PushButton(text=f"{key_of.get(c.code, '')} {c.name}".strip(),
-                           tooltip=f"class code {c.code}; key {key_of.get(c.code, '-')}")
+            key = key_of.get(c.code)
+            b = PushButton(text=f"{c.name} ({_shown(key)})" if key else c.name, tooltip=f"set the selected cell's class to {c.name} "
+                           f"(code {c.code}); key {_shown(key) if key else '-'}")
             b.native.setStyleSheet(f"background-color: {c.color}; color: {_text_color(c.color)};"
                                    " font-weight: bold; padding: 3px;")
             b.changed.connect(lambda *_, code=c.code: self.set_class(code))
@@ -86,21 +95,17 @@ class CorrectionView:
             self._refresh()
 
     def _bind_keys(self) -> None:
-        """Class keys on the viewer, the image and its label layers; undo/redo on the labels.
+        """Class keys (Ctrl+digit) on the viewer; Ctrl+Z / Ctrl+Shift+Z on the label layers.
 
-        Instance bindings win over napari's class bindings (1-5 are label tools, 1-2
-        image modes); the previous bindings come back on :meth:`_unbind_keys`."""
+        The class keys are unused by napari, so its own keys (1-7 the label tools, 1-2
+        the image modes) keep working; Ctrl+Z stays an undo, of the whole correction step
+        on every layer.  The previous bindings come back on :meth:`_unbind_keys`."""
         self._unbind_keys()
-        keys = {k: (lambda _src, k=k: self._on_key(k)) for k in self.class_keys()}
-        image = self.current.image_layer
-        for owner in (self._viewer,) + ((image,) if image is not None else ()):
-            for k, f in keys.items():
-                self._bound.append((owner, k, owner.bind_key(k, f, overwrite=True)))
-        layer_keys = dict(keys)
-        layer_keys["Control-Z"] = self._undo_key
-        layer_keys["Control-Shift-Z"] = self._redo_key
+        for k in self.class_keys():
+            f = (lambda _src, k=k: self._on_key(k))
+            self._bound.append((self._viewer, k, self._viewer.bind_key(k, f, overwrite=True)))
         for layer in self.current.layers.values():
-            for k, f in layer_keys.items():
+            for k, f in (("Control-Z", self._undo_key), ("Control-Shift-Z", self._redo_key)):
                 self._bound.append((layer, k, layer.bind_key(k, f, overwrite=True)))
 
     def _unbind_keys(self) -> None:
@@ -114,20 +119,22 @@ class CorrectionView:
 
     def _refresh(self) -> None:
         ls = self.current
-        if ls is None or not ls.alive:
-            return
+        if ls is None or not ls.alive or getattr(self, "_refreshing", False):
+            return  # (a recount while refreshing calls back here: shown once)
+        self._refreshing = True
+        try:
+            self._show_counts(ls)
+        finally:
+            self._refreshing = False
+
+    def _show_counts(self, ls) -> None:
+        # the shared count of the layers: what the Segment dock and the features show
         self.table, diff = ls.refresh_features()
         ids = set(self.table.index.tolist())
         if self.selected not in ids:
             self.selected = 0
         if self.second not in ids or self.second == self.selected:
             self.second = 0
-        threshold = ls.layers["cell_type"].metadata.get("class_threshold")
-        if (isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
-                and 0 <= threshold <= 1):
-            # the same count as the layers' (same function, same border rule) plus "to check"
-            diff = differential_count(self.table, ls.classes, check_below=float(threshold),
-                                      include_border=ls.include_border)
         self.counts.value = counts_value(diff)
         review = ls.review
         if self.image_reviewed.value != review.reviewed:

@@ -5,7 +5,8 @@ them with napari's undoable ``data_setitem`` (one Ctrl+Z reverts a whole step on
 every layer it touched) and rewrites the per-cell table; ``project_panel`` saves
 and opens annotation projects.  Bad input gives a napari notification and changes
 nothing.  Click a cell (any layer active in pan/zoom mode) to select it,
-Shift+click a second one to merge; keys 1-9 set a class, 0 or U "unidentified".
+Shift+click a second one to merge; Ctrl+1..9 set a class (in the order of the class
+buttons), Ctrl+0 "unidentified" (napari's own keys are left alone: docs/correction.md).
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from .project_panel import ReviewProjectActions
 from .dock_scroll import scroll_in_dock
 
 HINT = ("Click a cell to select it (pan/zoom mode), Shift+click a second one to merge. "
-        "Keys 1-9 set the class, 0 or U unidentified; Ctrl+Z on a label layer undoes a step.")
+        "Ctrl+1-9 set the class (buttons in order), Ctrl+0 unidentified; Ctrl+Z on a label "
+        "layer undoes a step. napari's own keys (1-7 label tools) keep working.")
 
 
 def _row(*widgets) -> Container:

@@ -3,7 +3,10 @@
 Thin: it snapshots the image and a ``SegmentParams``, drives
 ``inference.segment.segment_steps`` in a worker thread, and only touches layers
 in the ``returned`` handler on the GUI thread.  Cancel closes the generator
-between tiles; nothing is added for a cancelled or failed run.
+between tiles; nothing is added for a cancelled or failed run.  A re-run on the same
+image replaces its result layers (``segment_results``: one "Undo replace", a question if
+they were corrected).  The counts shown and exported are the layers' live count
+(``live_counts``), so they follow every edit of the Correct dock, napari's brush and undo.
 """
 from __future__ import annotations
 
@@ -17,24 +20,25 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QSizePolicy
 
-from ..schema import labels_layer_kwargs
 from .differential_view import EMPTY_COUNTS, counts_value, summary_line
+from .live_counts import live_counts
+from .segment_results import CANCEL, ResultLayers, ask_replace, corrected
 from .worker_errors import one_line, original, reported
 from .dock_scroll import scroll_in_dock
 
 _log = logging.getLogger(__name__)
 
 
-class SegmentWidget(Container):
+class SegmentWidget(ResultLayers, Container):
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):  # noqa: F821
         super().__init__()
         scroll_in_dock(self)  # scrolls in its dock instead of growing the window
         self._viewer = napari_viewer
         self._worker = None
-        self._last = None  # (image name, Segmentation) of the last finished run
-        self._last_params = None  # the SegmentParams of that run
-        self._shown = None  # the differential the dock shows (and exports)
-        self._result_layers = []  # the label layers of the last run
+        self._live = None  # the live count of the result layers the dock shows
+        self._answer = None  # the answer to "replace corrected layers?" given at Segment
+        # (image name) -> "replace" / "keep both" / "cancel"; tests and scripts answer it
+        self.confirm_replace = ask_replace
         self.image = create_widget(annotation=Image, label="image")
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"], value="auto",
@@ -61,13 +65,16 @@ class SegmentWidget(Container):
         self.run_button = PushButton(text="Segment")
         self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
         self.status = Label(value="")
+        self.undo_replace_button = PushButton(text="Undo replace", visible=False,
+                                              tooltip="put back the layers the last run "
+                                              "replaced (while the new ones are unedited)")
         self.counts = Table(value=EMPTY_COUNTS)
         self.summary = Label(value="")
         self.export_button = PushButton(text="Export differential count (CSV)...", enabled=False)
         self.extend([self.image, self.model, self.device, self.preprocess, self.cell_diameter,
                      self.pixel_size, self.classifier, self.class_threshold, self.count_border,
-                     self.run_button, self.progress, self.status, self.counts, self.summary,
-                     self.export_button])
+                     self.run_button, self.progress, self.status, self.undo_replace_button,
+                     self.counts, self.summary, self.export_button])
         # a long status (model and classifier names) wraps instead of widening the dock
         self.status.native.setWordWrap(True)
         self.status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -75,6 +82,7 @@ class SegmentWidget(Container):
         self.run_button.changed.connect(self._on_run_clicked)
         self.count_border.changed.connect(self._on_count_border_changed)
         self.export_button.changed.connect(self._on_export_clicked)
+        self.undo_replace_button.changed.connect(lambda *_: self.undo_replace())
         napari_viewer.layers.events.inserted.connect(self.image.reset_choices)
         # models trained meanwhile (CLI, training widget) show up without a restart
         napari_viewer.layers.events.inserted.connect(self.refresh_models)
@@ -157,6 +165,13 @@ class SegmentWidget(Container):
         except ValueError as exc:  # e.g. a cell diameter in (0, 4) px: 0 means auto
             show_error(f"Segment: {one_line(exc)}")
             return
+        previous = self.previous_results(layer.name)
+        # ask now (not after the run) whether corrected layers may be replaced
+        self._answer = (self.confirm_replace(layer.name)
+                        if previous is not None and corrected(previous) else None)
+        if self._answer == CANCEL:
+            self.status.value = f"cancelled: the corrected layers of {layer.name!r} are kept"
+            return
         # the label layers are 2D: the row and column axes come first (an HxWxC layer
         # that napari did not take as RGB has a third, channel, axis)
         self._source = (layer.name, tuple(layer.scale)[:2], tuple(layer.translate)[:2], params)
@@ -202,64 +217,73 @@ class SegmentWidget(Container):
 
     def _on_returned(self, result):
         name, scale, translate, params = self._source
+        answer, self._answer = self._answer, None
         if name not in self._viewer.layers:
             show_warning(f"Segment: layer {name!r} was removed while segmenting; results dropped")
             return
-        self._add_layers(name, result, scale, translate, params)
-        self._last, self._last_params = (name, result), params
+        layers, done = self.put_result(name, result, scale, translate, params, answer)
+        if layers is None:
+            self.status.value = done
+            show_info(f"Segment: {done}")
+            return
+        self._show_layers(layers)
         self._on_count_border_changed()  # the box may have changed while segmenting
         for msg in result.messages:
             show_warning(msg)
         types = result.cell_type_source()
-        self.status.value = (f"{len(result.table)} white cells in {result.timings['total_s']:.1f} s "
-                             f"on {result.device} ({result.model}; cell types: {types})")
-        show_info(f"Segment: {len(result.table)} white cells found in {name!r}")
+        self._set_status(f"{len(result.table)} white cells in {result.timings['total_s']:.1f} s "
+                         f"on {result.device} (model {result.model}; cell types: {types})"
+                         + (f"; {done}" if done else ""))
+        show_info(f"Segment: {len(result.table)} white cells found in {name!r} "
+                  f"by {result.model}")
 
-    def _add_layers(self, name, result, scale, translate, params):
-        features = result.table.reset_index().rename(columns={"cell_id": "index"})
-        diff = result.differential.reset_index().rename(columns={"class_code": "index"})
-        self._result_layers = []
-        for kind, data, feats in (("nucleus", result.nucleus, features),
-                                  ("cytoplasm", result.cytoplasm, features),
-                                  ("cell_type", result.cell_type, diff)):
-            # always new layers: a re-run must never overwrite hand corrections
-            # (napari numbers duplicate names)
-            meta = {"model": result.model, "device": result.device, "source_layer": name,
-                    "classifier": result.classifier,
-                    # the Correct dock counts the cells to check below the same confidence
-                    "class_threshold": float(params.class_threshold),
-                    "include_border_cells": bool(params.include_border_cells)}
-            self._result_layers.append(self._viewer.add_labels(
-                data, features=feats, metadata=meta, scale=scale, translate=translate,
-                **labels_layer_kwargs(name, kind)))
+    def _set_status(self, text: str) -> None:
+        self.status.value = text
 
-    def _show_counts(self, differential):
-        self._shown = differential
-        self.counts.value = counts_value(differential)
-        self.summary.value = summary_line(differential, self._last[1].table if self._last else None)
+    # ---- the counts shown: the live count of the shown layers ---------------------------
+    def _show_layers(self, layers, box_follows: bool = False) -> None:
+        """Show (and export) the live count of ``layers``; ``box_follows``: set 'count
+        border cells' from their metadata instead of the other way round."""
+        if self._live is not None:
+            self._live.unlisten(self._on_counts)
+        self._live = live_counts(self._viewer, layers)
+        self._live.listen(self._on_counts)
+        if box_follows:
+            self.count_border.value = self._live.rules.include_border
+        self._on_counts(self._live.current())
+
+    def _on_counts(self, counts) -> None:
+        if counts is None:  # the layers were removed
+            self._live = None
+            self.counts.value = EMPTY_COUNTS
+            self.summary.value = ""
+            self.export_button.enabled = False
+            return
+        self.counts.value = counts_value(counts.differential)
+        self.summary.value = summary_line(counts.differential, counts.table)
         self.export_button.enabled = True
 
     def _on_count_border_changed(self, *_):
-        """Recount the last run under the new border rule (no new segmentation needed)."""
-        if self._last is None:
+        """Recount the shown layers under the new border rule (no new segmentation needed);
+        the rule lives in their metadata, so the Correct dock counts by it too."""
+        live = self._live
+        if live is None or not live.alive:
             return
-        from dataclasses import replace
-
-        params = replace(self._last_params, include_border_cells=bool(self.count_border.value))
-        self._last_params = params
-        self._show_counts(params.differential(self._last[1].table))
-        for layer in self._result_layers:  # the Correct dock counts by the same choice
-            if layer in self._viewer.layers:  # a new dict: emits the layer's metadata event
-                layer.metadata = {**layer.metadata,
-                                  "include_border_cells": params.include_border_cells}
+        value = bool(self.count_border.value)
+        for layer in live.layers.values():
+            if layer.metadata.get("include_border_cells") is not value:
+                # a new dict: emits the layer's metadata event
+                layer.metadata = {**layer.metadata, "include_border_cells": value}
+        live.update()
 
     # ---- export ---------------------------------------------------------------------------
     def export_differential(self, path) -> str:
         from ..io.writer import save_table
 
-        if self._shown is None:
+        if self._live is None or not self._live.alive:
             raise ValueError("nothing segmented yet")
-        return save_table(path, self._shown)  # what the dock shows, border rule included
+        # the layers' count now (what the dock shows), border rule and edits included
+        return save_table(path, self._live.current().differential)
 
     def _on_export_clicked(self, *_):
         from qtpy.QtWidgets import QFileDialog

@@ -1,0 +1,183 @@
+"""Where a segmentation's label layers go: new layers, or in place of an earlier run's.
+
+A run on an image that has its three result layers already (``<image> nucleus``, ...)
+replaces them in place: the same layer objects get the new data, table and metadata, so
+the Correct dock stays attached and the layer list does not grow.  The earlier arrays,
+tables and metadata are kept for one "Undo replace".  Layers that were corrected (their
+arrays differ from what Segment wrote, or cells were marked reviewed; layers from a
+project or a script count as corrected) are only replaced after a question: Replace, Keep
+both (new layers named ``<image> (<model>) ...``) or Cancel.
+
+``ResultLayers`` is a mixin of ``SegmentWidget``; ``confirm_replace(image name)`` is an
+attribute, so tests (and scripts) answer the question without a modal dialog.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from napari.utils.notifications import show_info
+
+from ..core.image_counts import labels_checksum
+from ..schema import labels_layer_kwargs
+from .correction_layers import find_layer_sets
+from .live_counts import KINDS, live_counts
+from .review_metadata import read_review
+
+REPLACE, KEEP, CANCEL = "replace", "keep both", "cancel"
+CHECKSUM_KEY = "wbcseg_result_checksum"  # label-layer metadata: the arrays Segment wrote
+
+
+def ask_replace(image_name: str) -> str:
+    """The modal question for corrected layers: REPLACE, KEEP or CANCEL."""
+    from qtpy.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Icon.Question, "Segment again",
+                      f"The label layers of {image_name!r} were corrected (edited or cells "
+                      "marked reviewed). Replace them with the new result?")
+    box.setInformativeText("Replace: the new result goes into the same layers ('Undo "
+                           "replace' in the Segment dock brings the corrected ones back). "
+                           "Keep both: the new result gets its own layers, named with the "
+                           "model. Cancel: nothing changes.")
+    replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep both", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(keep)
+    box.exec_()
+    clicked = box.clickedButton()
+    return REPLACE if clicked is replace else KEEP if clicked is keep else CANCEL
+
+
+def checksum_of(layers: dict) -> str:
+    return labels_checksum(*(np.asarray(layers[k].data) for k in KINDS))
+
+
+def corrected(layers: dict) -> bool:
+    """Were these result layers changed since Segment wrote them (or not written by it)?"""
+    recorded = layers["nucleus"].metadata.get(CHECKSUM_KEY)
+    review = read_review(layers.values())
+    return recorded is None or recorded != checksum_of(layers) or review.reviewed or bool(
+        review.cells)
+
+
+@dataclass
+class _Replaced:
+    """What one replace overwrote, and the checksum of what it wrote."""
+
+    image: str
+    layers: dict
+    before: dict  # kind -> (data, features, metadata, scale, translate)
+    written: str
+
+
+def _clear_history(layer) -> None:
+    """Drop napari's undo history of ``layer`` (its items are about the old data): napari
+    resets a Labels layer's history when it stops being editable."""
+    editable = layer.editable
+    layer.editable = False
+    layer.editable = editable
+
+
+class ResultLayers:
+    """Adding, replacing and un-replacing result layers (expects ``SegmentWidget``'s
+    ``_viewer``, ``confirm_replace``, ``undo_replace_button``, ``_show_layers`` and
+    ``_set_status``)."""
+
+    _replaced: _Replaced | None = None
+
+    def previous_results(self, image_name: str) -> dict | None:
+        """The result layers of ``image_name`` now in the viewer (schema names), or None."""
+        return find_layer_sets(self._viewer.layers).get(image_name)
+
+    def answer_for(self, image_name: str, answer: str | None = None) -> str:
+        """REPLACE, KEEP or CANCEL for a result of ``image_name``: unedited earlier layers
+        are replaced, corrected ones only as ``answer`` or ``confirm_replace`` says."""
+        previous = self.previous_results(image_name)
+        if previous is None:
+            return KEEP
+        if answer is None and corrected(previous):
+            answer = self.confirm_replace(image_name)
+        return answer or REPLACE
+
+    def put_result(self, name, result, scale, translate, params, answer=None):
+        """Put ``result`` into the viewer; returns (layers, what was done) or (None, why)."""
+        answer = self.answer_for(name, answer)
+        if answer == CANCEL:
+            return None, f"kept the corrected layers of {name!r}; the new result was dropped"
+        previous = self.previous_results(name)
+        if previous is not None and answer == REPLACE:
+            self._replace(name, previous, result, scale, translate, params)
+            return previous, (f"replaced the layers of {name!r} ('Undo replace' brings the "
+                              "earlier ones back)")
+        base = name if previous is None else f"{name} ({result.model})"
+        layers = {}
+        for kind, data, feats, meta in self._layer_contents(name, result, params):
+            layers[kind] = self._viewer.add_labels(
+                data, features=feats, metadata=meta, scale=scale, translate=translate,
+                **labels_layer_kwargs(base, kind))
+        self._stamp(layers)
+        return layers, ("" if previous is None else
+                        f"kept both: the new layers are '{base} ...'")
+
+    @staticmethod
+    def _layer_contents(name, result, params):
+        features = result.table.reset_index().rename(columns={"cell_id": "index"})
+        diff = result.differential.reset_index().rename(columns={"class_code": "index"})
+        meta = {"model": result.model, "device": result.device, "source_layer": name,
+                "classifier": result.classifier,
+                # the counting rules of the differential (core.image_counts.CountRules)
+                "class_threshold": float(params.class_threshold),
+                "include_border_cells": bool(params.include_border_cells)}
+        return [("nucleus", result.nucleus, features, dict(meta)),
+                ("cytoplasm", result.cytoplasm, features, dict(meta)),
+                ("cell_type", result.cell_type, diff, dict(meta))]
+
+    @staticmethod
+    def _stamp(layers) -> str:
+        """Record the checksum of the arrays just written (``corrected`` compares with it)."""
+        written = checksum_of(layers)
+        for layer in layers.values():
+            layer.metadata[CHECKSUM_KEY] = written
+        return written
+
+    def _replace(self, name, layers, result, scale, translate, params) -> None:
+        before = {k: (layer.data, layer.features.copy(), dict(layer.metadata),
+                      tuple(layer.scale), tuple(layer.translate)) for k, layer in layers.items()}
+        contents = [(k, d, f, m, scale, translate)
+                    for k, d, f, m in self._layer_contents(name, result, params)]
+        self._write(layers, contents)
+        self._replaced = _Replaced(name, layers, before, self._stamp(layers))
+        self.undo_replace_button.visible = True
+
+    def _write(self, layers, contents) -> None:
+        """Data, table, metadata and placement of each layer, recounted once."""
+        live = live_counts(self._viewer, layers)
+        with live.hold():
+            for kind, data, feats, meta, scale, translate in contents:
+                layer = layers[kind]
+                layer.data = data  # the old array object stays as it was (Undo replace)
+                layer.features = feats
+                layer.metadata = meta
+                layer.scale, layer.translate = scale, translate
+                _clear_history(layer)
+
+    def undo_replace(self) -> bool:
+        """Put back what the last replace overwrote, if the new layers are still unedited."""
+        done = self._replaced
+        self._replaced = None
+        self.undo_replace_button.visible = False
+        if done is None:
+            show_info("Undo replace: nothing to undo")
+            return False
+        if not all(lay in self._viewer.layers for lay in done.layers.values()):
+            show_info(f"Undo replace: the layers of {done.image!r} were removed")
+            return False
+        if checksum_of(done.layers) != done.written:
+            show_info(f"Undo replace: the layers of {done.image!r} were edited since; "
+                      "nothing was changed")
+            return False
+        self._write(done.layers, [(k, *done.before[k]) for k in KINDS])
+        self._show_layers(done.layers, box_follows=True)
+        self._set_status(f"restored the earlier layers of {done.image!r} "
+                         f"(model {done.layers['nucleus'].metadata.get('model', 'unknown')})")
+        return True
