@@ -70,3 +70,12 @@ def test_sample_classes_match_the_dataset_csvs(shared_data):
         rows = (shared_data / "segmentation_WBC" / f"Class Labels of Dataset {ds}.csv").read_text()
         table = {int(r[0]): int(r[1]) for r in list(csv.reader(rows.splitlines()))[1:] if r}
         assert table[int(key.rsplit("/", 1)[-1])] == code
+
+
+def test_offline_error_says_where_the_file_goes(monkeypatch, tmp_path):
+    monkeypatch.setenv("NAPARI_WBCSEG_DATA_MIRROR", (tmp_path / "offline").as_uri())
+    with pytest.raises(DownloadError) as info:
+        fetch("bcisc/neut/1-1.jpg")
+    exc = info.value
+    assert exc.offline and exc.target == fetch_mod.cache_dir() / "BCISC" / "original-images" / "neut" / "1-1.jpg"
+    assert str(exc.target) in str(exc) and str(exc.target) in exc.hint

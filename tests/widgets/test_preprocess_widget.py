@@ -107,3 +107,49 @@ def test_reset_restores_paper_defaults(widget):
     w.reset_parameters()
     p = w.params()
     assert (p.gain, p.offset, tuple(p.sigmas)) == (46.0, 125.0, (15.0, 80.0, 250.0))
+
+
+def _type(line_edit, text):
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+
+    line_edit.setFocus()
+    line_edit.selectAll()
+    QTest.keyClicks(line_edit, text)
+    QTest.keyClick(line_edit, Qt.Key.Key_Return)
+
+
+@pytest.mark.parametrize("preview", [False, True])
+def test_bad_sigma_is_notified_once(widget, errors, qtbot, rng, preview):
+    from qtpy.QtCore import Qt
+
+    viewer, w = widget
+    w.image.value = viewer.add_image(_smear(rng), name="f", rgb=True)
+    w.preview.value = preview
+    qtbot.waitUntil(lambda: w._worker is None, timeout=10000)
+    _type(w.sigmas.native, "0")  # every key, Enter, then Apply: one message
+    qtbot.mouseClick(w.apply_button.native, Qt.MouseButton.LeftButton)
+    qtbot.wait(50)
+    assert len(errors) == 1 and "sigmas must be" in errors[0]
+    assert "sigmas must be" in w.status.value  # stays in sight in the dock
+    _type(w.sigmas.native, "15, 80x")  # a new problem is news
+    assert len(errors) == 2 and "15, 80x" in errors[1]
+    _type(w.sigmas.native, "15, 80")
+    w.apply()
+    qtbot.waitUntil(lambda: "f AHE-Retinex" in viewer.layers, timeout=10000)
+    assert len(errors) == 2
+
+
+def test_every_control_has_a_tooltip_and_the_dock_a_help_link(widget):
+    from magicgui.widgets import Container, SpinBox
+
+    from napari_wbcseg._widgets.dock_help import controls_without_tooltip, project_url
+
+    _, w = widget
+    assert controls_without_tooltip(w) == []
+    bare = Container(widgets=[SpinBox(name="bare"), Container(widgets=[SpinBox(name="inner")])])
+    assert controls_without_tooltip(bare) == ["bare", "inner"]
+    link = w.help_link.native
+    assert link.openExternalLinks()
+    url = "https://github.com/napari-wbcseg/napari-wbcseg/blob/main/docs/preprocessing.md"
+    assert project_url() == url.split("/blob/")[0] and f'href="{url}"' in link.text()

@@ -15,8 +15,9 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..core.batch import check_plane_size, plane_count, preprocess_planes
 from ..core.image import MIN_SIDE, ImageFormatError, check_image
-from .worker_errors import one_line, reported
+from .dock_help import add_help_link
 from .dock_scroll import scroll_in_dock
+from .worker_errors import one_line, reported
 
 METHOD_LABELS = {"ahe-retinex": "AHE-Retinex", "clahe": "CLAHE only", "msrcr": "MSRCR only"}
 
@@ -31,37 +32,64 @@ class PreprocessWidget(Container):
         self._defaults = AheRetinexParams()
         self._worker = None
         self._preview_pending = False
+        self._pending_notify = False
+        self._notified = None  # the problem last shown as a notification (shown once)
 
-        self.image = create_widget(annotation=Image, label="image")
+        self.image = create_widget(annotation=Image, label="image", options={
+            "tooltip": "Image layer to correct; it is never changed (the result is a new layer)"})
         self.method = ComboBox(label="method", choices=[(v, k) for k, v in METHOD_LABELS.items()],
-                               value=self._defaults.method)
+                               value=self._defaults.method,
+                               tooltip="AHE-Retinex: CLAHE and MSRCR together (Zhu et al. 2023); "
+                                       "or one of the two steps alone")
         self.order = ComboBox(label="order", choices=["ahe-first", "retinex-first"],
                               value=self._defaults.order,
-                              tooltip="The paper does not fix the order; see docs/preprocessing.md")
+                              tooltip="Which step runs first; the paper does not fix the order "
+                                      "(docs/preprocessing.md)")
         self.clip_limit = FloatSpinBox(label="CLAHE clip limit", min=0.0, max=40.0, step=0.5,
-                                       tooltip="0 = plain AHE without clipping")
-        self.tiles = SpinBox(label="CLAHE tiles", min=1, max=64)
-        self.sigmas = LineEdit(label="Retinex sigmas (px)")
-        self.gain = FloatSpinBox(label="gain α", min=0.01, max=1000.0, step=1.0)
-        self.offset = FloatSpinBox(label="offset β", min=0.01, max=10000.0, step=5.0)
-        self.low_clip = FloatSpinBox(label="low clip %", min=0.0, max=49.0, step=0.5)
-        self.high_clip = FloatSpinBox(label="high clip %", min=51.0, max=100.0, step=0.5)
-        self.preview = CheckBox(text="live preview")
-        self.apply_button = PushButton(text="Apply (new layer)")
-        self.reset_button = PushButton(text="Reset parameters")
+                                       tooltip="CLAHE contrast limit: higher gives stronger local "
+                                               "contrast; 0 = plain AHE without clipping")
+        self.tiles = SpinBox(label="CLAHE tiles", min=1, max=64,
+                             tooltip="CLAHE grid: the image is equalised in N x N tiles")
+        self.sigmas = LineEdit(label="Retinex sigmas (px)",
+                               tooltip="Blur scales of the multi-scale Retinex in pixels, "
+                                       "separated by commas (paper: 15, 80, 250); checked when "
+                                       "you press Enter or leave the field")
+        self.gain = FloatSpinBox(label="gain α", min=0.01, max=1000.0, step=1.0,
+                                 tooltip="MSRCR colour-restoration gain α (paper: 46)")
+        self.offset = FloatSpinBox(label="offset β", min=0.01, max=10000.0, step=5.0,
+                                   tooltip="MSRCR colour-restoration offset β (paper: 125)")
+        self.low_clip = FloatSpinBox(label="low clip %", min=0.0, max=49.0, step=0.5,
+                                     tooltip="Darkest share of pixels, in %, clipped to black "
+                                             "when the Retinex result is stretched to 0-255")
+        self.high_clip = FloatSpinBox(label="high clip %", min=51.0, max=100.0, step=0.5,
+                                      tooltip="Percentile above which pixels are clipped to "
+                                              "white when the result is stretched to 0-255")
+        self.preview = CheckBox(text="live preview",
+                                tooltip="Show the result as an '<image> preview' layer that "
+                                        "follows every change; untick to remove it")
+        self.apply_button = PushButton(text="Apply (new layer)",
+                                       tooltip="Correct the whole image into a new layer "
+                                               "'<image> <method>'")
+        self.reset_button = PushButton(text="Reset parameters",
+                                       tooltip="Back to the parameters of the paper")
         self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
         self.status = Label(value="")
         self.extend([self.image, self.method, self.order, self.clip_limit, self.tiles, self.sigmas,
                      self.gain, self.offset, self.low_clip, self.high_clip, self.preview,
                      self.apply_button, self.reset_button, self.progress, self.status])
+        add_help_link(self, "preprocessing.md")
         self.reset_parameters()
 
         self.apply_button.changed.connect(self.apply)
         self.reset_button.changed.connect(self.reset_parameters)
         self.preview.changed.connect(self._on_preview_toggled)
-        for w in (self.image, self.method, self.order, self.clip_limit, self.tiles, self.sigmas,
+        for w in (self.image, self.method, self.order, self.clip_limit, self.tiles,
                   self.gain, self.offset, self.low_clip, self.high_clip):
             w.changed.connect(self._on_parameter_changed)
+        # the sigmas text changes with every key: its problems are shown in the status line
+        # while typing and notified once, when the edit is finished (Enter, leaving the field)
+        self.sigmas.changed.connect(self._on_sigmas_typed)
+        self.sigmas.native.editingFinished.connect(self._on_sigmas_edited)
         self.method.changed.connect(self._update_enabled)
         viewer.layers.events.inserted.connect(self.image.reset_choices)
         viewer.layers.events.removed.connect(self.image.reset_choices)
@@ -98,14 +126,46 @@ class PreprocessWidget(Container):
         for w in (self.sigmas, self.gain, self.offset, self.low_clip, self.high_clip):
             w.enabled = m in ("ahe-retinex", "msrcr")
 
+    # ---- problems ---------------------------------------------------------------------------
+    def _problem(self, message: str, notify: bool) -> None:
+        """Show a problem in the status line, and as a notification once (not again while
+        the same problem stands: typing, Enter and Apply never repeat it)."""
+        self.status.value = message
+        if notify and message != self._notified:
+            show_error(message)
+            self._notified = message
+
+    def _parameter_problem(self) -> str | None:
+        try:
+            self.params()
+        except ValueError as exc:
+            return f"AHE-Retinex: {exc}"
+        return None
+
+    def _on_sigmas_typed(self, *_):
+        if self.preview.value:
+            self._refresh_preview(notify=False)
+            return
+        problem = self._parameter_problem()
+        if problem:
+            self._problem(problem, notify=False)
+        elif self.status.value.startswith("AHE-Retinex:"):
+            self.status.value = ""
+
+    def _on_sigmas_edited(self):
+        problem = self._parameter_problem()
+        if problem:
+            self._problem(problem, notify=True)
+
     # ---- running ----------------------------------------------------------------------------
-    def _job(self, layer: Image | None):
+    def _job(self, layer: Image | None, notify: bool = True):
         """Validate and snapshot what a background job needs; None after reporting a problem."""
         if layer is None:
-            show_error("AHE-Retinex: open or select an image layer first")
+            self._problem("AHE-Retinex: open or select an image layer first", notify)
             return None
         if layer.multiscale:
-            show_error(f"AHE-Retinex: {layer.name!r} is multiscale; open a single-resolution image")
+            self._problem(f"AHE-Retinex: {layer.name!r} is multiscale; open a single-resolution "
+                          "image", notify)
             return None
         try:
             params = self.params()
@@ -119,8 +179,9 @@ class PreprocessWidget(Container):
             check_plane_size(data.shape, rgb)  # before any work or allocation
             check_image(data if data.ndim == (3 if rgb else 2) else data[0], what=layer.name)
         except (ValueError, ImageFormatError) as exc:
-            show_error(f"AHE-Retinex: {exc}")
+            self._problem(f"AHE-Retinex: {exc}", notify)
             return None
+        self._notified = None  # all good: a later problem is news again
         return data, params, rgb
 
     def apply(self, *_):
@@ -140,14 +201,15 @@ class PreprocessWidget(Container):
         if self.preview.value:
             self._refresh_preview()
 
-    def _refresh_preview(self):
+    def _refresh_preview(self, notify: bool = True):
         if self._worker is not None:  # one job at a time; redo when it finishes
             self._preview_pending = True
+            self._pending_notify = self._pending_notify or notify
             return
         layer = self.image.value
         if layer is None or layer.name.endswith(" preview"):
             return
-        job = self._job(layer)
+        job = self._job(layer, notify)
         if job is not None:
             self._start(job, lambda out, p: self._add_result(layer, out, p, preview=True))
 
@@ -180,8 +242,8 @@ class PreprocessWidget(Container):
         self.progress.visible = False
         self.apply_button.enabled = True
         if self._preview_pending:
-            self._preview_pending = False
-            self._refresh_preview()
+            notify, self._preview_pending, self._pending_notify = self._pending_notify, False, False
+            self._refresh_preview(notify)
 
     def _add_result(self, source: Image, out: np.ndarray, params, preview: bool):
         label = METHOD_LABELS[params.method]
