@@ -1,4 +1,6 @@
 """The optimiser of a run: its class and hyper-parameters, from each setting and preset."""
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -57,3 +59,23 @@ def test_presets_build_the_papers_optimisers(name, arch, cls, lr, weight_decay, 
     assert g["weight_decay"] == pytest.approx(weight_decay, abs=1e-15)
     if momentum is not None:
         assert g["momentum"] == momentum
+
+
+@pytest.mark.parametrize("total", [2, 3, 5, 9, 10, 11, 19, 20, 21, 100])
+def test_onecycle_schedule_runs_for_any_short_run(total):
+    """2 epochs x 5 batches (the Train dock allows it) divided by zero inside torch's
+    OneCycleLR when the warm-up was exactly one step; every length must run to its end."""
+    import torch
+
+    from napari_wbcseg.training.engine.loop import TrainConfig
+    from napari_wbcseg.training.engine.optim import make_scheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make_scheduler(opt, TrainConfig(architecture="wbc-net-compact", lr=1e-3,
+                                            schedule="onecycle"), 1, total)
+    lrs = []
+    for _ in range(total - 1):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert all(map(math.isfinite, lrs)) and max(lrs) <= 1e-3 * (1 + 1e-6)

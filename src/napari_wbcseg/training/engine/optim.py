@@ -31,8 +31,11 @@ def make_scheduler(opt, config, epochs: int, steps_per_epoch: int):
     if config.schedule == "constant":
         return None
     if config.schedule == "onecycle":
+        total = max(epochs * steps_per_epoch, 2)
+        # torch divides by (pct_start * total - 1): exactly 10 steps at 0.1 divided by zero;
+        # short runs warm up over one and a half steps instead
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=config.lr, total_steps=max(epochs * steps_per_epoch, 2), pct_start=0.1)
+            opt, max_lr=config.lr, total_steps=total, pct_start=max(0.1, 1.5 / total))
     if config.schedule == "step":
         return torch.optim.lr_scheduler.MultiStepLR(
             opt, milestones=[max(1, round(STEP_AT * epochs))], gamma=0.1)
