@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 from napari_wbcseg.core.batch import run_to_end  # noqa: E402
 from napari_wbcseg.io.model_store import list_models, model_entries  # noqa: E402
-from napari_wbcseg.training.engine import session  # noqa: E402
+from napari_wbcseg.training.engine import session, session_save  # noqa: E402
 from napari_wbcseg.training.engine.loop import BatchEvent, EpochEvent, NoticeEvent  # noqa: E402
 from napari_wbcseg.training.engine.session_classifier import ClassifierEvent  # noqa: E402
 from napari_wbcseg.training.data.sample import IGNORE  # noqa: E402
@@ -336,7 +336,7 @@ def test_fine_tune_trains_saves_and_then_fine_tunes_the_classifier(models, monke
     def full(*a, **kw):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(session, "_publish", full)
+    monkeypatch.setattr(session_save, "_publish", full)
     outcome, _ = _run(session.SessionParams("cls-full", classifier_settings=CLS_TINY, **TINY),
                       prepared=outcome.prepared)
     assert "No space left" in outcome.error and outcome.classifier is None

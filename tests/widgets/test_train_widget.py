@@ -56,6 +56,9 @@ def widget(make_napari_viewer, tmp_path, monkeypatch, notes):
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-wbcseg", WIDGET)
     w.epochs.value, w.steps.value, w.batch.value, w.crop.value = 1, 2, 2, 64
+    # a tiny run may not beat the starting model: these tests save it (no dialog);
+    # test_train_widget_outcome.py tests the question itself
+    w.worse_answer = "save"
     return viewer, w
 
 
@@ -183,7 +186,8 @@ def test_fine_tune_trains_the_cell_classifier_too(widget, qtbot, notes, monkeypa
     assert not notes["error"], notes["error"]
     assert any("saved model 'with-cls' and its cell classifier 'with-cls-classifier'" in m
                for m in notes["info"]), notes["info"]
-    assert w.progress.max == w.progress.value == 2 + 3  # the network's batches, then its
+    # the starting model's scoring, 2 batches and their validation, then the classifier's
+    assert w.progress.max == w.progress.value == (1 + 2 + 1) + (3 + 1)
     assert [x for x, _ in w.plot.loss] == [1, 2, 3, 4, 5]
     assert "(cell classifier with-cls-classifier)" in w.status.value
     assert classifier_for(find_model("with-cls").card["classes"]).name == "with-cls-classifier"
