@@ -19,7 +19,6 @@ def main():
     widget.image.value = viewer.layers["synthetic smear"]
     for name in ("nucleus", "cytoplasm"):
         viewer.layers[f"synthetic smear (truth) {name}"].visible = False
-    viewer.layers["synthetic smear (truth) cell type"].opacity = 0.35
     widget.apply()
     app = napari.qt.get_qapp()
     while "synthetic smear AHE-Retinex" not in viewer.layers:
@@ -52,10 +51,7 @@ def segment_screenshot(model=None, filename="segment_widget.png"):
     app = napari.qt.get_qapp()
     while widget._worker is not None:
         app.processEvents()
-    viewer.layers["synthetic smear nucleus"].visible = False
-    viewer.layers["synthetic smear cytoplasm"].visible = False
-    viewer.layers["synthetic smear cell type"].opacity = 0.45
-    viewer.layers["synthetic smear cytoplasm"].contour = 2
+    # all three result layers in the plugin's own style (docs/display.md)
     viewer.layers.selection.active = viewer.layers["synthetic smear cell type"]
     viewer.reset_view()
     from napari.utils.notifications import notification_manager

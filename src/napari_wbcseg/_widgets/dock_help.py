@@ -34,11 +34,12 @@ def add_help_link(container: Container, page: str, text: str = "Help") -> Label:
 
     url = docs_url(page)
     link = Label(name="help_link", tooltip=f"Open docs/{page} in the web browser ({url})")
+    link.label = ""  # after creation: magicgui takes label="" for "use the name"
     native = link.native
     native.setTextFormat(Qt.TextFormat.RichText)
     native.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
     native.setOpenExternalLinks(True)
-    native.setText(f'<a href="{url}">{text}: docs/{page}</a>')
+    native.setText(f'<a href="{url}">{text}</a>')
     container.append(link)
     return link
 

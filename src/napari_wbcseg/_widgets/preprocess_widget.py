@@ -12,6 +12,7 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSpinBox, Label
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtWidgets import QSizePolicy
 
 from ..core.batch import check_plane_size, plane_count, preprocess_planes
 from ..core.image import MIN_SIDE, ImageFormatError, check_image
@@ -74,6 +75,10 @@ class PreprocessWidget(Container):
                                        tooltip="Back to the parameters of the paper")
         self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
         self.status = Label(value="")
+        # a long problem wraps to the dock's width instead of widening the dock
+        self.status.native.setWordWrap(True)
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                         QSizePolicy.Policy.Preferred)
         self.extend([self.image, self.method, self.order, self.clip_limit, self.tiles, self.sigmas,
                      self.gain, self.offset, self.low_clip, self.high_clip, self.preview,
                      self.apply_button, self.reset_button, self.progress, self.status])
