@@ -12,7 +12,7 @@ viewer.open_sample("napari-wbcseg", "synthetic_smear")
 for layer in list(viewer.layers)[1:]:
     viewer.layers.remove(layer)  # the network's result, not the ground truth
 import napari_wbcseg
-from napari_wbcseg.schema import labels_layer_kwargs
+from napari_wbcseg.schema import labels_layer_kwargs, style_labels_layer
 
 image = viewer.layers["synthetic smear"]
 res = napari_wbcseg.segment(np.asarray(image.data), device="cpu", pixel_size_um=0.2)
@@ -20,11 +20,9 @@ feats = res.table.reset_index().rename(columns={"cell_id": "index"})
 diff = res.differential.reset_index().rename(columns={"class_code": "index"})
 for kind, data, f in (("nucleus", res.nucleus, feats), ("cytoplasm", res.cytoplasm, feats),
                       ("cell_type", res.cell_type, diff)):
-    viewer.add_labels(data, features=f, metadata={"model": res.model, "source_layer": image.name},
-                      **labels_layer_kwargs(image.name, kind))
-viewer.layers["synthetic smear nucleus"].visible = False
-viewer.layers["synthetic smear cytoplasm"].visible = False
-viewer.layers["synthetic smear cell type"].opacity = 0.45
+    style_labels_layer(viewer.add_labels(
+        data, features=f, metadata={"model": res.model, "source_layer": image.name},
+        **labels_layer_kwargs(image.name, kind)), kind)
 _, w = viewer.window.add_plugin_dock_widget("napari-wbcseg", "Correct white-cell labels")
 print(res.table[["class", "cell_area_px", "centroid_y", "centroid_x"]])
 cid = int(sys.argv[2]) if len(sys.argv) > 2 else int(res.table.index[0])

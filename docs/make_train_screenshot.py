@@ -6,7 +6,7 @@ from pathlib import Path
 import napari
 import numpy as np
 from napari_wbcseg.core.synthetic import synthetic_smear
-from napari_wbcseg.schema import labels_layer_kwargs
+from napari_wbcseg.schema import labels_layer_kwargs, style_labels_layer
 
 OUT = Path(sys.argv[1])
 viewer = napari.Viewer(title="napari-wbcseg")
@@ -19,8 +19,7 @@ for i, seed in enumerate((3, 4, 5)):
         layer = viewer.add_labels(getattr(sm, k), metadata={"wbcseg_reviewed": True},
                                   visible=(i == 0 and k == "cell_type"),
                                   **labels_layer_kwargs(name, k))
-        if k == "cell_type":
-            layer.opacity = 0.4
+        style_labels_layer(layer, k)
 _, w = viewer.window.add_plugin_dock_widget("napari-wbcseg", "Train / fine-tune a network")
 w.epochs.value, w.steps.value, w.batch.value, w.crop.value = 4, 6, 2, 128
 w.val_fraction.value = 0.3

@@ -31,9 +31,6 @@ def shot(width, height):
     app = napari.qt.get_qapp()
     while seg._worker is not None:
         app.processEvents()
-    viewer.layers["synthetic smear nucleus"].visible = False
-    viewer.layers["synthetic smear cytoplasm"].visible = False
-    viewer.layers["synthetic smear cell type"].opacity = 0.45
     viewer.reset_view()
     for _ in range(30):
         app.processEvents()

@@ -3,6 +3,7 @@ import pytest
 
 from napari_wbcseg.io.imread import read_image
 from napari_wbcseg.io.reader import read_smear
+from napari_wbcseg.schema import labels_style
 from napari_wbcseg.io.writer import (save_labels, save_table, write_features_csv,
                                      write_labels_tiff)
 
@@ -16,6 +17,7 @@ def test_labels_round_trip_keeps_values_and_reopens_as_labels(tmp_path):
     assert back.dtype == np.uint32 and np.array_equal(back, labels)
     [(data, kwargs, kind)] = read_smear(path)
     assert kind == "labels" and kwargs["name"] == "smear nucleus"
+    assert kwargs["colormap"] == labels_style("nucleus")["colormap"]  # reopens in the schema look
 
 
 def test_small_labels_are_stored_compactly(tmp_path):

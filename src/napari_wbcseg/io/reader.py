@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .imread import is_supported, read_image, saved_labels_metadata
 from ..core.image import ImageFormatError, bit_depth
+from ..schema import kind_from_layer_name, labels_style
 
 
 def get_reader(path):
@@ -40,8 +41,10 @@ def layer_data_for(path):
     labels_meta = saved_labels_metadata(path)
     if labels_meta is not None:
         name = labels_meta.get("name")
-        return data, {"name": name if isinstance(name, str) and name else path.stem,
-                      "metadata": {"path": str(path)}}, "labels"
+        name = name if isinstance(name, str) and name else path.stem
+        kind = kind_from_layer_name(name)  # a saved schema layer keeps the schema's look
+        style = labels_style(kind) if kind else {}
+        return data, {"name": name, "metadata": {"path": str(path)}, **style}, "labels"
     rgb = data.ndim >= 3 and data.shape[-1] in (3, 4)
     kwargs = {"name": path.stem, "rgb": rgb, "metadata": {"path": str(path)}}
     if data.dtype.itemsize > 1:  # show 10/12/14-bit camera data at its real range
