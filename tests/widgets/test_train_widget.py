@@ -63,7 +63,8 @@ def widget(make_napari_viewer, tmp_path, monkeypatch, notes):
 
 
 def _wait(qtbot, w, timeout=60000):
-    qtbot.waitUntil(lambda: w._worker is None, timeout=timeout)
+    # a fine-tune kept after "not better than the start" is saved by a second worker
+    qtbot.waitUntil(lambda: w._worker is None and w._saving is None, timeout=timeout)
 
 
 def test_defaults_are_a_quick_fine_tune_of_the_bundled_model(make_napari_viewer):

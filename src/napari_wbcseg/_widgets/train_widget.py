@@ -22,7 +22,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QSizePolicy
 
-from . import train_outcome
+from . import train_events, train_outcome
 from .loss_plot import LossPlot
 from .model_exchange_panel import ModelExchangePanel
 from .viewer_training_data import reviewed_in_viewer, snapshot_layer_sets
@@ -42,15 +42,17 @@ def _warm_up():
 
         from ..io import model_exchange, model_store  # noqa: F401
         from ..models import weights  # noqa: F401
-        from ..training import (checkpoint, evaluate, loop, optim, session,  # noqa: F401
-                                sources)
+        from ..training.data import sources  # noqa: F401
+        from ..training.engine import checkpoint, loop, optim, session  # noqa: F401
+        from ..training.evaluation import evaluate  # noqa: F401
 
         torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
         # the cell classifier's stage after the network's (timm alone takes about 1 s)
         import timm  # noqa: F401
 
         from ..models import cell_classifier  # noqa: F401
-        from ..training import cell_data, classifier, session_classifier  # noqa: F401
+        from ..training.data import cell_data  # noqa: F401
+        from ..training.engine import classifier, session_classifier  # noqa: F401
     except Exception:  # noqa: BLE001 - a broken install is reported when training starts
         pass
 
@@ -335,62 +337,8 @@ class TrainWidget(Container):
             self.status.value = "stopping after the current batch..."
 
     def _on_event(self, ev):
-        from ..training.engine.loop import BatchEvent, EpochEvent, NoticeEvent
-        from ..training.engine.session import BaselineEvent, DataEvent
-        from ..training.engine.session_classifier import ClassifierEvent
-
-        if self._closed:
-            return
-        self._run.on_event(ev, time.perf_counter())
-        self.progress.max, self.progress.value = max(self._run.maximum, 1), self._run.value
-        if isinstance(ev, ClassifierEvent):
-            self._on_classifier_event(ev)
-        elif isinstance(ev, BatchEvent):
-            self._on_batch(ev)
-        elif isinstance(ev, EpochEvent):
-            if ev.validation:
-                self.plot.add_score(ev.epoch * self._steps, ev.score)
-            note = train_outcome.epoch_note(ev.score, ev.improved, self._baseline)
-            self.status.value = (f"epoch {ev.epoch}: loss {ev.train_loss:.3f}, validation score "
-                                 f"{ev.score:.3f}{note}; {self._time_left()}")
-        elif isinstance(ev, BaselineEvent):
-            self._baseline = ev.score
-            self.plot.add_score(0, ev.score)
-            self.plot.set_reference(ev.score)
-            self.status.value = f"starting model: validation score {ev.score:.3f}"
-        elif isinstance(ev, DataEvent):
-            (show_warning(f"Train: {ev.message}") if ev.warning else None)
-            self.status.value = ev.message
-        elif isinstance(ev, NoticeEvent) and not ev.message.startswith("non-finite"):
-            show_info(f"Train: {ev.message}")  # a non-finite loss is reported at the end
-
-    def _time_left(self) -> str:
-        return "stopping..." if self._stop.is_set() else self._run.time_left_text()
-
-    def _on_batch(self, ev):
-        self._steps = ev.steps
-        self._x = (ev.epoch - 1) * ev.steps + ev.step
-        self.plot.add_loss(self._x, ev.loss)
-        self.status.value = (f"epoch {ev.epoch}/{self._last_params.epochs}, batch {ev.step}/"
-                             f"{ev.steps}, loss {ev.loss:.3f}, {self._time_left()}")
-
-    def _on_classifier_event(self, wrapped):
-        """The cell classifier's stage after the network's: the bar and the loss plot go
-        on (its selection scores are another measure: status line only)."""
-        from ..training.engine.loop import BatchEvent, EpochEvent, NoticeEvent
-
-        ev = wrapped.event
-        if isinstance(ev, BatchEvent):
-            self._x += 1
-            self.plot.add_loss(self._x, ev.loss)
-            self.status.value = (f"cell classifier: epoch {ev.epoch}/{wrapped.total // ev.steps}"
-                                 f", batch {ev.step}/{ev.steps}, loss {ev.loss:.3f}, "
-                                 f"{self._time_left()}")
-        elif isinstance(ev, EpochEvent):
-            self.status.value = (f"cell classifier epoch {ev.epoch}: loss {ev.train_loss:.3f}, "
-                                 f"score {ev.score:.3f}{' (best)' if ev.improved else ''}")
-        elif isinstance(ev, NoticeEvent) and not ev.message.startswith("non-finite"):
-            show_info(f"Train: cell classifier: {ev.message}")
+        if not self._closed:
+            train_events.show(self, ev, (show_info, show_warning))
 
     def _on_returned(self, outcome):
         if self._closed:
