@@ -131,3 +131,24 @@ def test_stop_mid_run_the_bar_stays_and_the_status_says_stopped(dock, qtbot, not
     assert 2 <= w._last.batches < 100
     assert w.status.value.startswith(f"stopped after {w._last.batches} of 100 batches")
     assert "not saved" in w.status.value  # stopped inside its first epoch
+
+
+def test_closing_the_question_keeps_the_starting_model(dock, qtbot):
+    """The dialog itself (no answer injected): closed without a choice, nothing is saved."""
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+
+    from napari_wbcseg.training.engine.session_save import WorseThanStart
+
+    w, _ = dock
+    seen = []
+
+    def close():
+        box = QApplication.activeModalWidget()
+        seen.append(box.text())
+        box.reject()  # Esc / the window's close button
+
+    QTimer.singleShot(200, close)
+    answer = train_outcome.ask_if_worse(w, WorseThanStart("wbcseg-lite0", 0.828, 0.803, 2))
+    assert answer == train_outcome.KEEP
+    assert seen and seen[0].startswith("The fine-tune is not better than the starting model")

@@ -20,14 +20,16 @@ def ask_if_worse(dock, worse) -> str:
     box = QMessageBox(dock.native)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Fine-tune not better than the starting model")
-    box.setText(f"The {worse.message()}.")
+    text = worse.message()
+    box.setText(f"{text[:1].upper()}{text[1:]}.")
     box.setInformativeText(f"Keep {worse.base} (nothing is saved), or save the fine-tune "
                            "anyway (its model card notes the lower score)?")
     keep = box.addButton(f"Keep {worse.base}", QMessageBox.ButtonRole.RejectRole)
-    box.addButton("Save anyway", QMessageBox.ButtonRole.AcceptRole)
+    save = box.addButton("Save anyway", QMessageBox.ButtonRole.AcceptRole)
     box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
     box.exec()
-    return KEEP if box.clickedButton() is keep else SAVE
+    return SAVE if box.clickedButton() is save else KEEP  # closed without a choice: keep
 
 
 def keep_starting_model(outcome) -> None:

@@ -346,7 +346,6 @@ class TrainWidget(Container):
         self._last = outcome
         if outcome.pending is not None and outcome.worse is not None:
             self.status.value = f"{outcome.worse.message()}: save it?"
-            show_warning(f"Train: {outcome.worse.message()}")
             if train_outcome.ask_if_worse(self, outcome.worse) == train_outcome.SAVE:
                 self._save_pending(outcome)
                 return
