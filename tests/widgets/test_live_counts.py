@@ -169,3 +169,26 @@ def test_count_rules_and_checksum_core():
     assert got.table["reviewed"].tolist() == [True]
     assert got.differential.loc[2, "count"] == 1 and got.differential.attrs["to_check"] == 1
     assert got.class_features()["index"].tolist()[:2] == [1, 2]
+
+
+def test_a_fresh_result_is_not_measured_twice(make_napari_viewer, smear, monkeypatch,
+                                              tmp_path):
+    """The segmentation's own table is the count of its arrays: showing it costs no second
+    cell_table on the GUI thread (a full field's table takes a while)."""
+    for kind in ("info", "warning"):
+        monkeypatch.setattr(sw_module, f"show_{kind}", lambda *_: None)
+    viewer = make_napari_viewer()
+    viewer.add_image(smear.image, name="field", rgb=True)
+    _, seg = viewer.window.add_plugin_dock_widget("napari-wbcseg", SEGMENT)
+    recounts = []
+    real = lc_module.image_counts
+    monkeypatch.setattr(lc_module, "image_counts",
+                        lambda *a, **k: recounts.append(1) or real(*a, **k))
+    result = feed(seg, smear)
+    assert not recounts
+    assert rows(seg.counts)["count"][:3] == [1, 1, 1]
+    feats = viewer.layers["field nucleus"].features
+    assert feats["confidence"].tolist() == result.table["confidence"].tolist()
+    assert not feats["reviewed"].any()
+    saved = pd.read_csv(seg.export_differential(tmp_path / "d.csv"))
+    assert saved["to_check"].tolist()[:3] == [0, 1, 0] and not recounts

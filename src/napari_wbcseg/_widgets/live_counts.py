@@ -18,7 +18,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..core.image_counts import CountRules, ImageCounts, image_counts, labels_checksum
+from ..core.image_counts import (CountRules, ImageCounts, counts_from_table, image_counts,
+                                 labels_checksum)
 from ..schema import DEFAULT_CLASSES, CellClass
 from .review_metadata import read_review
 
@@ -169,16 +170,34 @@ class LiveCounts:
         """Recount if the arrays, rules, classes or review changed; True if it did."""
         if self.closed:
             return False
-        review = read_review(self.layers.values())
-        image = self.image_layer()
-        state = (self.checksum(), self.rules, self.classes, frozenset(review.cells),
-                 self.pixel_size_um(image))
+        state = self._inputs()
         if not force and self.counts is not None and state == self._state:
             return False
         a = {k: np.asarray(self.layers[k].data) for k in KINDS}
-        counts = image_counts(a["nucleus"], a["cytoplasm"], a["cell_type"], rules=state[1],
-                              classes=state[2], confidence=self._confidence,
-                              pixel_size_um=state[4], reviewed_cells=review.cells)
+        self._publish(image_counts(a["nucleus"], a["cytoplasm"], a["cell_type"],
+                                   rules=state[1], classes=state[2],
+                                   confidence=self._confidence, pixel_size_um=state[4],
+                                   reviewed_cells=state[3]), state)
+        return True
+
+    def adopt(self, table) -> ImageCounts:
+        """Take ``table``, a ``cell_table`` of the arrays as they are now (a fresh
+        segmentation's), instead of measuring every cell again."""
+        if "confidence" in table:
+            self._confidence = {int(i): float(c) for i, c in table["confidence"].items()
+                                if np.isfinite(c)}
+        state = self._inputs()
+        self._publish(counts_from_table(table, rules=state[1], classes=state[2],
+                                        reviewed_cells=state[3]), state)
+        return self.counts
+
+    def _inputs(self) -> tuple:
+        """What the counts are made from: (checksum, rules, classes, reviewed, pixel size)."""
+        return (self.checksum(), self.rules, self.classes,
+                frozenset(read_review(self.layers.values()).cells),
+                self.pixel_size_um(self.image_layer()))
+
+    def _publish(self, counts: ImageCounts, state) -> None:
         self._writing = True
         try:
             feats = counts.cell_features()
@@ -190,7 +209,6 @@ class LiveCounts:
         self.counts, self._state = counts, state
         for callback in list(self._listeners):
             callback(counts)
-        return True
 
     @contextmanager
     def hold(self):

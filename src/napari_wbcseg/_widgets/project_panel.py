@@ -19,7 +19,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..core.correction_state import ReviewState
 from ..io.project import ProjectError, load_entry, read_project, save_image_entry
-from ..schema import labels_layer_kwargs
+from ..schema import labels_layer_kwargs, style_labels_layer
 from .correction_layers import CorrectionLayers, find_layer_sets, shape_problem
 from .review_metadata import review_metadata
 
@@ -101,12 +101,12 @@ def add_loaded_project(viewer, project, data) -> list[str]:
         layers = {}
         for kind in ("nucleus", "cytoplasm", "cell_type"):
             kwargs = labels_layer_kwargs(image.name, kind, project.classes)
-            layers[kind] = viewer.add_labels(
+            layers[kind] = style_labels_layer(viewer.add_labels(
                 getattr(arrays, kind), metadata={**meta, "source_layer": image.name,
                                                  "classes": classes, **review_metadata(review)},
-                **kwargs)
+                **kwargs), kind)
         ls = CorrectionLayers(viewer, image.name, layers)
-        ls.refresh_features()
+        ls.refresh_features()  # the layers' live count (per-cell table, differential)
         ls.close()
         added.append(image.name)
     return added

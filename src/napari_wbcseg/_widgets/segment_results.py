@@ -19,7 +19,7 @@ import numpy as np
 from napari.utils.notifications import show_info
 
 from ..core.image_counts import labels_checksum
-from ..schema import labels_layer_kwargs
+from ..schema import labels_layer_kwargs, style_labels_layer
 from .correction_layers import find_layer_sets
 from .live_counts import KINDS, live_counts
 from .review_metadata import read_review
@@ -112,10 +112,12 @@ class ResultLayers:
         base = name if previous is None else f"{name} ({result.model})"
         layers = {}
         for kind, data, feats, meta in self._layer_contents(name, result, params):
-            layers[kind] = self._viewer.add_labels(
+            layers[kind] = style_labels_layer(self._viewer.add_labels(
                 data, features=feats, metadata=meta, scale=scale, translate=translate,
-                **labels_layer_kwargs(base, kind))
+                **labels_layer_kwargs(base, kind)), kind)
         self._stamp(layers)
+        # the result's table is the count of these arrays: no second measuring of the cells
+        live_counts(self._viewer, layers).adopt(result.table)
         return layers, ("" if previous is None else
                         f"kept both: the new layers are '{base} ...'")
 
@@ -145,12 +147,13 @@ class ResultLayers:
                       tuple(layer.scale), tuple(layer.translate)) for k, layer in layers.items()}
         contents = [(k, d, f, m, scale, translate)
                     for k, d, f, m in self._layer_contents(name, result, params)]
-        self._write(layers, contents)
+        self._write(layers, contents, result.table)
         self._replaced = _Replaced(name, layers, before, self._stamp(layers))
         self.undo_replace_button.visible = True
 
-    def _write(self, layers, contents) -> None:
-        """Data, table, metadata and placement of each layer, recounted once."""
+    def _write(self, layers, contents, table=None) -> None:
+        """Data, table, metadata and placement of each layer, recounted once (or counted
+        from ``table``, the ``cell_table`` of the new arrays)."""
         live = live_counts(self._viewer, layers)
         with live.hold():
             for kind, data, feats, meta, scale, translate in contents:
@@ -160,6 +163,8 @@ class ResultLayers:
                 layer.metadata = meta
                 layer.scale, layer.translate = scale, translate
                 _clear_history(layer)
+            if table is not None:
+                live.adopt(table)
 
     def undo_replace(self) -> bool:
         """Put back what the last replace overwrote, if the new layers are still unedited."""

@@ -25,7 +25,7 @@ from .measurements import cell_table, differential_count
 INCLUDE_BORDER_KEY = "include_border_cells"  # label-layer metadata: count border cells
 THRESHOLD_KEY = "class_threshold"  # label-layer metadata: "to check" below this confidence
 
-__all__ = ["CountRules", "ImageCounts", "image_counts", "labels_checksum",
+__all__ = ["CountRules", "ImageCounts", "image_counts", "counts_from_table", "labels_checksum",
            "INCLUDE_BORDER_KEY", "THRESHOLD_KEY"]
 
 
@@ -70,6 +70,15 @@ def image_counts(nucleus, cytoplasm, cell_type, *, rules: CountRules = CountRule
     """Per-cell table (with a ``reviewed`` column) and differential count of one image."""
     table = cell_table(nucleus, cytoplasm, cell_type, confidence=confidence,
                        pixel_size_um=pixel_size_um, classes=classes)
+    return counts_from_table(table, rules=rules, classes=classes,
+                             reviewed_cells=reviewed_cells)
+
+
+def counts_from_table(table: pd.DataFrame, *, rules: CountRules = CountRules(),
+                      classes=DEFAULT_CLASSES, reviewed_cells: Iterable[int] = ()) -> ImageCounts:
+    """:func:`image_counts` from a ``cell_table`` of the same arrays already at hand (a
+    fresh segmentation's), without measuring the cells again."""
+    table = table.copy()
     table["reviewed"] = table.index.isin(sorted(int(c) for c in reviewed_cells))
     diff = differential_count(table, classes, include_border=rules.include_border,
                               check_below=rules.check_below)
