@@ -450,6 +450,7 @@ def test_dock_buttons_run_heavy_work_off_the_gui_thread(make_napari_viewer, qtbo
     _add_set(viewer, smear, wbcseg_reviewed=True)
 
     seg = _dock(viewer, "Segment white blood cells")
+    seg.confirm_replace = lambda name: "keep both"  # keep the reviewed set for Train
     seg.refresh_models()
     seg.model.value, seg.device.value = tiny_model, "cpu"
     seg.image.value = viewer.layers["field"]

@@ -23,6 +23,8 @@ from .differential_view import EMPTY_COUNTS
 from .correction_view import HELPER, CorrectionView, on_removed
 from .project_panel import ReviewProjectActions
 from .dock_scroll import scroll_in_dock
+from .dock_help import add_help_link
+from .tooltips import CORRECT, apply_tooltips
 
 HINT = ("Click a cell to select it (pan/zoom mode), Shift+click a second one to merge. "
         "Ctrl+1-9 set the class (buttons in order), Ctrl+0 unidentified; Ctrl+Z on a label "
@@ -83,6 +85,8 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
             _row(self.undo_button, self.redo_button),
             self.image_reviewed, _row(self.cell_reviewed_button, self.review_label),
             self.counts, _row(self.open_button, self.save_button), self.hint])
+        apply_tooltips(self, CORRECT)
+        add_help_link(self, "correction.md")
         for button, slot in ((self.delete_button, self.delete_cell), (self.merge_button, self.merge),
                              (self.fill_button, self.fill_holes),
                              (self.line_button, self.draw_split_line),

@@ -55,3 +55,44 @@ def controls_without_tooltip(container: Container) -> list[str]:
                 and not (widget.tooltip or "").strip():
             missing.append(widget.name or widget.label)
     return missing
+
+
+#: Qt classes a user acts on (magicgui builds every control from these)
+_CONTROL_CLASSES = ("QAbstractButton", "QAbstractSpinBox", "QComboBox", "QLineEdit",
+                    "QAbstractSlider", "QTextEdit", "QPlainTextEdit")
+
+
+def native_controls_without_tooltip(root) -> list[str]:
+    """Descriptions of the Qt controls under the QWidget ``root`` whose tooltip is empty,
+    on the control and on each of its parents up to ``root`` (a spin box's inner line edit
+    shares its spin box's tooltip).  Hidden and disabled controls count too: they appear."""
+    from qtpy import QtWidgets
+
+    classes = tuple(getattr(QtWidgets, name) for name in _CONTROL_CLASSES)
+    missing = []
+    for widget in root.findChildren(QtWidgets.QWidget):
+        if (not isinstance(widget, classes) or isinstance(widget, QtWidgets.QScrollBar)
+                or widget.objectName() == "qt_tableview_cornerbutton"):
+            continue  # a scroll area's bars and a table's corner are not the dock's controls
+        w, tip = widget, ""
+        while w is not None and not tip:
+            tip = (w.toolTip() or "").strip()
+            w = None if w is root else w.parentWidget()
+        if not tip:
+            text = (widget.text() if isinstance(widget, (QtWidgets.QAbstractButton,
+                                                         QtWidgets.QLineEdit)) else
+                    widget.currentText() if isinstance(widget, QtWidgets.QComboBox) else "")
+            missing.append(f"{type(widget).__name__} {text or widget.objectName()!r}")
+    return missing
+
+
+def help_links(root) -> list[str]:
+    """The docs pages (``docs/<page>``) the help links under the QWidget ``root`` open."""
+    import re
+
+    from qtpy import QtWidgets
+
+    pages = []
+    for label in root.findChildren(QtWidgets.QLabel):
+        pages += re.findall(r'href="[^"]*/docs/([^"]+)"', label.text())
+    return pages

@@ -25,6 +25,8 @@ from .live_counts import live_counts
 from .segment_results import CANCEL, ResultLayers, ask_replace, corrected
 from .worker_errors import one_line, original, reported
 from .dock_scroll import scroll_in_dock
+from .dock_help import add_help_link
+from .tooltips import SEGMENT, apply_tooltips
 
 _log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ class SegmentWidget(ResultLayers, Container):
                      self.pixel_size, self.classifier, self.class_threshold, self.count_border,
                      self.run_button, self.progress, self.status, self.undo_replace_button,
                      self.counts, self.summary, self.export_button])
+        apply_tooltips(self, SEGMENT)
+        add_help_link(self, "segmentation.md")
         # a long status (model and classifier names) wraps instead of widening the dock
         self.status.native.setWordWrap(True)
         self.status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)

@@ -28,6 +28,8 @@ from .model_exchange_panel import ModelExchangePanel
 from .viewer_training_data import reviewed_in_viewer, snapshot_layer_sets
 from .worker_errors import one_line, original, reported
 from .dock_scroll import scroll_in_dock
+from .dock_help import add_help_link
+from .tooltips import EXCHANGE, TRAIN, apply_tooltips
 
 _log = logging.getLogger(__name__)
 _SCRATCH = "(random weights)"
@@ -127,6 +129,9 @@ class TrainWidget(Container):
                      self.val_fraction, self.name,
                      row(self.train_button, self.resume_button), self.progress, self.status,
                      self.exchange])
+        apply_tooltips(self, TRAIN)
+        apply_tooltips(self.exchange, EXCHANGE)
+        add_help_link(self, "finetune.md")
         self.folders.native.setMaximumHeight(60)
         self.native.layout().insertWidget(self.index(self.status) + 1, self.plot)
         for label in (self.status, self.data_info):  # changing text never resizes the dock
