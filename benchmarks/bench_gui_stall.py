@@ -1,14 +1,17 @@
-"""Longest napari event-loop stall while the Segment and Train docks work (run under Xvfb).
+"""napari event-loop stalls while the Segment and Train docks work (run under Xvfb).
 
-    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python benchmarks/bench_gui_stall.py
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python benchmarks/bench_gui_stall.py [--json F]
 
-A 10 ms QTimer records its ticks while each dock's worker runs; the longest gap between
-ticks (the last one, the ``returned`` handler that adds layers, left out) is the stall a
-user feels.  Beside it, the same measurement with two GIL-free busy threads and no dock
-work: the floor this machine's load imposes, so that the numbers can be read as ratios.
-The first Segment of a process is reported apart: it imports torch, timm and
-segmentation-models-pytorch in the worker, and imports hold the GIL.  The tests check only
-that the event loop keeps running; the bound (100 ms) is read here.
+A 10 ms QTimer records its ticks while each dock works; every gap between ticks is a
+stall the user feels.  Segment is measured from the click until a second after its worker
+ends, so the result layers being added and their first paint are included (a warm
+1536x2048 field, three runs).  Train is a short fine-tune of two epochs with validation
+images, so the end-of-epoch work (scoring, checkpoint, plot) is included.  Beside them,
+the same measurement with two GIL-free busy threads and no dock work: the floor this
+machine's load imposes, so that the numbers can be read as ratios.  The first Segment of
+a process is reported apart: it imports torch, timm and segmentation-models-pytorch in the
+worker, and imports hold the GIL.  The tests check only that the event loop keeps
+running; the bounds (Segment 250 ms, Train 100 ms, from issue 14) are read here.
 """
 from __future__ import annotations
 
@@ -20,23 +23,40 @@ sys.modules.setdefault("triton", None)
 
 import numpy as np  # noqa: E402
 
-BOUND_S = 0.1
+BOUNDS_S = {"segment": 0.25, "train": 0.1}
 
 
-def _ticking(app, until, measure=lambda: True):
+def _ticking(app, until, tail_s=0.0):
+    """Gaps between 10 ms timer ticks until ``until()``, then ``tail_s`` more seconds
+    (the layers added by the ``returned`` handler and their first paint)."""
     from qtpy.QtCore import QTimer
 
     ticks = []
     timer = QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()) if measure() else None)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
     ticks.append(time.perf_counter())
-    while not until():
+    end = float("inf")
+    while time.perf_counter() < end:
         app.processEvents()
         time.sleep(0.002)
+        if end == float("inf") and until():
+            end = time.perf_counter() + tail_s
     timer.stop()
-    return np.diff(ticks)[:-1]
+    ticks.append(time.perf_counter())
+    return np.diff(ticks)
+
+
+def distribution(gaps) -> dict:
+    """Percentiles, maximum and counts over 50 / 100 / 250 ms of the gaps (in ms)."""
+    g = 1000 * np.asarray(gaps, dtype=float)
+    if not len(g):
+        return {"ticks": 0}
+    return {"ticks": int(len(g)), "p50": float(np.percentile(g, 50)),
+            "p90": float(np.percentile(g, 90)), "p99": float(np.percentile(g, 99)),
+            "max": float(g.max()), "over_50": int((g > 50).sum()),
+            "over_100": int((g > 100).sum()), "over_250": int((g > 250).sum())}
 
 
 def floor(app, seconds=3.0):
@@ -58,11 +78,19 @@ def floor(app, seconds=3.0):
     return gaps
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    import argparse
+    import json
+
     import napari
 
     from napari_wbcseg.core.synthetic import synthetic_smear
     from napari_wbcseg.schema import labels_layer_kwargs
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", default=None, help="also write the distributions here")
+    p.add_argument("--runs", type=int, default=3, help="warm Segment runs (default 3)")
+    args = p.parse_args(argv)
 
     viewer = napari.Viewer(show=True)
     app = napari.qt.get_qapp()
@@ -71,33 +99,45 @@ def main() -> int:
     _, seg = viewer.window.add_plugin_dock_widget("napari-wbcseg", "Segment white blood cells")
     seg.image.value, seg.device.value = image, "cpu"
     seg.run()
-    first_gaps = _ticking(app, lambda: seg._worker is None)  # includes torch/timm imports
-    seg.run()
-    seg_gaps = _ticking(app, lambda: seg._worker is None)
+    first_gaps = _ticking(app, lambda: seg._worker is None, tail_s=1.0)  # torch/timm imports
+    seg_gaps = []
+    for _ in range(args.runs):
+        seg.run()
+        seg_gaps.append(_ticking(app, lambda: seg._worker is None, tail_s=1.0))
+    seg_gaps = np.concatenate(seg_gaps)
 
-    for i, seed in enumerate((3, 4, 5)):
+    for i, seed in enumerate((3, 4, 5, 6)):
         s = synthetic_smear(shape=(384, 512), n_wbc=4, seed=seed)
         viewer.add_image(s.image, name=f"t{i}", rgb=True)
         for k in ("nucleus", "cytoplasm", "cell_type"):
             viewer.add_labels(getattr(s, k), metadata={"wbcseg_reviewed": True},
                               **labels_layer_kwargs(f"t{i}", k))
     _, tw = viewer.window.add_plugin_dock_widget("napari-wbcseg", "Train / fine-tune a network")
-    tw.epochs.value, tw.steps.value, tw.batch.value, tw.crop.value = 1, 3, 2, 128
+    tw.epochs.value, tw.steps.value, tw.batch.value, tw.crop.value = 2, 5, 2, 128
     tw.name.value = f"stall-bench-{int(time.time())}"
     tw._warm_up.join()
     tw.train()
-    train_gaps = _ticking(app, lambda: tw._worker is None)
+    train_gaps = _ticking(app, lambda: tw._worker is None, tail_s=0.5)
     base = floor(app)
     viewer.close()
-    print(f"{'work':28}{'longest stall':>15}{'3rd longest':>13}{'ticks':>7}")
-    for name, g in (("segment, first in process", first_gaps),
-                    ("segment (1536x2048 field)", seg_gaps), ("train (3 batches)", train_gaps),
-                    ("floor: 2 busy threads", base)):
-        top = np.sort(g)[-3:] if len(g) else [float("nan")]
-        print(f"{name:28}{1000 * top[-1]:>12.0f} ms{1000 * top[0]:>10.0f} ms{len(g):>7}")
-    worst = max(seg_gaps.max(), train_gaps.max())
-    print(f"bound {1000 * BOUND_S:.0f} ms: {'PASS' if worst < BOUND_S else 'OVER'} "
-          f"(worst / floor = {worst / max(base.max(), 1e-3):.1f}x)")
+    rows = {"segment, first in process": first_gaps, "segment (1536x2048 field)": seg_gaps,
+            "train (2 epochs x 5 batches)": train_gaps, "floor: 2 busy threads": base}
+    dists = {name: distribution(g) for name, g in rows.items()}
+    print(f"{'work':30}{'ticks':>7}{'p50':>7}{'p90':>7}{'p99':>7}{'max':>8}"
+          f"{'>50':>6}{'>100':>6}{'>250':>6}   (ms)")
+    for name, d in dists.items():
+        print(f"{name:30}{d['ticks']:>7}{d['p50']:>7.0f}{d['p90']:>7.0f}{d['p99']:>7.0f}"
+              f"{d['max']:>8.0f}{d['over_50']:>6}{d['over_100']:>6}{d['over_250']:>6}")
+    floor_ms = max(dists["floor: 2 busy threads"]["max"], 1.0)
+    for work, g in (("segment", seg_gaps), ("train", train_gaps)):
+        worst = 1000 * g.max()
+        print(f"{work}: longest {worst:.0f} ms, bound {1000 * BOUNDS_S[work]:.0f} ms: "
+              f"{'PASS' if worst <= 1000 * BOUNDS_S[work] else 'OVER'} "
+              f"(longest / floor = {worst / floor_ms:.1f}x)")
+    if args.json:
+        from napari_wbcseg.io.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(dists, indent=1) + "\n")
     return 0
 
 
