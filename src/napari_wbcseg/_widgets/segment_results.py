@@ -161,7 +161,12 @@ class ResultLayers:
                 layer.data = data  # the old array object stays as it was (Undo replace)
                 layer.features = feats
                 layer.metadata = meta
-                layer.scale, layer.translate = scale, translate
+                # each placement change re-slices the layer (and redraws the cell type's
+                # outline, ~0.1 s on a 2048x1536 field): only when it really changes
+                if not np.array_equal(layer.scale, np.asarray(scale, float)):
+                    layer.scale = scale
+                if not np.array_equal(layer.translate, np.asarray(translate, float)):
+                    layer.translate = translate
                 _clear_history(layer)
             if table is not None:
                 live.adopt(table)
