@@ -115,6 +115,7 @@ def main(argv=None) -> int:
     _, tw = viewer.window.add_plugin_dock_widget("napari-wbcseg", "Train / fine-tune a network")
     tw.epochs.value, tw.steps.value, tw.batch.value, tw.crop.value = 2, 5, 2, 128
     tw.name.value = f"stall-bench-{int(time.time())}"
+    tw.worse_answer = "keep"  # no question (modal) when it does not beat its start: save nothing
     tw._warm_up.join()
     tw.train()
     train_gaps = _ticking(app, lambda: tw._worker is None, tail_s=0.5)
