@@ -81,6 +81,8 @@ def floor(app, seconds=3.0):
 def main(argv=None) -> int:
     import argparse
     import json
+    import os
+    import tempfile
 
     import napari
 
@@ -91,6 +93,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the distributions here")
     p.add_argument("--runs", type=int, default=3, help="warm Segment runs (default 3)")
     args = p.parse_args(argv)
+    # the Train run's model and checkpoints go to a throw-away user model folder
+    os.environ["NAPARI_WBCSEG_MODELS"] = tempfile.mkdtemp(prefix="wbcseg-stall-")
 
     viewer = napari.Viewer(show=True)
     app = napari.qt.get_qapp()
