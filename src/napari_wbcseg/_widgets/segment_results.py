@@ -6,7 +6,8 @@ the Correct dock stays attached and the layer list does not grow.  The earlier a
 tables and metadata are kept for one "Undo replace".  Layers that were corrected (their
 arrays differ from what Segment wrote, or cells were marked reviewed; layers from a
 project or a script count as corrected) are only replaced after a question: Replace, Keep
-both (new layers named ``<image> (<model>) ...``) or Cancel.
+both (new layers named ``<image> (<model>) ...``) or Cancel.  New layers are added a step
+per event-loop turn (``staged_layers``), so the viewer does not freeze while they come in.
 
 ``ResultLayers`` is a mixin of ``SegmentWidget``; ``confirm_replace(image name)`` is an
 attribute, so tests (and scripts) answer the question without a modal dialog.
@@ -23,6 +24,7 @@ from ..schema import labels_layer_kwargs, style_labels_layer
 from .correction_layers import find_layer_sets
 from .live_counts import KINDS, live_counts
 from .review_metadata import read_review
+from .staged_layers import StagedLayers
 
 REPLACE, KEEP, CANCEL = "replace", "keep both", "cancel"
 CHECKSUM_KEY = "wbcseg_result_checksum"  # label-layer metadata: the arrays Segment wrote
@@ -80,10 +82,11 @@ def _clear_history(layer) -> None:
 
 class ResultLayers:
     """Adding, replacing and un-replacing result layers (expects ``SegmentWidget``'s
-    ``_viewer``, ``confirm_replace``, ``undo_replace_button``, ``_show_layers`` and
-    ``_set_status``)."""
+    ``_viewer``, ``native``, ``confirm_replace``, ``undo_replace_button``, ``_show_layers``
+    and ``_set_status``)."""
 
     _replaced: _Replaced | None = None
+    staging: StagedLayers | None = None  # new layers being added, a step a turn
 
     def previous_results(self, image_name: str) -> dict | None:
         """The result layers of ``image_name`` now in the viewer (schema names), or None."""
@@ -99,27 +102,54 @@ class ResultLayers:
             answer = self.confirm_replace(image_name)
         return answer or REPLACE
 
-    def put_result(self, name, result, scale, translate, params, answer=None):
-        """Put ``result`` into the viewer; returns (layers, what was done) or (None, why)."""
+    def put_result(self, name, result, scale, translate, params, then, answer=None,
+                   in_turns=False) -> None:
+        """Put ``result`` into the viewer, then call ``then(layers, what was done)`` (layers
+        None: why nothing was put).  A replace is done at once; new layers are added over
+        several event-loop turns when ``in_turns`` (``staging`` meanwhile), else at once."""
         answer = self.answer_for(name, answer)
         if answer == CANCEL:
-            return None, f"kept the corrected layers of {name!r}; the new result was dropped"
+            then(None, f"kept the corrected layers of {name!r}; the new result was dropped")
+            return
         previous = self.previous_results(name)
         if previous is not None and answer == REPLACE:
             self._replace(name, previous, result, scale, translate, params)
-            return previous, (f"replaced the layers of {name!r} ('Undo replace' brings the "
-                              "earlier ones back)")
+            then(previous, f"replaced the layers of {name!r} ('Undo replace' brings the "
+                           "earlier ones back)")
+            return
         base = name if previous is None else f"{name} ({result.model})"
-        layers = {}
-        for kind, data, feats, meta in self._layer_contents(name, result, params):
-            layers[kind] = style_labels_layer(self._viewer.add_labels(
-                data, features=feats, metadata=meta, scale=scale, translate=translate,
-                **labels_layer_kwargs(base, kind)), kind)
-        self._stamp(layers)
-        # the result's table is the count of these arrays: no second measuring of the cells
-        live_counts(self._viewer, layers).adopt(result.table)
-        return layers, ("" if previous is None else
-                        f"kept both: the new layers are '{base} ...'")
+        specs = [(kind, data, dict(features=feats, metadata=meta, scale=scale,
+                                   translate=translate, **labels_layer_kwargs(base, kind)),
+                  lambda layer, kind=kind: style_labels_layer(layer, kind))
+                 for kind, data, feats, meta in self._layer_contents(name, result, params)]
+        staging = StagedLayers(self._viewer, specs, parent=self.native,
+                               wanted=lambda: name in self._viewer.layers)
+        done = "" if previous is None else f"kept both: the new layers are '{base} ...'"
+
+        def added(layers):
+            self.staging = None
+            self._stamp(layers)
+            # the result's table is the count of these arrays: no second measuring
+            live_counts(self._viewer, layers).adopt(result.table)
+            then(layers, done)
+
+        def dropped():
+            self.staging = None
+            then(None, f"layer {name!r} was removed while its results were added; "
+                       "results dropped")
+        if not in_turns:
+            added(staging.run_now())
+            return
+        self.staging = staging
+        staging.start(added, dropped)
+
+    def stop_staging(self) -> bool:
+        """Stop adding new layers (those added so far are removed); False if none were."""
+        staging, self.staging = self.staging, None
+        if staging is None or not staging.active:
+            return False
+        staging.stop()
+        return True
 
     @staticmethod
     def _layer_contents(name, result, params):

@@ -2,7 +2,8 @@
 
 Thin: it snapshots the image and a ``SegmentParams``, drives
 ``inference.segment.segment_steps`` in a worker thread, and only touches layers
-in the ``returned`` handler on the GUI thread.  Cancel closes the generator
+in the ``returned`` handler on the GUI thread (new layers a step per event-loop turn, the
+dock busy until the last is in).  Cancel closes the generator
 between tiles; nothing is added for a cancelled or failed run.  A re-run on the same
 image replaces its result layers (``segment_results``: one "Undo replace", a question if
 they were corrected).  The counts shown and exported are the layers' live count
@@ -37,6 +38,7 @@ class SegmentWidget(ResultLayers, Container):
         scroll_in_dock(self)  # scrolls in its dock instead of growing the window
         self._viewer = napari_viewer
         self._worker = None
+        self._worker_done = False  # the run ends when its worker is done and its layers are in
         self._live = None  # the live count of the result layers the dock shows
         self._answer = None  # the answer to "replace corrected layers?" given at Segment
         # (image name) -> "replace" / "keep both" / "cancel"; tests and scripts answer it
@@ -186,14 +188,20 @@ class SegmentWidget(ResultLayers, Container):
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
-        self._worker = worker
+        self._worker, self._worker_done = worker, False
         self.run_button.text = "Cancel"
         self.progress.visible, self.progress.value = True, 0
         self.status.value = "starting..."
         worker.start()
 
     def cancel(self):
-        if self._worker is not None:
+        if self._worker is None:
+            return
+        if self.stop_staging():  # the result came back: its layers were being added
+            self.status.value = "cancelled: nothing was added"
+            if self._worker_done:
+                self._end_run()
+        else:
             self._worker.quit()  # the generator is closed after the current tile
             self.status.value = "cancelling..."
 
@@ -215,6 +223,11 @@ class SegmentWidget(ResultLayers, Container):
     def _on_finished(self):
         if self._worker is not None and self._worker.abort_requested:
             self.status.value = "cancelled: nothing was added"
+        self._worker_done = True
+        if self.staging is None:  # else the run ends when its last layer is in
+            self._end_run()
+
+    def _end_run(self):
         self._worker = None
         self.run_button.text = "Segment"
         self.progress.visible = False
@@ -225,7 +238,22 @@ class SegmentWidget(ResultLayers, Container):
         if name not in self._viewer.layers:
             show_warning(f"Segment: layer {name!r} was removed while segmenting; results dropped")
             return
-        layers, done = self.put_result(name, result, scale, translate, params, answer)
+        # from a running worker the new layers come in over several event-loop turns (the
+        # dock stays busy until then); a result handed in directly is put in at once
+        self.put_result(name, result, scale, translate, params, answer=answer,
+                        in_turns=self._worker is not None,
+                        then=lambda layers, done: self._result_in(name, result, layers, done))
+        if self.staging is not None:
+            self.status.value = "adding the result layers..."
+
+    def _result_in(self, name, result, layers, done):
+        try:
+            self._report_result(name, result, layers, done)
+        finally:  # the run is over once the layers are in and the status says so
+            if self._worker is not None and self._worker_done:
+                self._end_run()
+
+    def _report_result(self, name, result, layers, done):
         if layers is None:
             self.status.value = done
             show_info(f"Segment: {done}")
