@@ -17,7 +17,7 @@ class StagedLayers:
     """Add ``specs`` ([(kind, data, add_labels keywords, style(layer))]) to ``viewer``.
 
     ``start(done, dropped)`` runs the steps from ``parent``'s event loop (a timer owned by
-    ``parent``, so a deleted dock runs none) and calls ``done(layers)`` after the last one,
+    ``parent``: a deleted dock runs none and removes what was added) and calls ``done(layers)`` after the last one,
     or ``dropped()`` when ``wanted()`` turns false before a step; ``run_now()`` does every
     step at once (a result handed in without a running worker, e.g. from a script).
     """
@@ -50,6 +50,8 @@ class StagedLayers:
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._next)
         self._timer.start(0)
+        if self._parent is not None:  # a deleted dock (its timer with it) leaves no partial set
+            self._parent.destroyed.connect(self._on_destroyed)
 
     def _intact(self) -> bool:
         return self._wanted() and all(lay in self._viewer.layers for lay in self.layers.values())
@@ -65,17 +67,28 @@ class StagedLayers:
             self._steps.pop(0)()
             self._timer.start(0)
             return
-        self.active = False
+        self._release()
         self._done(self.layers)
 
     def stop(self) -> None:
         """Run no more steps and remove the layers added so far (they were never shown
         as a result: no count, no checksum)."""
-        self.active = False
+        self._release()
         self._steps = []
-        if self._timer is not None:
-            self._timer.stop()
         for layer in self.layers.values():
             if layer in self._viewer.layers:
                 self._viewer.layers.remove(layer)
         self.layers = {}
+
+    def _on_destroyed(self, *_) -> None:
+        self._timer = self._parent = None  # deleted, the timer with it
+        self.stop()
+
+    def _release(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        if self._timer is not None:
+            self._timer.stop()
+        if self._parent is not None:
+            self._parent.destroyed.disconnect(self._on_destroyed)
