@@ -56,6 +56,10 @@ def main(argv=None) -> int:
     samples = load_all(args.data, fields=True, synthetic=args.synthetic)
     _, selection, val = three_way_split(samples, spec)
     if args.part == "selection":
+        if not selection:  # an older card: its epochs were picked on validation itself
+            raise SystemExit(f"{net.entry.name}'s card has no inner selection split "
+                             f"({spec.note or 'inner fraction 0'}): nothing can be chosen "
+                             "on it; score --part validation with the weight in place")
         val = selection
     elif args.choose_weight:
         p.error("--choose-weight needs --part selection (choices are never made on validation)")
