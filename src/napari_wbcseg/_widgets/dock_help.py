@@ -39,7 +39,8 @@ def add_help_link(container: Container, page: str, text: str = "Help") -> Label:
     native.setTextFormat(Qt.TextFormat.RichText)
     native.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
     native.setOpenExternalLinks(True)
-    native.setText(f'<a href="{url}">{text}</a>')
+    # napari's dark theme draws Qt's default link blue nearly unreadable
+    native.setText(f'<a href="{url}" style="color: #7fb0ff;">{text}</a>')
     container.append(link)
     return link
 

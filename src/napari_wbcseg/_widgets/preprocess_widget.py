@@ -98,6 +98,8 @@ class PreprocessWidget(Container):
         self.method.changed.connect(self._update_enabled)
         viewer.layers.events.inserted.connect(self.image.reset_choices)
         viewer.layers.events.removed.connect(self.image.reset_choices)
+        self._closed = False
+        self.native.destroyed.connect(self._on_destroyed)
         self._update_enabled()
 
     # ---- parameters -------------------------------------------------------------------------
@@ -234,16 +236,28 @@ class PreprocessWidget(Container):
         self._worker = worker
         worker.start()
 
+    def _on_destroyed(self, *_):
+        """The dock (or the viewer) closed: a worker that ends later changes nothing."""
+        self._closed = True
+        if self._worker is not None:
+            self._worker.quit()
+
     def _on_errored(self, exc):
+        if self._closed:
+            return
         message = one_line(exc)
         show_error(f"AHE-Retinex failed: {message}")
         self.status.value = f"failed: {message}"
 
     def _on_progress(self, event):
+        if self._closed:
+            return
         self.progress.max, self.progress.value = event.total, event.done
 
     def _on_finished(self):
         self._worker = None
+        if self._closed:
+            return
         self.progress.visible = False
         self.apply_button.enabled = True
         if self._preview_pending:
@@ -251,6 +265,8 @@ class PreprocessWidget(Container):
             self._refresh_preview(notify)
 
     def _add_result(self, source: Image, out: np.ndarray, params, preview: bool):
+        if self._closed:
+            return
         label = METHOD_LABELS[params.method]
         if source not in self._viewer.layers:
             show_warning(f"AHE-Retinex: layer {source.name!r} was removed meanwhile; "
