@@ -27,6 +27,18 @@ import numpy as np  # noqa: E402
 BOUNDS_S = {"segment": 0.25, "train": 0.1}
 
 
+GC_PAUSES = []  # (start, seconds) of CPython's full (generation 2) collections
+
+
+def _gc_watch(phase, info, _t={}):
+    if info.get("generation") != 2:
+        return
+    if phase == "start":
+        _t["t"] = time.perf_counter()
+    elif "t" in _t:
+        GC_PAUSES.append((_t["t"], time.perf_counter() - _t.pop("t")))
+
+
 def _ticking(app, until, tail_s=0.0):
     """Gaps between 10 ms timer ticks until ``until()``, then ``tail_s`` more seconds
     (the layers added by the ``returned`` handler and their first paint)."""
@@ -46,7 +58,12 @@ def _ticking(app, until, tail_s=0.0):
             end = time.perf_counter() + tail_s
     timer.stop()
     ticks.append(time.perf_counter())
-    return np.diff(ticks)
+    gaps = np.diff(ticks)
+    # gaps over 250 ms that hold a full garbage collection of the interpreter
+    _ticking.gc_hits = getattr(_ticking, "gc_hits", 0) + sum(
+        any(a <= t0 <= b for t0, _ in GC_PAUSES)
+        for a, b, g in zip(ticks, ticks[1:], gaps) if g > 0.25)
+    return gaps
 
 
 def settle(app, seconds=1.0):
@@ -103,6 +120,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the distributions here")
     p.add_argument("--runs", type=int, default=3, help="warm Segment runs (default 3)")
     args = p.parse_args(argv)
+    import gc
+
+    gc.callbacks.append(_gc_watch)
     # the Train run's model and checkpoints go to a throw-away user model folder
     os.environ["NAPARI_WBCSEG_MODELS"] = tempfile.mkdtemp(prefix="wbcseg-stall-")
 
@@ -159,6 +179,11 @@ def main(argv=None) -> int:
         print(f"{work}: longest {worst:.0f} ms, bound {1000 * BOUNDS_S[work]:.0f} ms: "
               f"{'PASS' if worst <= 1000 * BOUNDS_S[work] else 'OVER'} "
               f"(longest / floor = {worst / floor_ms:.1f}x)")
+    full = [d for _, d in GC_PAUSES]
+    print(f"full garbage collections (GUI and workers): {len(full)}, longest "
+          f"{1000 * max(full, default=0):.0f} ms; gaps over 250 ms holding one: "
+          f"{getattr(_ticking, 'gc_hits', 0)}")
+    dists["gc_full_collections_ms"] = [round(1000 * d) for d in full]
     if args.json:
         from napari_wbcseg.io.atomic import write_text_atomic
 
