@@ -40,14 +40,20 @@ def feed(seg, smear, name="field", model="made-up"):
     return result
 
 
-@pytest.fixture
-def docks(make_napari_viewer, smear, monkeypatch):
+def segmented_viewer(make_napari_viewer, smear, monkeypatch):
+    """A viewer with the smear and the Segment dock's (made-up) result for it."""
     for kind in ("info", "warning"):
         monkeypatch.setattr(sw_module, f"show_{kind}", lambda *_: None)
     viewer = make_napari_viewer()
     viewer.add_image(smear.image, name="field", rgb=True)
     _, seg = viewer.window.add_plugin_dock_widget("napari-wbcseg", SEGMENT)
     feed(seg, smear)
+    return viewer, seg
+
+
+@pytest.fixture
+def docks(make_napari_viewer, smear, monkeypatch):
+    viewer, seg = segmented_viewer(make_napari_viewer, smear, monkeypatch)
     _, cor = viewer.window.add_plugin_dock_widget("napari-wbcseg", CORRECT)
     assert cor.current is not None
     return viewer, seg, cor
@@ -109,12 +115,7 @@ def test_napari_brush_and_undo_reach_the_segment_dock(make_napari_viewer, smear,
                                                       monkeypatch, tmp_path):
     """Without the Correct dock: napari's own fill on the cell-type layer, then napari's
     own undo of it, recount the Segment dock (once each, a moment after the event)."""
-    for kind in ("info", "warning"):
-        monkeypatch.setattr(sw_module, f"show_{kind}", lambda *_: None)
-    viewer = make_napari_viewer()
-    viewer.add_image(smear.image, name="field", rgb=True)
-    _, seg = viewer.window.add_plugin_dock_widget("napari-wbcseg", SEGMENT)
-    feed(seg, smear)
+    viewer, seg = segmented_viewer(make_napari_viewer, smear, monkeypatch)
     recounts = []
     real = lc_module.image_counts
     monkeypatch.setattr(lc_module, "image_counts",
