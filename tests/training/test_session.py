@@ -294,7 +294,6 @@ def no_bundled_classifier(tmp_path, monkeypatch):
 
 def test_fine_tune_trains_saves_and_then_fine_tunes_the_classifier(models, monkeypatch,
                                                                    no_bundled_classifier):
-    import time
 
     from napari_wbcseg.io.classifier_store import classifier_for
 
@@ -317,7 +316,6 @@ def test_fine_tune_trains_saves_and_then_fine_tunes_the_classifier(models, monke
     assert sum(data["cells"]["train"]) >= 50 and sum(data["cells"]["selection"]) > 0
     assert data["init"] == "scratch" and entry.card["validation"]["selection_free"] is False
     assert not [p for p in (models / "classifiers").iterdir() if p.name.startswith(".")]
-    print(f"classifier fine-tune (tiny): {entry.card['training']['seconds']} s")
 
     # the next fine-tune starts from that classifier; Stop in its first epoch saves the
     # model but not the classifier
@@ -346,7 +344,6 @@ def test_fine_tune_trains_saves_and_then_fine_tunes_the_classifier(models, monke
     monkeypatch.undo()
     monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(models))
 
-    t0 = time.perf_counter()
     outcome, events = _run(session.SessionParams("cls-ft2", classifier_settings=CLS_TINY,
                                                  **TINY), prepared=outcome.prepared)
     entry = classifier_for(_blood_classes())
@@ -354,7 +351,6 @@ def test_fine_tune_trains_saves_and_then_fine_tunes_the_classifier(models, monke
     assert entry.card["training"]["data"]["base_classifier"] == "cls-ft-classifier"
     assert any(isinstance(e, ClassifierEvent) and "given classifier" in
                getattr(e.event, "message", "") for e in events)
-    print(f"second session run {time.perf_counter() - t0:.1f} s")
 
 
 def test_one_class_skips_the_classifier_with_a_message(models, no_bundled_classifier):

@@ -1,5 +1,4 @@
 """The Segment dock widget with a small random network (mechanics, not accuracy)."""
-import time
 
 import numpy as np
 import pytest
@@ -83,17 +82,15 @@ def test_gui_stays_responsive_while_segmenting(widget, qtbot, smear):
 
     viewer, w = widget
     w.image.value = viewer.add_image(np.tile(smear.image, (2, 2, 1)), name="f", rgb=True)
-    ticks = []
+    ticks = []  # timer ticks while the worker runs: the event loop kept going
     timer = QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()) if w._worker else None)
+    timer.timeout.connect(lambda: ticks.append(1) if w._worker else None)
     timer.start()
     w.run()
     qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
     timer.stop()
-    gaps = np.diff(ticks)[:-1]
-    assert len(gaps) > 20
-    print(f"longest stalls while segmenting (s): {np.round(sorted(gaps)[-3:], 3)}")
+    assert len(ticks) > 20
 
 
 def test_model_list_names_families_and_picks_up_new_models(widget, tmp_path):

@@ -1,7 +1,6 @@
 """The training dock widget: tiny runs (64 px crops, 1-2 batches), mechanics not accuracy."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -141,9 +140,8 @@ def test_training_run_saves_a_model_segment_lists_it_and_gui_stays_responsive(wi
     ticks, measuring = [], [True]
     timer = QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()) if measuring[0] else None)
+    timer.timeout.connect(lambda: ticks.append(1) if measuring[0] else None)  # loop kept going
     timer.start()
-    ticks.append(time.perf_counter())
     w.train()
     assert w.train_button.text == "Stop"
     _wait(qtbot, w)
@@ -159,9 +157,7 @@ def test_training_run_saves_a_model_segment_lists_it_and_gui_stays_responsive(wi
     assert _unchanged(viewer, before)
     assert w.name.value != "ft-test" and not w.resume_button.enabled
 
-    gaps = np.diff(ticks)[:-1]
-    print(f"longest stalls while training (s): {np.round(sorted(gaps)[-3:], 3)}")
-    assert len(gaps) > 20
+    assert len(ticks) > 20
 
 
 def test_fine_tune_trains_the_cell_classifier_too(widget, qtbot, notes, monkeypatch):
