@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..data.cell_data import CellSet, class_table_of
-from .loop import BatchEvent, EpochEvent, NoticeEvent
+from .loop import BatchEvent, EpochEvent, NoticeEvent, settings_from_dict
 
 __all__ = ["ClassifierConfig", "ClassifierResult", "augment_crops", "classifier_scores",
            "fit_temperature", "predict_logits", "train_classifier_steps"]
@@ -39,11 +39,7 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ClassifierConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown classifier settings {unknown}")
-        return cls(**values)
+        return settings_from_dict(cls, values, "classifier")
 
 
 @dataclass

@@ -79,11 +79,16 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         """From :func:`dataclasses.asdict` output (``ValueError`` for unknown keys)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training settings {unknown}")
-        return cls(**values)
+        return settings_from_dict(cls, values, "training")
+
+
+def settings_from_dict(cls, values: dict, what: str):
+    """``cls(**values)`` for a settings dataclass; ``ValueError`` naming unknown keys (a
+    checkpoint or card of another version must not be half-read)."""
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what} settings {unknown}")
+    return cls(**values)
 
 
 @dataclass
