@@ -1,7 +1,6 @@
 """Probability maps -> schema instances: recovery, splitting, filters, schema, speed."""
 from __future__ import annotations
 
-import time
 
 import cv2
 import numpy as np
@@ -224,12 +223,9 @@ def test_empty_and_bad_input():
     assert min_area_px(20, 0.2) == 500
 
 
-def test_speed_full_field():
+def test_full_field_finds_every_cell():
+    """A 2048x1536 field with touching cells (its speed: benchmarks/bench_segment.py)."""
     s = synthetic_smear((1536, 2048), n_wbc=10, seed=3, touching=True, rbc_density=0.3)
     sem, cls = from_smear(s, noise=0.05)
-    instances_from_probabilities(sem, cls)  # warm-up (imports, caches)
-    t0 = time.perf_counter()
     inst = instances_from_probabilities(sem, cls)
-    elapsed = time.perf_counter() - t0
     assert inst.n_cells == 10
-    assert elapsed < 0.5, f"post-processing took {elapsed:.2f} s"

@@ -1,7 +1,6 @@
 """Synthetic smear: schema, determinism, morphology, colours and placement."""
 from __future__ import annotations
 
-import time
 
 import cv2
 import numpy as np
@@ -196,9 +195,3 @@ def test_too_many_cells_raise():
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ValueError):
         synthetic_smear(**kwargs)
-
-
-def test_fast_enough():
-    t = time.perf_counter()
-    synthetic_smear()
-    assert time.perf_counter() - t < 2.0  # target ~0.2 s; loose bound for slow CI
