@@ -35,13 +35,12 @@ WRONG_BELOW = 0.90  # --pick wrong: an image with any Dice below this has a visi
 
 def per_image_scores(predict, samples, multiple):
     """``(whole-cell, nucleus, cytoplasm)`` Dice per sample (1.0 where a part is absent)."""
-    from napari_wbcseg.training.data.augment import resample_to_native
-    from napari_wbcseg.training.evaluation.evaluate import predict_sample, score_sample
+    from napari_wbcseg.training.evaluation.evaluate import predict_at_own_resolution, score_sample
 
     out = []
     for s in samples:
-        n = resample_to_native(s)
-        sc = score_sample(predict_sample(predict, n.image, multiple), n.semantic, n.cell_class)
+        sc = score_sample(predict_at_own_resolution(predict, s, multiple), s.semantic,
+                          s.cell_class)
         out.append(tuple(sc.get(m, 1.0) for m in METRICS))
     return out
 

@@ -440,7 +440,7 @@ def evaluate_bundled(data: list[str], names: list[str] | None, device: str, seed
         if missing:
             raise SystemExit(f"not bundled models: {', '.join(missing)}")
         entries = {n: entries[n] for n in names}
-    samples = load_public_layouts(data, synthetic=0)
+    samples = load_public_layouts(data, synthetic=0, full_fields=True)
     sources = {s.source for s in samples}
     reports, meta = {}, {"architectures": {}, "parameters": {}, "seconds": {},
                          "default": DEFAULT_MODEL}

@@ -57,7 +57,7 @@ def cmd_evaluate(args) -> int:
     except (ModelNotFoundError, ModelLoadError, ValueError) as exc:
         raise CliError(str(exc)) from None
     try:
-        samples = load_public_layouts(args.data, synthetic=0)
+        samples = load_public_layouts(args.data, synthetic=0, full_fields=True)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     plan = evaluation_plan(model.entry.card, args.data, {s.source for s in samples},

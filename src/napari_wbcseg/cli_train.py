@@ -105,14 +105,15 @@ DATA_HELP = ("folder(s) of training data: the public layouts (segmentation_WBC/,
              "mask pairs (images/ + masks/, or X.png + X_mask.png)")
 
 
-def load_public_layouts(folders, synthetic: int):
-    """Samples of the ``--data`` folders (any supported layout) plus synthetic smears.
+def load_public_layouts(folders, synthetic: int, *, full_fields: bool = False):
+    """Samples of the ``--data`` folders (any supported layout) plus synthetic smears;
+    ``full_fields`` keeps BCISC fields at their own resolution (evaluation).
 
     Kept under this name for scripts; see :func:`.training.sources.load_data_folders`.
     """
     from .training.data.sources import load_data_folders
 
-    return load_data_folders(folders, synthetic)
+    return load_data_folders(folders, synthetic, full_fields=full_fields)
 
 
 def _settings(args):

@@ -368,7 +368,7 @@ def test_benchmarks_table_scores_each_model_on_its_own_card_split(monkeypatch):
     calls = []
     monkeypatch.setattr(model_store, "model_entries", lambda: {"m": entry})
     monkeypatch.setattr(predictor, "load_model", lambda name, device: model)
-    monkeypatch.setattr(cli_train, "load_public_layouts", lambda data, synthetic: samples)
+    monkeypatch.setattr(cli_train, "load_public_layouts", lambda data, synthetic, **kw: samples)
     monkeypatch.setattr(datasets, "split_by_group",
                         lambda s, frac, seed: calls.append((frac, seed)) or (s[:15], s[15:]))
     monkeypatch.setattr(report, "evaluate_datasets", lambda *a, **k: {})
@@ -377,3 +377,46 @@ def test_benchmarks_table_scores_each_model_on_its_own_card_split(monkeypatch):
     assert meta["splits"]["m"] == (3, 0.25)
     with pytest.raises(SystemExit, match="seed 3"):  # another seed would score training images
         mod.evaluate_bundled(["data"], None, "cpu", 0)
+
+
+def _disc_sample(size=101, scale=0.5):
+    """A round cell at its own resolution; the network sees it resampled by ``scale``."""
+    yy, xx = np.mgrid[:size, :size]
+    disc = (yy - 50.3) ** 2 + (xx - 49.6) ** 2 <= 30.5 ** 2
+    image = np.where(disc[..., None], 60, 220).astype(np.uint8).repeat(3, axis=2)
+    sem = disc.astype(np.uint8)
+    cls = np.where(disc, 2, 0).astype(np.uint8)
+    return Sample(image=image, semantic=sem, cell_class=cls, source="src", group="g",
+                  name="disc", scale=scale)
+
+
+def _dark_is_cell(x):
+    """A predictor reading the cell off the (native-scale) image: dark pixels are cell."""
+    cell = (x[0, 0] < 140).astype(np.float32)
+    p = np.zeros((1, 8) + cell.shape, np.float32)
+    p[0, 0], p[0, 1], p[0, 4] = 1 - cell, cell, 1.0
+    return p
+
+
+def test_scores_are_taken_at_the_sample_own_resolution():
+    """Predicted at the native scale, scored on the sample's own labels: the probabilities
+    come back at the sample's size and the Dice is that of the upsampled prediction."""
+    from napari_wbcseg.core.metrics import dice
+    from napari_wbcseg.core.resize import resize_probabilities
+    from napari_wbcseg.training.data.augment import resample_to_native
+    from napari_wbcseg.training.evaluation.evaluate import (evaluate, predict_at_own_resolution,
+                                                            predict_sample, semantic_prediction)
+
+    s = _disc_sample()
+    seen = []
+    probs = predict_at_own_resolution(lambda x: seen.append(x.shape) or _dark_is_cell(x), s, 8)
+    assert probs.shape == (8, 101, 101)
+    assert seen[0][2:] == (56, 56)  # 51x51 at the native scale, padded to a multiple of 8
+    native = resample_to_native(s)
+    expected = resize_probabilities(predict_sample(_dark_is_cell, native.image, 8), s.shape)
+    pred = semantic_prediction(expected) > 0
+    want = dice(pred, s.semantic > 0, np.ones(s.shape, bool))
+    got = evaluate(_dark_is_cell, [s], 8)["src"]["cell_dice"]
+    assert got == pytest.approx(want)
+    assert evaluate_datasets(_dark_is_cell, [s], 8)["src"]["regions"]["cell"]["dice"] \
+        == pytest.approx(want)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.resize import resize_image, resize_probabilities
+
 PREPROCESS_CHOICES = ("model", "none", "ahe-retinex")
 # a white cell is 4 px (a thumbnail) to 2000 px (a 100x oil field at full resolution) across
 CELL_DIAMETER_RANGE_PX = (4.0, 2000.0)
@@ -157,23 +159,6 @@ def segment(image, model=None, device="auto", preprocess="model", **kwargs) -> S
     return run_to_end(segment_steps(image, params))
 
 
-def _resize(arr: np.ndarray, hw: tuple[int, int], shrink: bool) -> np.ndarray:
-    import cv2
-
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    return cv2.resize(arr, (hw[1], hw[0]), interpolation=interp)
-
-
-def _probabilities_full(probs_hwc_chw: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """(C, h, w) -> (C, H, W), channel chunks because OpenCV caps channel counts."""
-    if probs_hwc_chw.shape[1:] == hw:
-        return probs_hwc_chw
-    out = np.empty((probs_hwc_chw.shape[0], *hw), np.float32)
-    for c in range(probs_hwc_chw.shape[0]):
-        out[c] = _resize(probs_hwc_chw[c], hw, shrink=False)
-    return out
-
-
 def segment_steps(image, params: SegmentParams):
     from ..core.image import as_rgb_uint8
     from ..core.measurements import cell_table
@@ -224,7 +209,7 @@ def segment_steps(image, params: SegmentParams):
     small_hw = (max(8, round(hw[0] * factor)), max(8, round(hw[1] * factor)))
     check_image_size(small_hw, f"rescaled to the model's cell size "
                      f"({net.native_cell_diameter:g} / {float(diameter or 1):g} px), the image")
-    work = rgb if small_hw == hw else _resize(rgb, small_hw, shrink=factor < 1)
+    work = rgb if small_hw == hw else resize_image(rgb, small_hw, shrink=factor < 1)
     timings["work_shape"] = small_hw
 
     tile = params.tile
@@ -262,7 +247,7 @@ def segment_steps(image, params: SegmentParams):
 
     t2 = time.perf_counter()
     yield SegmentEvent("postprocess", 0, 1, "separating cells")
-    probs = _probabilities_full(probs, hw)
+    probs = resize_probabilities(probs, hw)
     area_scale = 1.0 / (factor * factor)
     inst = instances_from_probabilities(
         probs[:3], probs[3:], class_codes=net.class_codes,

@@ -273,12 +273,13 @@ def load_image_mask_folder(folder, *, scale: float | None = None, complete: bool
 
 # ---------------------------------------------------------------------------- detection
 
-def detect_and_load(folder, *, reviewed_only: bool = True) -> list[Sample]:
+def detect_and_load(folder, *, reviewed_only: bool = True, full_fields: bool = False
+                    ) -> list[Sample]:
     """Samples from one ``--data`` folder of any supported layout.
 
     In this order: a project (``project.json``), a public layout (``segmentation_WBC/``
     and/or ``BCISC/`` inside, or the folder itself so named; BCISC full fields are
-    resampled to the native scale), the plugin's saved label layers beside their images
+    resampled to the native scale unless ``full_fields``), the plugin's saved label layers beside their images
     (:mod:`.layer_files`), a plain folder of image + mask pairs.  Raises
     FileNotFoundError or ValueError with a one-line message naming the folder.
     """
@@ -293,7 +294,7 @@ def detect_and_load(folder, *, reviewed_only: bool = True) -> list[Sample]:
             raise ValueError(f"{folder}: the project has no reviewed images; mark images as "
                              "reviewed before training on them")
         return samples
-    public = _load_public(folder)
+    public = _load_public(folder, full_fields)
     if public is not None:
         return public
     from .layer_files import find_layer_sets, load_layer_folder
@@ -307,7 +308,7 @@ def detect_and_load(folder, *, reviewed_only: bool = True) -> list[Sample]:
     return load_image_mask_folder(folder)
 
 
-def _load_public(folder: Path) -> list[Sample] | None:
+def _load_public(folder: Path, full_fields: bool = False) -> list[Sample] | None:
     from .datasets import load_bcisc_fields, load_bcisc_subimages, load_segmentation_wbc
 
     segwbc = folder / "segmentation_WBC" if folder.name != "segmentation_WBC" else folder
@@ -323,7 +324,7 @@ def _load_public(folder: Path) -> list[Sample] | None:
         if (bcisc / "sub-images").is_dir():
             found += load_bcisc_subimages(bcisc)
         if (bcisc / "original-images").is_dir():
-            found += list(load_bcisc_fields(bcisc, native=True))
+            found += list(load_bcisc_fields(bcisc, native=not full_fields))
     if not found:
         raise ValueError(f"{folder}: segmentation_WBC/ or BCISC/ holds no images in the "
                          "published layout ('Dataset N/', 'sub-images/', 'original-images/')")

@@ -4,8 +4,10 @@ The region rules (:func:`regions`, :func:`semantic_prediction`, :func:`cell_type
 live here only; :mod:`.report` (the papers' tables) imports them, so the loop's Dice and
 ``napari-wbcseg evaluate``'s Dice are the same numbers.
 
-Samples are resampled to the network's native scale, predicted whole (padded to
-the size multiple) and scored where their labels are known:
+Samples are resampled to the network's native scale and predicted whole (padded to the
+size multiple); the probabilities are resized back to the sample's own pixels, as
+Segment resizes them for the user (:func:`predict_at_own_resolution`), and scored
+against the sample's own labels where they are known:
 whole-cell Dice where the target is 0..3, nucleus / cytoplasm Dice where it is
 0..2, and the cell type of each annotated cell from the class probabilities
 averaged over its true area.
@@ -17,6 +19,7 @@ from collections import defaultdict
 import numpy as np
 
 from ...core.metrics import dice
+from ...core.resize import resize_probabilities
 from ..data.augment import resample_to_native
 
 
@@ -32,6 +35,16 @@ def predict_sample(predict, image: np.ndarray, multiple: int) -> np.ndarray:
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
     return predict(x)[0, :, :h, :w]
+
+
+def predict_at_own_resolution(predict, sample, multiple: int) -> np.ndarray:
+    """(3 + K, H, W) probabilities of ``sample`` at its own H x W: predicted at the native
+    scale, then resized back bilinearly (the papers score at the images' resolution, and
+    the user's masks are made there; scoring nearest-neighbour-resampled labels would
+    count the resampling's jagged edges as errors)."""
+    native = resample_to_native(sample)
+    probs = predict_sample(predict, native.image, multiple)
+    return resize_probabilities(probs, sample.shape)
 
 
 def semantic_prediction(probs: np.ndarray, cell_threshold: float = 0.5) -> np.ndarray:
@@ -86,9 +99,8 @@ def evaluate(predict, samples, multiple: int = 16) -> dict[str, dict[str, float]
     """Mean per-image scores per source, plus ``class_accuracy`` over cells, and ``n``."""
     per_source: dict[str, list[dict]] = defaultdict(list)
     for s in samples:
-        native = resample_to_native(s)
         per_source[s.source].append(score_sample(
-            predict_sample(predict, native.image, multiple), native.semantic, native.cell_class))
+            predict_at_own_resolution(predict, s, multiple), s.semantic, s.cell_class))
     report = {}
     for source, scores in sorted(per_source.items()):
         row: dict[str, float] = {"n": len(scores)}

@@ -29,8 +29,7 @@ import numpy as np
 
 from ...core import metrics as m
 from ...io.atomic import atomic_path
-from ..data.augment import resample_to_native
-from .evaluate import cell_type_votes, predict_sample, regions, semantic_prediction
+from .evaluate import cell_type_votes, predict_at_own_resolution, regions, semantic_prediction
 
 REGION_METRICS = {
     "precision": m.precision, "dice": m.dice, "miou": m.mean_iou_two_class,
@@ -86,9 +85,8 @@ def evaluate_datasets(predict, samples, multiple: int, *, on_sample=None) -> dic
     pixels, where the source has pixels of a known cell type."""
     per_source: dict[str, list[dict]] = defaultdict(list)
     for i, s in enumerate(samples):
-        native = resample_to_native(s)
-        probs = predict_sample(predict, native.image, multiple)
-        per_source[s.source].append(score_image(probs, native.semantic, native.cell_class))
+        probs = predict_at_own_resolution(predict, s, multiple)
+        per_source[s.source].append(score_image(probs, s.semantic, s.cell_class))
         if on_sample is not None:
             on_sample(i + 1, len(samples))
     report = {}
