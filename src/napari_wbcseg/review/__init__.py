@@ -7,9 +7,11 @@ from .audit import (ACTIONS, AuditEntry, AuditLog, append_audit, current_user, l
 from .case import (DEFAULT_TARGETS, KINDS, Case, check_case_id, read_cases, remove_case,
                    save_case)
 from .errors import CaseError
+from .lock import ProjectLock, ProjectLockedError
+from .provenance import model_record
 from .slide_count import CaseCount, case_count, count_arrays, reviewed_cells
 
 __all__ = ["ACTIONS", "AuditEntry", "AuditLog", "Case", "CaseCount", "CaseError",
-           "DEFAULT_TARGETS", "KINDS", "append_audit", "case_count", "check_case_id",
-           "count_arrays", "current_user", "last_actions", "read_audit", "read_cases",
+           "DEFAULT_TARGETS", "KINDS", "ProjectLock", "ProjectLockedError", "append_audit", "case_count", "check_case_id",
+           "count_arrays", "current_user", "last_actions", "model_record", "read_audit", "read_cases",
            "remove_case", "reviewed_cells", "save_case"]
