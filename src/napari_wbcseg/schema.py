@@ -5,7 +5,7 @@ the cell-type layer holds the class code on the whole cell area.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,19 +15,30 @@ UNIDENTIFIED = 255  # reserved code for a cell whose class nobody has decided
 
 @dataclass(frozen=True)
 class CellClass:
+    """One row of a class table (see :mod:`napari_wbcseg.schemes`).
+
+    ``group`` (lineage, e.g. "myeloid", "erythroid") and ``hotkey`` (one key of 0-9/a-z
+    for the review gallery) are extras: two classes with the same code, name and colour
+    are equal whatever their group and hotkey, so tables read from old projects (which
+    carry neither) still compare equal to the built-in ones.
+    """
+
     code: int
     name: str
     color: str  # hex RGB, used for napari's DirectLabelColormap
+    group: str = field(default="", compare=False)
+    hotkey: str = field(default="", compare=False)
 
 
 # Codes follow the public data (segmentation_WBC CSVs); colours after Zhu et al.
+# The same table is the built-in scheme "blood-5part" (schemes/blood-5part.csv).
 DEFAULT_CLASSES: tuple[CellClass, ...] = (
-    CellClass(1, "neutrophil", "#9b30ff"),  # purple
-    CellClass(2, "lymphocyte", "#ffd700"),  # yellow
-    CellClass(3, "monocyte", "#1e64ff"),  # blue
-    CellClass(4, "eosinophil", "#00c800"),  # green
-    CellClass(5, "basophil", "#ff2020"),  # red
-    CellClass(UNIDENTIFIED, "unidentified", "#a0a0a0"),
+    CellClass(1, "neutrophil", "#9b30ff", "myeloid", "1"),  # purple
+    CellClass(2, "lymphocyte", "#ffd700", "lymphoid", "2"),  # yellow
+    CellClass(3, "monocyte", "#1e64ff", "monocytic", "3"),  # blue
+    CellClass(4, "eosinophil", "#00c800", "myeloid", "4"),  # green
+    CellClass(5, "basophil", "#ff2020", "myeloid", "5"),  # red
+    CellClass(UNIDENTIFIED, "unidentified", "#a0a0a0", "", "u"),
 )
 
 SEMANTIC_CLASSES = {0: "background", 1: "cytoplasm", 2: "nucleus"}

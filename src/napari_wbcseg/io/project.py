@@ -11,13 +11,20 @@ Layout (the GUI's project save/reopen and ``napari-wbcseg train --data`` both us
 ``project.json``::
 
     {"format": "napari-wbcseg-project", "version": 1,
-     "classes": [{"code": 1, "name": "neutrophil", "color": "#9b30ff"}, ...],
+     "scheme": "blood-5part", "scheme_kind": "blood",   # optional (docs/schemes.md)
+     "classes": [{"code": 1, "name": "neutrophil", "color": "#9b30ff",
+                  "group": "myeloid", "hotkey": "1"}, ...],
      "pixel_size_um": 0.1,                    # or null when unknown
      "images": [{"name": "smear 1", "image": "images/smear_1.tif",
                  "nucleus": "labels/smear_1_nucleus.tif",
                  "cytoplasm": "labels/smear_1_cytoplasm.tif",
                  "cell_type": "labels/smear_1_cell_type.tif",
                  "reviewed": true, "reviewed_cells": null}]}
+
+``classes`` is the project's class table and the authority on codes; ``scheme`` names
+where it came from (a built-in or a user's scheme file), absent in older projects
+(read as the built-in whose table they carry, else "custom").  Every code in a
+cell-type file must be in ``classes``.
 
 Paths are relative to the project folder, with ``/``.  ``name`` is the image (layer)
 name as the user sees it; ``<stem>`` is that name made safe for file names.  An image
@@ -38,16 +45,26 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.image import ImageFormatError, check_image
-from ..schema import DEFAULT_CLASSES, CellClass, LabelSchemaError, check_labels
+from ..core.image import ImageFormatError
+from ..schema import DEFAULT_CLASSES, CellClass
+from ..schemes import ClassScheme, SchemeError
+from ..schemes.tables import classes_to_json, table_scheme
 from .atomic import atomic_path, write_text_atomic
+from .project_checks import LAYERS
+from .project_checks import as_project_class as _as_class
+from .project_checks import check_arrays as _check
+from .project_checks import check_codes as _check_codes
+from .project_checks import check_other_entries as _check_other_entries
+from .project_checks import scheme_kind as _scheme_kind
+from .project_checks import scheme_name as _scheme_name
+from .project_checks import set_classes as _set_classes
+from .project_checks import set_scheme as _set_scheme
 from .safe_json import UnsafeJSONError, load_json_file
 from .writer import save_labels
 
 FORMAT = "napari-wbcseg-project"
 VERSION = 1
 PROJECT_FILE = "project.json"
-LAYERS = ("nucleus", "cytoplasm", "cell_type")
 
 
 class ProjectError(ValueError):
@@ -77,6 +94,15 @@ class Project:
     classes: tuple[CellClass, ...] = DEFAULT_CLASSES
     pixel_size_um: float | None = None
     entries: list[ProjectEntry] = field(default_factory=list)
+    scheme: str | None = None  # name of the scheme ``classes`` came from; None: not recorded
+    scheme_kind: str | None = None  # "blood" or "marrow"; None: the scheme's own
+
+    def class_scheme(self) -> ClassScheme:
+        """The project's table as a :class:`ClassScheme` (unidentified added if missing)."""
+        try:
+            return table_scheme(self.classes, self.scheme, self.scheme_kind)
+        except SchemeError as exc:
+            raise ProjectError(f"{self.path}: class table: {exc}") from None
 
     @property
     def names(self) -> list[str]:
@@ -89,9 +115,10 @@ class Project:
         raise ProjectError(f"{self.path}: no image called {name!r} in the project")
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "version": VERSION,
-                "classes": [{"code": c.code, "name": c.name, "color": c.color}
-                            for c in self.classes],
+        scheme = {} if self.scheme is None else {"scheme": self.scheme,
+                                                 "scheme_kind": self.scheme_kind}
+        return {"format": FORMAT, "version": VERSION, **scheme,
+                "classes": classes_to_json(self.classes),
                 "pixel_size_um": self.pixel_size_um,
                 "images": [e.to_json() for e in self.entries]}
 
@@ -135,6 +162,8 @@ def read_project(project_dir) -> Project:
                            f"napari-wbcseg; this one reads version {VERSION}")
     try:
         classes = tuple(_as_class(c) for c in doc.get("classes") or DEFAULT_CLASSES)
+        scheme, kind = _scheme_name(doc.get("scheme")), _scheme_kind(doc.get("scheme_kind"))
+        table_scheme(classes, scheme, kind)  # a table that breaks the rules is refused
         pixel_size = _pixel_size(doc.get("pixel_size_um"))
         images = doc.get("images", [])
         if not isinstance(images, list):
@@ -145,19 +174,39 @@ def read_project(project_dir) -> Project:
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise ProjectError(f"{path}: image names appear twice")
-    return Project(folder, classes, pixel_size, entries)
+    return Project(folder, classes, pixel_size, entries, scheme, kind)
 
 
-def load_entry(project_dir, entry, *, check: bool = True) -> EntryData:
+def create_project(project_dir, scheme="blood-5part", *,
+                   pixel_size_um: float | None = None) -> Project:
+    """Start an empty project counting with ``scheme`` (a built-in name, a scheme file
+    or a :class:`ClassScheme`); refuses a folder that already holds a project."""
+    folder = Path(project_dir)
+    if is_project(folder):
+        raise ProjectError(f"{folder}: already a project; open it instead")
+    project = Project(folder)
+    _set_scheme(project, scheme)
+    try:
+        project.pixel_size_um = _pixel_size(pixel_size_um)
+    except ValueError as exc:
+        raise ProjectError(str(exc)) from None
+    _write_json(project)
+    return project
+
+
+def load_entry(project_dir, entry, *, check: bool = True, classes=None) -> EntryData:
     """The image and three label arrays of one entry (a :class:`ProjectEntry` or a name).
 
-    With ``check`` the labels are validated against the schema and the image shape.
+    With ``check`` the labels are validated against the schema, the image shape and the
+    project's class table (``classes``; default: read from ``project.json``).
     """
     from .imread import read_image
 
     folder = Path(project_dir)
-    if not isinstance(entry, ProjectEntry):
-        entry = read_project(folder).entry(str(entry))
+    if not isinstance(entry, ProjectEntry) or (check and classes is None):
+        project = read_project(folder)
+        classes = project.classes if classes is None else classes
+        entry = entry if isinstance(entry, ProjectEntry) else project.entry(str(entry))
     arrays = {}
     for key in ("image",) + LAYERS:
         p = folder / getattr(entry, key)
@@ -170,26 +219,32 @@ def load_entry(project_dir, entry, *, check: bool = True) -> EntryData:
     data = EntryData(**arrays)
     if check:
         _check(entry.name, data.image, data.nucleus, data.cytoplasm, data.cell_type)
+        _check_codes(entry.cell_type, data.cell_type, classes)
     return data
 
 
 def save_image_entry(project_dir, name: str, image, nucleus, cytoplasm, cell_type, *,
                      reviewed: bool = False, reviewed_cells=None, classes=None,
-                     pixel_size_um: float | None = None) -> ProjectEntry:
+                     scheme=None, pixel_size_um: float | None = None) -> ProjectEntry:
     """Add or replace the image ``name`` in the project (created if the folder has none).
 
     ``image=None`` keeps the image already saved for ``name``.  ``classes`` (CellClass
-    objects or ``{code, name, color}`` dicts) and ``pixel_size_um`` replace the project's
-    when given.  Cell-type codes must be in the class table.  Raises ProjectError and
-    leaves the project unchanged when the arrays break the schema.
+    objects or ``{code, name, color}`` dicts), or ``scheme`` (a built-in name, a scheme
+    file or a :class:`ClassScheme`), and ``pixel_size_um`` replace the project's when
+    given.  Cell-type codes must be in the class table, also those of the other images
+    when a new table drops codes.  Raises ProjectError and leaves the project unchanged
+    when the arrays break the schema.
     """
     folder = Path(project_dir)
     project = read_project(folder) if is_project(folder) else Project(folder)
+    if classes is not None and scheme is not None:
+        raise ProjectError(f"{name!r}: give a class table or a scheme, not both")
+    old_classes = project.classes
+    if scheme is not None:
+        _set_scheme(project, scheme)
     if classes is not None:
-        try:
-            project.classes = tuple(_as_class(c) for c in classes)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ProjectError(f"{name!r}: bad class table ({_msg(exc)})") from None
+        _set_classes(project, classes, name)
+    _check_other_entries(project, old_classes, skip=str(name))
     if pixel_size_um is not None:
         try:
             project.pixel_size_um = _pixel_size(pixel_size_um)
@@ -262,22 +317,6 @@ def remove_entry(project_dir, name: str) -> None:
 
 # ---------------------------------------------------------------------------------------
 
-def _check(name, image, nucleus, cytoplasm, cell_type) -> None:
-    try:
-        check_image(image, what=f"{name!r} image")
-    except ImageFormatError as exc:
-        raise ProjectError(str(exc)) from None
-    hw = tuple(image.shape[:2])
-    for key, arr in zip(LAYERS, (nucleus, cytoplasm, cell_type)):
-        if arr.shape != hw:
-            raise ProjectError(f"{name!r}: {key} labels have shape {arr.shape}, "
-                               f"the image is {hw[0]}x{hw[1]}")
-    try:
-        check_labels(nucleus, cytoplasm, cell_type)
-    except LabelSchemaError as exc:
-        raise ProjectError(f"{name!r}: {exc}") from None
-
-
 def _save_image(tmp, image: np.ndarray) -> None:
     import tifffile
 
@@ -297,15 +336,6 @@ def _unique_stem(name: str, project: Project) -> str:
     while stem.lower() in used:
         stem, k = f"{base}-{k}", k + 1
     return stem
-
-
-def _as_class(c) -> CellClass:
-    if isinstance(c, CellClass):
-        return c
-    code = c["code"]
-    if not isinstance(code, int) or isinstance(code, bool) or not 1 <= code <= 255:
-        raise ValueError(f"class code {code!r} is not an integer in 1..255")
-    return CellClass(code, str(c["name"]), str(c.get("color", "#808080")))
 
 
 def _entry_from_json(e: dict, folder: Path) -> ProjectEntry:
