@@ -24,6 +24,18 @@ from .correction_layers import CorrectionLayers, find_layer_sets, shape_problem
 from .review_metadata import review_metadata
 
 
+_SAVE_LISTENERS: list = []  # callback(folder) after each project save (the gallery's audit)
+
+
+def on_project_saved(callback, remove: bool = False) -> None:
+    """Call ``callback(folder)`` after each successful project save (``remove``: stop)."""
+    if remove:
+        if callback in _SAVE_LISTENERS:
+            _SAVE_LISTENERS.remove(callback)
+    elif callback not in _SAVE_LISTENERS:
+        _SAVE_LISTENERS.append(callback)
+
+
 def snapshot_for_project(viewer) -> tuple[list[dict], list[str], dict]:
     """GUI thread: copies of what a project save writes, ``(entries, skipped names, layers
     by name)``, so that edits during a background save never reach the files."""
@@ -153,6 +165,8 @@ class ReviewProjectActions:
 
     def _saved(self, folder, saved, skipped) -> None:
         self.project_dir = Path(folder)
+        for callback in list(_SAVE_LISTENERS):  # e.g. the review gallery's audit trail
+            callback(Path(folder))
         if skipped:
             show_warning(f"Save project: no image layer for {skipped}; not saved")
         show_info(f"Saved {len(saved)} image(s) to the project {folder}")

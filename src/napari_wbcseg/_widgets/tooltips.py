@@ -71,6 +71,14 @@ EXCHANGE = {
 }
 
 
+REVIEW = {
+    "threshold": "cells whose classifier confidence is below this (and not yet reviewed) "
+                 "are shown first, under 'needs review' (the Segment dock's 'to check')",
+    "target": "cells to count on the open images (100 or 200 for blood, 500 for marrow); "
+              "'target reached' shows when the classified, counted cells reach it",
+}
+
+
 def apply_tooltips(owner, table: dict[str, str]) -> None:
     """Give each control ``getattr(owner, name)`` of ``table`` its tooltip, unless it has
     one; a name ``owner`` lacks is an error (the table and the dock must not drift)."""

@@ -1,0 +1,168 @@
+"""The review gallery's actions (a mixin of ``ReviewGallery``): keys, edits, audit, camera.
+
+Every edit is the Correct dock's own (``CorrectionWidget.set_class`` / ``delete_cell`` /
+``toggle_cell_reviewed``, undoable there), on that dock attached to the cell's image; the
+dock is opened when it is not.  Each reclassify / unidentified / delete / accept made here
+is recorded in an ``review.audit.AuditLog``, written to the project when it is saved
+(``project_panel.on_project_saved``).
+"""
+from __future__ import annotations
+
+from napari.utils.notifications import show_info, show_warning
+
+from ..core.gallery_groups import class_hotkeys, position_keys
+from ..schema import UNIDENTIFIED
+from . import project_panel
+
+CORRECT_DOCK = "Correct white-cell labels"
+
+try:  # helper B's audit trail (issue 15)
+    from ..review.audit import AuditLog
+except ImportError:  # pragma: no cover - older checkouts
+    AuditLog = None
+
+
+class GalleryActions:
+    def _init_actions(self) -> None:
+        self._wanted_key = None  # the cell to make current after the next refresh
+        self.audit = AuditLog() if AuditLog is not None else None
+        project_panel.on_project_saved(self.flush_audit)
+
+    def _close_actions(self) -> None:
+        project_panel.on_project_saved(self.flush_audit, remove=True)
+
+    # ---- keys ------------------------------------------------------------------------------
+    def on_key(self, key: str, ctrl: bool = False) -> bool:
+        """Handle one gallery key (see the module docstring of ``review_gallery``)."""
+        if key == "enter":
+            return self.accept()
+        if key == "space":
+            return self.show_cell(self.current_cell())
+        if key == "delete":
+            return self.delete()
+        # Ctrl+digit: the Correct dock's order; a bare key: the table's hotkey, else order
+        code = (position_keys(self.classes) if ctrl else class_hotkeys(self.classes)).get(key)
+        if code is None:
+            return False
+        return self.reclassify(code)
+
+    # ---- the Correct dock's edit path ----------------------------------------------------------
+    def correction_dock(self, create: bool = True):
+        from .correction_widget import CorrectionWidget
+
+        for widget in self._viewer.window.dock_widgets.values():
+            if isinstance(widget, CorrectionWidget) and not widget._closed:
+                return widget
+        if not create:
+            return None
+        _, widget = self._viewer.window.add_plugin_dock_widget("napari-wbcseg", CORRECT_DOCK)
+        self.view.setFocus()  # the keys stay with the gallery
+        return widget
+
+    def _attached(self, cell):
+        """The Correct dock attached to ``cell``'s image with ``cell`` selected, or None."""
+        if cell is None:
+            show_info("Review: no cell selected")
+            return None
+        dock = self.correction_dock()
+        if dock.layer_set.value != cell.image:
+            dock.refresh_sets()
+            dock.layer_set.value = cell.image
+        if dock.current is None or dock.current.name != cell.image:
+            show_warning(f"Review: the Correct dock cannot edit {cell.image!r}")
+            return None
+        dock.select(cell.cell_id)
+        if dock.selected != cell.cell_id:
+            show_info(f"Review: cell {cell.cell_id} of {cell.image!r} is gone")
+            return None
+        return dock
+
+    def _next_key(self, cell):
+        row = self.model.rows.row_of(cell.key)
+        nxt = self.model.rows.next_cell_row(row) if row is not None else None
+        if nxt is None and row is not None:
+            nxt = self.model.rows.next_cell_row(row, -1)
+        return self.model.rows.cell_at(nxt).key if nxt is not None else None
+
+    def _record(self, cell, action: str, to_code: int) -> None:
+        if self.audit is not None:
+            self.audit.record(cell.image, cell.cell_id, action, cell.code, to_code)
+
+    def _mark_reviewed(self, dock, cell) -> None:
+        if cell.cell_id not in dock.current.review.cells:
+            dock.toggle_cell_reviewed()
+
+    def reclassify(self, code: int) -> bool:
+        """Set the current cell's class (its review mark too) and move to the next cell."""
+        cell = self.current_cell()
+        dock = self._attached(cell)
+        if dock is None:
+            return False
+        nxt = self._next_key(cell)
+        if cell.code != code and not dock.set_class(int(code)):
+            return False
+        self._mark_reviewed(dock, cell)
+        self._record(cell, "unidentified" if code == UNIDENTIFIED else
+                     "reclassify" if cell.code != code else "accept", int(code))
+        self._moved(nxt)
+        return True
+
+    def accept(self) -> bool:
+        """Mark the current cell reviewed with its class, move to the next cell."""
+        cell = self.current_cell()
+        dock = self._attached(cell)
+        if dock is None:
+            return False
+        nxt = self._next_key(cell)
+        self._mark_reviewed(dock, cell)
+        self._record(cell, "accept", cell.code)
+        self._moved(nxt)
+        return True
+
+    def delete(self) -> bool:
+        """Remove the current cell (not a white cell) from its layers; undo in the Correct dock."""
+        cell = self.current_cell()
+        dock = self._attached(cell)
+        if dock is None:
+            return False
+        nxt = self._next_key(cell)
+        if not dock.delete_cell():
+            return False
+        self._record(cell, "delete", 0)
+        self._moved(nxt)
+        return True
+
+    def _moved(self, key) -> None:
+        self._wanted_key = key
+        self.refresh()  # now, so the next key press acts on the next cell
+
+    # ---- the viewer ------------------------------------------------------------------------
+    def show_cell(self, cell) -> bool:
+        """Centre the viewer on ``cell`` (zoom kept) and select it in the Correct dock."""
+        if cell is None:
+            return False
+        live = self.lives.get(cell.image)
+        if live is None:
+            return False
+        table = live.current().table
+        if cell.cell_id not in table.index:
+            return False
+        row = table.loc[cell.cell_id]
+        world = live.layers["nucleus"].data_to_world([row["centroid_y"], row["centroid_x"]])
+        zoom = self._viewer.camera.zoom
+        self._viewer.camera.center = tuple(float(v) for v in world[-2:])
+        self._viewer.camera.zoom = zoom
+        self._attached(cell)
+        self.view.setFocus()
+        return True
+
+    # ---- audit ---------------------------------------------------------------------------
+    def flush_audit(self, folder) -> int:
+        """Write the pending audit entries into the project at ``folder``; how many."""
+        if self.audit is None:
+            return 0
+        try:
+            return self.audit.flush(folder)
+        except (ValueError, OSError) as exc:  # kept: the next save writes them
+            show_warning(f"Review: audit trail not saved: {exc}")
+            return 0
