@@ -12,6 +12,7 @@ from .provenance import model_record
 from .slide_count import CaseCount, case_count, count_arrays, reviewed_cells
 
 __all__ = ["ACTIONS", "AuditEntry", "AuditLog", "Case", "CaseCount", "CaseError",
-           "DEFAULT_TARGETS", "KINDS", "ProjectLock", "ProjectLockedError", "append_audit", "case_count", "check_case_id",
-           "count_arrays", "current_user", "last_actions", "model_record", "read_audit", "read_cases",
-           "remove_case", "reviewed_cells", "save_case"]
+           "DEFAULT_TARGETS", "KINDS", "ProjectLock", "ProjectLockedError", "append_audit",
+           "case_count", "check_case_id", "count_arrays", "current_user", "last_actions",
+           "model_record", "read_audit", "read_cases", "remove_case", "reviewed_cells",
+           "save_case"]

@@ -94,7 +94,8 @@ def check_entry(e: AuditEntry) -> None:
     if not isinstance(e.who, str) or not e.who or len(e.who) > 200 or not e.who.isprintable():
         raise CaseError(f"{where}: reviewer {str(e.who)[:80]!r} is not a printable name")
     try:
-        when = datetime.fromisoformat(e.when) if isinstance(e.when, str) and len(e.when) <= 64 else None
+        ok = isinstance(e.when, str) and len(e.when) <= 64
+        when = datetime.fromisoformat(e.when) if ok else None
     except ValueError:
         when = None
     if when is None or when.tzinfo is None:

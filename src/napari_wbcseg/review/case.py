@@ -117,7 +117,8 @@ def check_model_record(m, where: str = "model record") -> dict:
     if m["kind"] not in MODEL_KINDS:
         raise CaseError(f"{where}: model kind {str(m['kind'])[:40]!r} is not one of {MODEL_KINDS}")
     version = _line(m["version"], f"{where}: model version", 200)
-    if not isinstance(m["sha256"], str) or not (m["sha256"] == "" or _SHA256.fullmatch(m["sha256"])):
+    sha = m["sha256"]
+    if not isinstance(sha, str) or not (sha == "" or _SHA256.fullmatch(sha)):
         raise CaseError(f"{where}: model {name!r}: sha256 must be 64 lower-case hex digits")
     return {"name": name, "kind": m["kind"], "version": version, "sha256": m["sha256"]}
 
