@@ -27,10 +27,12 @@ def test_builtins_are_valid_and_five_part_is_the_default_table():
 
 
 def test_a_code_means_the_same_cell_in_every_builtin():
-    names = {}
+    names, keys = {}, {}
     for scheme in builtin_schemes().values():
         for c in scheme.classes:
             names.setdefault(c.code, set()).add(c.name)
+            keys.setdefault(c.code, set()).add(c.hotkey)
+    assert all(len(v) == 1 for v in keys.values()), keys  # one key per cell, scheme to scheme
     assert names[1] == {"neutrophil", "segmented neutrophil"}
     assert all(len(v) == 1 for code, v in names.items() if code != 1), names
     for code, name in ((2, "lymphocyte"), (3, "monocyte"), (4, "eosinophil"), (5, "basophil")):
