@@ -28,6 +28,12 @@ def test_second_writer_refused_until_the_first_releases(project):
     assert not second.held and not (project / LOCK_FILE).exists()
 
 
+def test_lock_of_a_project_not_saved_yet_creates_its_folder(tmp_path):
+    with ProjectLock(tmp_path / "new" / "PROJECT") as lock:
+        assert lock.held and (tmp_path / "new" / "PROJECT" / LOCK_FILE).is_file()
+    assert not (tmp_path / "new" / "PROJECT" / LOCK_FILE).exists()
+
+
 def test_stale_lock_of_a_dead_process_is_taken_over(project):
     (project / LOCK_FILE).write_text(json.dumps(
         {"pid": DEAD_PID, "host": socket.gethostname(), "since": "2026-01-01T00:00:00+00:00",

@@ -62,6 +62,11 @@ class ProjectLock:
         token = uuid.uuid4().hex
         info = {"pid": os.getpid(), "host": socket.gethostname(), "since": now_utc(),
                 "token": token}
+        try:  # a project about to be saved for the first time has no folder yet
+            self.project_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CaseError(f"{self.project_dir}: cannot create the project folder "
+                            f"({exc.strerror or exc})") from None
         for _attempt in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
