@@ -27,7 +27,8 @@ def test_marrow_model_onto_a_five_part_project_says_what_it_cannot_map():
 
 
 def test_synonyms_other_codes_and_identity():
-    model = [CellClass(10, "Myeloblast", "#000001"), CellClass(11, "atypical_lymphocyte", "#000002"),
+    model = [CellClass(10, "Myeloblast", "#000001"),
+             CellClass(11, "atypical_lymphocyte", "#000002"),
              CellClass(12, "Eosinophils", "#000003"), CellClass(13, "megakaryocyte", "#000004")]
     m = map_classes(model, builtin_schemes()["blood-extended"])
     assert m.mapping == {10: 7, 11: 18, 12: 4, 13: UNIDENTIFIED}

@@ -88,12 +88,14 @@ def test_bad_header_kind_and_encoding(tmp_path):
     with pytest.raises(SchemeError, match=r"line 1: kind 'liver' is not one of blood, marrow"):
         read_scheme_file(_write(tmp_path, "# kind: liver\n" + HEADER + "1,a,#000001,,\n"))
     with pytest.raises(SchemeError, match=r"line 3: not UTF-8 text \(byte 0xe9\)"):
-        read_scheme_file(_write(tmp_path, HEADER.encode() + b"1,a,#000001,,\n2,caf\xe9,#000002,,\n"))
+        read_scheme_file(_write(tmp_path, HEADER.encode() + b"1,a,#000001,,\n"
+                                          b"2,caf\xe9,#000002,,\n"))
 
 
 def test_too_many_classes_and_too_big_a_file(tmp_path):
     rows = "".join(f"{k},class {k},#0000{k:02x},,\n" for k in range(1, MAX_CLASSES + 2))
-    with pytest.raises(SchemeError, match=rf"line {MAX_CLASSES + 2}: more than {MAX_CLASSES} classes"):
+    too_many = rf"line {MAX_CLASSES + 2}: more than {MAX_CLASSES} classes"
+    with pytest.raises(SchemeError, match=too_many):
         read_scheme_file(_write(tmp_path, HEADER + rows))
     big = _write(tmp_path, HEADER + "#" * MAX_FILE_BYTES + "\n1,a,#000001,,\n")
     with pytest.raises(SchemeError, match=rf"bytes, more than the {MAX_FILE_BYTES}"):
