@@ -42,6 +42,28 @@ def test_reference_flags_come_from_the_lab_file(tmp_path):
     assert "neutrophil 6.50 x10^9/L" not in " ".join(data.flags)  # 6.5 is within 2-7
 
 
+def test_cells_cut_by_the_border_are_left_out_of_counts_and_galleries(tmp_path):
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    folder = tmp_path / "P"
+    make_case_project(folder, audit=False)
+    sm = synthetic_smear((240, 320), n_wbc=3, seed=5, pixel_size_um=0.25, rbc_density=0.3)
+    xs = np.flatnonzero((sm.nucleus == 1).any(axis=0) | (sm.cytoplasm == 1).any(axis=0))
+    cut = np.s_[:, (xs[0] + xs[-1]) // 2:]  # through the middle of cell 1
+    arrays = [np.ascontiguousarray(a[cut]) for a in (sm.image, sm.nucleus, sm.cytoplasm,
+                                                     sm.cell_type)]
+    assert sm.classes[1] == 1  # cell 1 is a neutrophil, cut in half by the left border
+    save_image_entry(folder, "cut", *arrays)
+    save_case(folder, Case("CUT", "S-2", ["cut"]))
+    data = build_report_data(folder, "CUT")
+    inside = [c for c in sm.classes if c != 1 and (arrays[1] == c).any()]
+    assert data.border_left_out == 1
+    assert data.counted == len(inside)
+    assert data.gallery_totals.get(1, 0) == sum(sm.classes[c] == 1 for c in inside)
+    assert all("cell 1" != t.caption.split(", ")[1] for v in data.galleries.values()
+               for t in v)
+
+
 def test_a_14_class_project_reports_every_class(tmp_path):
     make_case_project(tmp_path / "P", CLASSES14, n_fields=4, n_wbc=4)
     data = build_report_data(tmp_path / "P", "C-001")

@@ -69,9 +69,11 @@ def test_html_is_self_contained_with_the_table_and_every_thumbnail():
 def test_html_escapes_user_text_and_colours():
     data = handmade_report()
     data.notes = "<script>alert(1)</script>"
+    data.audit[0] = type(data.audit[0])("f<1>", 1, "accept", "a", "a", "<b>who</b>", "t")
     data.rows[0] = type(data.rows[0])(1, "neutrophil", "red;background:url(x)", 5)
     page = render_html(data)
     assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<b>who</b>" not in page and "&lt;b&gt;who&lt;/b&gt;" in page
     assert "url(x)" not in page
 
 
