@@ -10,7 +10,7 @@ import numpy as np
 
 from .model import ReportData, safe_color
 from .tables import (DRAFT_NOTE, audit_table, differential_table, gallery_heading,
-                     identifier_rows, model_table, signature_rows)
+                     identifier_rows, model_table, signature_rows, utc_text)
 
 __all__ = ["png_bytes", "render_html"]
 
@@ -79,7 +79,7 @@ def _gallery(data: ReportData) -> str:
 def render_html(data: ReportData) -> str:
     """The whole page as a string (UTF-8 when written)."""
     status = (f'<p class="draft">{escape(DRAFT_NOTE)}</p>' if data.is_draft else
-              f"<p><b>Signed</b> by {escape(data.reviewer)} at {escape(data.signed_at)} UTC"
+              f"<p><b>Signed</b> by {escape(data.reviewer)} at {escape(utc_text(data.signed_at))} UTC"
               f" (version v{data.version}). This report is read-only.</p>")
     flags = ("<ul class=\"flags\">" + "".join(f"<li>{escape(f)}</li>" for f in data.flags)
              + "</ul>") if data.flags else "<p>No flags.</p>"

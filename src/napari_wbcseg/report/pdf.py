@@ -16,7 +16,7 @@ from reportlab.platypus import (Image, KeepTogether, Paragraph, SimpleDocTemplat
 from .html import png_bytes
 from .model import ReportData, safe_color
 from .tables import (DRAFT_NOTE, audit_table, differential_table, gallery_heading,
-                     identifier_rows, model_table, signature_rows)
+                     identifier_rows, model_table, signature_rows, utc_text)
 
 __all__ = ["render_pdf"]
 
@@ -121,7 +121,7 @@ def _gallery(data: ReportData, code: int) -> list:
 
 def _page(data: ReportData):
     footer = f"Case {data.case_id}"
-    footer += (f" - signed v{data.version} by {data.reviewer} at {data.signed_at} UTC"
+    footer += (f" - signed v{data.version} by {data.reviewer} at {utc_text(data.signed_at)} UTC"
                if not data.is_draft else " - DRAFT, not signed")
 
     def draw(canvas, doc):
@@ -146,7 +146,7 @@ def render_pdf(data: ReportData) -> bytes:
     if data.is_draft:
         story.append(_p(DRAFT_NOTE, "draft"))
     else:
-        story.append(_p(f"Signed by {data.reviewer} at {data.signed_at} UTC (version "
+        story.append(_p(f"Signed by {data.reviewer} at {utc_text(data.signed_at)} UTC (version "
                         f"v{data.version}). This report is read-only.", "body"))
     story += [_p("Identifiers", "h2"), _key_values(identifier_rows(data)),
               _p("Differential", "h2"), _differential(data), _p("Flags", "h2")]
@@ -157,12 +157,12 @@ def render_pdf(data: ReportData) -> bytes:
     if not data.galleries:
         story.append(_p("No thumbnails.", "body"))
     story.append(_p("Models", "h2"))
-    story.append(_grid(model_table(data), [46 * mm, 24 * mm, 14 * mm, 96 * mm], {3: "code"})
+    story.append(_grid(model_table(data), [38 * mm, 24 * mm, 22 * mm, 96 * mm], {3: "code"})
                  if data.models else _p("No model recorded for this case.", "body"))
     story += [KeepTogether([_p("Signature", "h2"), _key_values(signature_rows(data))]),
               _p("Audit trail", "h2")]
-    story.append(_grid(audit_table(data), [38 * mm, 30 * mm, 11 * mm, 22 * mm, 27 * mm,
-                                           27 * mm, 25 * mm], numeric=(2,))
+    story.append(_grid(audit_table(data), [36 * mm, 30 * mm, 11 * mm, 22 * mm, 27 * mm,
+                                           27 * mm, 27 * mm], numeric=(2,))
                  if data.audit else _p("No reclassifications recorded.", "body"))
     story.append(Spacer(1, 4 * mm))
     buf = io.BytesIO()

@@ -2,10 +2,12 @@
 so that both say the same thing in the same words."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from .model import ReportData
 
 __all__ = ["DRAFT_NOTE", "audit_table", "differential_table", "identifier_rows",
-           "model_table", "signature_rows", "gallery_heading"]
+           "model_table", "signature_rows", "gallery_heading", "utc_text"]
 
 DRAFT_NOTE = "DRAFT - not signed. A signed report is made with `napari-wbcseg report --sign`."
 
@@ -52,10 +54,22 @@ def model_table(data: ReportData) -> list[list[str]]:
     return out
 
 
+def utc_text(when: str) -> str:
+    """An ISO time with a zone as ``YYYY-MM-DD HH:MM:SS`` in UTC (short enough for a
+    table cell, one zone for all rows); text that is no such time is shown as it is."""
+    try:
+        t = datetime.fromisoformat(when)
+    except (TypeError, ValueError):
+        return str(when)
+    if t.tzinfo is None:
+        return str(when)
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def audit_table(data: ReportData) -> list[list[str]]:
-    out = [["When", "Image", "Cell", "Action", "From", "To", "Who"]]
+    out = [["When (UTC)", "Image", "Cell", "Action", "From", "To", "Who"]]
     for a in data.audit:
-        out.append([a.when, a.image, str(a.cell_id), a.action, a.from_class or "-",
+        out.append([utc_text(a.when), a.image, str(a.cell_id), a.action, a.from_class or "-",
                     a.to_class or "-", a.who or "-"])
     return out
 
@@ -70,4 +84,4 @@ def signature_rows(data: ReportData) -> list[tuple[str, str]]:
 def gallery_heading(data: ReportData, code: int) -> str:
     shown = len(data.galleries.get(code, []))
     total = data.gallery_totals.get(code, shown)
-    return f"{data.class_name(code)}: {shown} of {total} cells shown"
+    return f"{data.class_name(code)}: {shown} of {total} cell{'s' if total != 1 else ''} shown"
