@@ -3,7 +3,6 @@
 import base64
 import re
 
-import numpy as np
 import pytest
 
 from napari_wbcseg.report import render_html, render_pdf, report_format, write_report
