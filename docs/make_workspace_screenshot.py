@@ -12,7 +12,7 @@ import napari
 
 HERE = Path(__file__).resolve().parent / "images"
 DOCKS = ("AHE-Retinex colour correction", "Segment white blood cells",
-         "Correct white-cell labels", "Train / fine-tune a network")
+         "Correct white-cell labels", "Train / fine-tune a network", "Review cells")
 
 
 def shot(width, height):

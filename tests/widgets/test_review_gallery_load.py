@@ -62,3 +62,12 @@ def test_thousand_cells_thumbnails_lazily_off_the_gui_thread(make_napari_viewer,
     first = view.visualRect(g.model.index(1))
     assert header.width() >= view.viewport().width() - 3 * view.spacing() - 2
     assert first.top() >= header.bottom() and first.left() <= header.left() + view.spacing()
+
+
+def test_every_control_has_a_tooltip_and_a_help_link(make_napari_viewer):
+    from napari_wbcseg._widgets.dock_help import help_links, native_controls_without_tooltip
+
+    viewer = make_napari_viewer()
+    _, g = viewer.window.add_plugin_dock_widget("napari-wbcseg", "Review cells")
+    assert native_controls_without_tooltip(g.native) == []
+    assert help_links(g.native) == ["review.md"]

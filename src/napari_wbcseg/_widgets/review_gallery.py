@@ -11,8 +11,8 @@ click centres the viewer on the cell.  See docs/review.md.
 from __future__ import annotations
 
 from magicgui.widgets import Container, FloatSpinBox, Label, SpinBox
-from qtpy.QtCore import QItemSelectionModel, Qt, QTimer, Signal
-from qtpy.QtWidgets import QListView
+from qtpy.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
+from qtpy.QtWidgets import QDockWidget, QListView, QMainWindow
 
 from ..core.gallery_groups import DEFAULT_THRESHOLD, GalleryRows, build_groups
 from .correction_view import on_removed
@@ -29,6 +29,36 @@ VIEW_MIN_HEIGHT = 260
 HINT = ("Arrows move; 1-9 (or Ctrl+1-9) set the class, U unidentified, Enter accepts, "
         "Delete removes a non-white cell, Space / click shows the cell in the viewer. "
         "Undo in the Correct dock (Ctrl+Z).")
+
+
+class _LeftDocker(QObject):
+    """Moves the dock to the main window's left area once napari has docked it: the
+    right area already stacks the other four docks (all must fit 1366x768)."""
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.ParentChange and isinstance(obj.parent(), QDockWidget):
+            QTimer.singleShot(0, lambda: self._move(obj))
+        return False
+
+    def _move(self, native, tries: int = 20):
+        if isinstance(native.parent(), QDockWidget) and tries:  # dock_scroll wraps it first
+            QTimer.singleShot(0, lambda: self._move(native, tries - 1))
+            return
+        dock = native.parent()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parent()
+        window = dock.parent() if dock is not None else None
+        if isinstance(window, QMainWindow) and window.dockWidgetArea(dock) != \
+                Qt.DockWidgetArea.LeftDockWidgetArea:
+            window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+            dock.show()
+            dock.layout().invalidate()
+            dock.updateGeometry()
+
+
+def dock_on_the_left(native) -> None:
+    native._wbcseg_left = docker = _LeftDocker(native)
+    native.installEventFilter(docker)
 
 
 class GalleryView(QListView):
@@ -82,15 +112,17 @@ class ReviewGallery(GalleryActions, Container):
         self.progress_label.native.setWordWrap(True)
         self.hint = Label(value=HINT)
         self.hint.native.setWordWrap(True)
-        self.extend([self.threshold, self.target, self.reviewed_label, self.progress_label])
+        self.append(self.reviewed_label)
         self.model = GalleryModel(THUMB)
         self.view = GalleryView()
         self.view.setModel(self.model)
         self.view.setItemDelegate(GalleryDelegate(self.view, THUMB))
-        self.native.layout().addWidget(self.view)
-        self.append(self.hint)
+        self.extend([self.progress_label, self.threshold, self.target, self.hint])
         apply_tooltips(self, REVIEW)
         add_help_link(self, "review.md")
+        # the cells right under the first line, seen in a short dock (after every magicgui
+        # append: magicgui inserts at its own count, which leaves out this Qt widget)
+        self.native.layout().insertWidget(1, self.view)
         self.view.key_pressed.connect(self.on_key)
         self.view.clicked.connect(lambda ix: self.show_cell(self.model.rows.cell_at(ix.row())))
         self.threshold.changed.connect(self.schedule_refresh)
@@ -104,6 +136,7 @@ class ReviewGallery(GalleryActions, Container):
         for event in (layers.events.inserted, layers.events.removed):
             event.connect(self.schedule_refresh)
         on_removed(self.native, self.close_widget)
+        dock_on_the_left(self.native)
         # the viewer closing deletes the dock without taking it out first
         self.native.destroyed.connect(lambda *_: self.close_widget(deleted=True))
         self.refresh()

@@ -186,8 +186,11 @@ class GalleryModel(QAbstractListModel):
             self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])
 
     def close(self) -> None:
-        self.pool.clear()  # queued jobs never start; running ones find no receiver
-        self._signals.done.disconnect(self._on_done)
+        try:
+            self.pool.clear()  # queued jobs never start; running ones find no receiver
+            self._signals.done.disconnect(self._on_done)
+        except (RuntimeError, TypeError):  # already deleted with the application
+            pass
 
 
 class GalleryDelegate(QStyledItemDelegate):
