@@ -7,7 +7,9 @@ table and review state.  Both raise ``io.project.ProjectError`` with a one-line
 reason.  Each is split into a GUI-thread half (copying layers, adding layers) and a
 half for any thread (writing, decoding).  ``ReviewProjectActions`` is the widget side (a
 mixin of ``CorrectionWidget``): review check boxes and the project buttons (whose files
-are written and decoded in a worker thread), with napari notifications for failures.
+are written and decoded in a worker thread), with napari notifications for failures.  The
+dock holds the project's one-writer lock (``review.ProjectLock``) from its first save or
+open until it closes: a second napari window on the same project is refused its saves.
 """
 from __future__ import annotations
 
@@ -19,21 +21,59 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..core.correction_state import ReviewState
 from ..io.project import ProjectError, load_entry, read_project, save_image_entry
+from ..review import CaseError, ProjectLock
 from ..schema import labels_layer_kwargs, style_labels_layer
+from ..schemes.tables import classes_to_json
 from .correction_layers import CorrectionLayers, find_layer_sets, shape_problem
+from .correction_view import _RemovalWatcher
 from .review_metadata import review_metadata
 
+# (callback, viewer or None): callback(folder) after each project save (the gallery's
+# audit) or open (the case panel); a listener with a viewer hears only that viewer's docks
+_SAVE_LISTENERS: list = []
+_OPEN_LISTENERS: list = []
 
-_SAVE_LISTENERS: list = []  # callback(folder) after each project save (the gallery's audit)
+
+def _unwrapped(viewer):
+    """The viewer itself: napari hands each plugin widget its own proxy of it."""
+    return getattr(viewer, "__wrapped__", viewer)
 
 
-def on_project_saved(callback, remove: bool = False) -> None:
-    """Call ``callback(folder)`` after each successful project save (``remove``: stop)."""
-    if remove:
-        if callback in _SAVE_LISTENERS:
-            _SAVE_LISTENERS.remove(callback)
-    elif callback not in _SAVE_LISTENERS:
-        _SAVE_LISTENERS.append(callback)
+def _listen(listeners: list, callback, remove: bool, viewer) -> None:
+    listeners[:] = [e for e in listeners if e[0] != callback]
+    if not remove:
+        listeners.append((callback, None if viewer is None else _unwrapped(viewer)))
+
+
+def _notify(listeners: list, viewer, folder) -> None:
+    for callback, wanted in list(listeners):
+        if wanted is None or wanted is _unwrapped(viewer):
+            callback(Path(folder))
+
+
+def on_project_saved(callback, remove: bool = False, viewer=None) -> None:
+    """Call ``callback(folder)`` after each successful project save (``remove``: stop);
+    with ``viewer``, only after saves made in that viewer."""
+    _listen(_SAVE_LISTENERS, callback, remove, viewer)
+
+
+def on_project_opened(callback, remove: bool = False, viewer=None) -> None:
+    """Call ``callback(folder)`` after a project was opened into the viewer (``viewer``:
+    only that one), its layers added."""
+    _listen(_OPEN_LISTENERS, callback, remove, viewer)
+
+
+def notify_project_saved(viewer, folder) -> None:
+    """Tell the save listeners of ``viewer`` that its project at ``folder`` was written
+    (for a save made elsewhere than the Correct dock's buttons, e.g. the case panel)."""
+    _notify(_SAVE_LISTENERS, viewer, folder)
+
+
+def _same_folder(a, b) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return Path(a).absolute() == Path(b).absolute()
 
 
 def snapshot_for_project(viewer) -> tuple[list[dict], list[str], dict]:
@@ -77,7 +117,8 @@ def write_project(folder, entries) -> list[str]:
     return [e["name"] for e in entries]
 
 
-def _mark_saved(sets, saved, folder) -> None:
+def mark_saved(sets, saved, folder) -> None:
+    """GUI thread: the saved sets' layers now belong to the project at ``folder``."""
     for name in saved:
         for layer in sets[name].values():
             layer.metadata["project"] = str(folder)
@@ -87,7 +128,7 @@ def save_layers_to_project(viewer, folder) -> tuple[list[str], list[str]]:
     """Save every complete layer set with its image; returns (saved names, skipped names)."""
     entries, skipped, sets = snapshot_for_project(viewer)
     saved = write_project(Path(folder), entries)
-    _mark_saved(sets, saved, folder)
+    mark_saved(sets, saved, folder)
     return saved, skipped
 
 
@@ -101,7 +142,7 @@ def read_project_arrays(folder):
 
 def add_loaded_project(viewer, project, data) -> list[str]:
     """GUI thread: add the decoded images with their label layers; returns the names."""
-    classes = [{"code": c.code, "name": c.name, "color": c.color} for c in project.classes]
+    classes = classes_to_json(project.classes)  # group and hotkey too (the gallery's keys)
     added = []
     for entry, arrays in data:
         meta = {"project": str(project.path)}
@@ -130,6 +171,8 @@ def add_project_to_viewer(viewer, folder) -> list[str]:
 
 
 class ReviewProjectActions:
+    _project_lock: ProjectLock | None = None  # this dock's one-writer lock, once it has one
+
     # ---- review --------------------------------------------------------------------------
     def _on_image_reviewed(self, value):
         if self.current is None and value:
@@ -154,19 +197,28 @@ class ReviewProjectActions:
     # ---- project ------------------------------------------------------------------------
     # save_project / open_project run on the calling thread (scripts, tests); the buttons
     # decode and write in a worker (save_project_in_background / open_project_in_background)
+    # The lock is taken after the snapshot succeeded (so a refused save creates no folder)
+    # and before anything is written.
     def save_project(self, folder) -> list[str]:
         try:
-            saved, skipped = save_layers_to_project(self._viewer, folder)
+            entries, skipped, sets = snapshot_for_project(self._viewer)
+        except ProjectError as exc:
+            show_error(f"Save project: {exc}")
+            return []
+        if not self._lock_project(folder):
+            return []
+        try:
+            saved = write_project(Path(folder), entries)
         except (ProjectError, OSError) as exc:
             show_error(f"Save project: {exc}")
             return []
+        mark_saved(sets, saved, folder)
         self._saved(folder, saved, skipped)
         return saved
 
     def _saved(self, folder, saved, skipped) -> None:
         self.project_dir = Path(folder)
-        for callback in list(_SAVE_LISTENERS):  # e.g. the review gallery's audit trail
-            callback(Path(folder))
+        _notify(_SAVE_LISTENERS, self._viewer, folder)  # e.g. the review gallery's audit trail
         if skipped:
             show_warning(f"Save project: no image layer for {skipped}; not saved")
         show_info(f"Saved {len(saved)} image(s) to the project {folder}")
@@ -181,9 +233,52 @@ class ReviewProjectActions:
 
     def _opened(self, folder, added) -> list[str]:
         self.project_dir = Path(folder)
+        refusal = self._try_lock(folder)
+        if refusal:
+            show_warning(f"Open project: {refusal}; saving it from this window will be "
+                         "refused while it is open there")
         self.refresh_sets()
         self.layer_set.value = added[0]
+        _notify(_OPEN_LISTENERS, self._viewer, folder)  # e.g. the case panel restores its case
         return added
+
+    # ---- one writer per project ------------------------------------------------------------
+    def _try_lock(self, folder) -> str | None:
+        """Hold the lock of the project at ``folder`` (keeping the one held for it); the
+        reason when it cannot be had (another window holds it, unwritable folder)."""
+        old = self._project_lock
+        if old is not None and old.held and _same_folder(old.project_dir, folder):
+            return None
+        try:
+            new = ProjectLock(folder).acquire()
+        except CaseError as exc:
+            return str(exc)
+        if old is not None:
+            old.release()
+        self._project_lock = new
+        self._release_on_close()
+        return None
+
+    def _lock_project(self, folder, what: str = "Save project") -> bool:
+        """``_try_lock`` with one error notification ("<what>: reason") on refusal."""
+        refusal = self._try_lock(folder)
+        if refusal:
+            show_error(f"{what}: {refusal}")
+        return refusal is None
+
+    def release_project_lock(self) -> None:
+        if self._project_lock is not None:
+            self._project_lock.release()
+            self._project_lock = None
+
+    def _release_on_close(self) -> None:
+        native = self.native
+        if getattr(native, "_wbcseg_lock_watcher", None) is None:
+            # the dock's close button un-parents the widget; the viewer closing deletes it
+            native._wbcseg_lock_watcher = watcher = _RemovalWatcher(
+                native, self.release_project_lock)
+            native.installEventFilter(watcher)
+            native.destroyed.connect(lambda *_: self.release_project_lock())
 
     def _project_worker(self, func, args, what, on_done):
         """Run ``func(*args)`` in a worker; ``on_done(result)`` on the GUI thread; errors
@@ -213,9 +308,11 @@ class ReviewProjectActions:
         except ProjectError as exc:
             show_error(f"Save project: {exc}")
             return None
+        if not self._lock_project(folder):
+            return None
 
         def done(saved):
-            _mark_saved(sets, saved, folder)
+            mark_saved(sets, saved, folder)
             self._saved(folder, saved, skipped)
         return self._project_worker(write_project, (Path(folder), entries), "Save project", done)
 
