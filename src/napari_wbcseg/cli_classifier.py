@@ -2,8 +2,10 @@
 
 The per-cell classifier trains from every labelled cell of the ``--data`` folders (any
 layout ``train`` reads).  An annotation project brings its own class table (marrow
-schemes included); other folders use the five blood classes.  The result is a user
-classifier, used at once behind every segmentation model with the same class table.
+schemes included); other folders use ``--scheme`` (a built-in scheme or a scheme file),
+else the five blood classes.  Its head has one output per class of the table and its
+card lists the table (codes included).  The result is a user classifier, used at once
+behind every segmentation model with the same class table.
 """
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ def add_parsers(sub) -> None:
                        "classifier, used at once behind every model with the same classes.")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="labelled folder(s), as for `napari-wbcseg train`")
+    p.add_argument("--scheme", metavar="NAME|FILE.csv", default=None,
+                   help="class table of folders that are not annotation projects: a "
+                   "built-in scheme (blood-5part, blood-extended, marrow-icsh) or a scheme "
+                   "file (default: a project's own table, else blood-5part)")
     p.add_argument("--name", default=None, help="name of the classifier (default: "
                    "cell-classifier-DATE)")
     p.add_argument("--segmenter", metavar="MODEL|truth", default=None,
@@ -56,46 +62,41 @@ def add_parsers(sub) -> None:
     lst.set_defaults(func=cmd_classifiers)
 
 
-def class_table(folders):
-    """(classes, num_classes) of the data: an annotation project's own table, else the five
-    blood classes.  ``CliError`` when two projects disagree."""
+def class_table(folders, scheme=None):
+    """The class table of the data (``[{"code", "name", "color"[, "group"]}, ...]``):
+    ``scheme`` when given, else an annotation project's own table, else the five blood
+    classes.  ``CliError`` when projects disagree or ``scheme`` does not load."""
     from .cli import CliError
-    from .io.project import is_project, read_project
-    from .schema import DEFAULT_CLASSES, UNIDENTIFIED
+    from .training.data.class_tables import ClassTableError, data_class_table
 
-    tables = []
-    for folder in folders:
-        if is_project(folder):
-            try:
-                project = read_project(folder)
-            except (OSError, ValueError) as exc:
-                raise CliError(str(exc)) from None
-            tables.append(tuple((c.code, c.name, c.color) for c in project.classes
-                                if c.code != UNIDENTIFIED))
-    if len(set(tables)) > 1:
-        raise CliError("the annotation projects given have different class tables; train "
-                       "one classifier per class table")
-    rows = tables[0] if tables else tuple((c.code, c.name, c.color) for c in DEFAULT_CLASSES
-                                          if c.code != UNIDENTIFIED)
-    return [{"code": int(a), "name": b, "color": c} for a, b, c in rows]
+    try:
+        return data_class_table(folders, scheme)
+    except ClassTableError as exc:
+        raise CliError(str(exc)) from None
 
 
-def _load(folders, classes, synthetic):
+def _load(folders, classes, synthetic, log=print):
     from .io.project import is_project
     from .training.data.folders import load_project
     from .training.data.sources import load_data_folders
+    from .training.engine.session import class_codes
 
-    top = max(c["code"] for c in classes)
     samples = []
     for folder in folders:
         if is_project(folder):
-            samples += load_project(folder, num_classes=top)
+            samples += load_project(folder, classes=classes)
         else:
             samples += load_data_folders([folder])
     if synthetic:
         from .training.data.datasets import synthetic_samples
 
         samples += synthetic_samples(synthetic)
+    known = {int(c["code"]) for c in classes}
+    foreign = [c for c in class_codes(samples) if c not in known]
+    if foreign:  # cells the table lacks are not learnt; say so rather than drop them quietly
+        log(f"note: cell-type codes {', '.join(map(str, foreign[:10]))} are not in the class "
+            f"table ({len(classes)} classes): those cells are left out (--scheme names the "
+            "table of folders that are not projects)")
     return samples
 
 
@@ -132,7 +133,7 @@ def cmd_train_classifier(args) -> int:
         from .cli_args import check_out_dir
 
         check_out_dir(args.out)
-    classes = class_table(args.data)
+    classes = class_table(args.data, args.scheme)
     try:
         samples = _load(args.data, classes, args.synthetic)
     except (FileNotFoundError, ValueError) as exc:

@@ -58,7 +58,7 @@ from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
-from ..schema import UNIDENTIFIED
+from ..schema import DEFAULT_CLASSES, UNIDENTIFIED
 
 MIN_CELL_AREA_PX = 100  # default, in pixels; see min_area_px() for physical sizes
 MIN_NUCLEUS_AREA_PX = 20
@@ -96,7 +96,7 @@ def min_area_px(area_um2: float, pixel_size_um: float) -> int:
     return max(1, int(round(float(area_um2) / float(pixel_size_um) ** 2)))
 
 
-def instances_from_probabilities(sem_prob, cls_prob, *, class_codes=(1, 2, 3, 4, 5),
+def instances_from_probabilities(sem_prob, cls_prob, *, class_codes=None,
                                  min_cell_area: int = MIN_CELL_AREA_PX,
                                  min_nucleus_area: int = MIN_NUCLEUS_AREA_PX,
                                  fill_holes: bool = True, split_touching: bool = True,
@@ -106,7 +106,9 @@ def instances_from_probabilities(sem_prob, cls_prob, *, class_codes=(1, 2, 3, 4,
 
     ``cls_prob`` may be ``None`` (segmentation-only model): every cell then gets the
     code :data:`~napari_wbcseg.schema.UNIDENTIFIED` and confidence NaN.  ``class_codes``
-    gives the code of each of the K class channels.  See the module docstring for the
+    gives the code of each of the K class channels (a model card's table; default: the
+    codes of :data:`~napari_wbcseg.schema.DEFAULT_CLASSES`, the bundled heads').
+    See the module docstring for the
     method; ``neck_ratio`` (0..1) is how narrow, relative to the thinner cell, a
     passage must be to split two cells (lower splits less).
     """
@@ -114,6 +116,8 @@ def instances_from_probabilities(sem_prob, cls_prob, *, class_codes=(1, 2, 3, 4,
     if sem.ndim != 3 or sem.shape[0] != 3:
         raise ValueError(f"sem_prob must have shape (3, H, W), got {sem.shape}")
     H, W = sem.shape[1:]
+    if class_codes is None:
+        class_codes = [c.code for c in DEFAULT_CLASSES if c.code != UNIDENTIFIED]
     codes = [int(c) for c in class_codes]
     if cls_prob is not None:
         cls_prob = np.asarray(cls_prob)
@@ -121,7 +125,7 @@ def instances_from_probabilities(sem_prob, cls_prob, *, class_codes=(1, 2, 3, 4,
             raise ValueError(f"cls_prob must have shape (K, {H}, {W}), got {cls_prob.shape}")
         if cls_prob.shape[0] != len(codes):
             raise ValueError(f"cls_prob has {cls_prob.shape[0]} channels but class_codes "
-                             f"lists {len(codes)} codes")
+                             f"lists {len(codes)} codes (pass the model's class codes)")
     if any(not 0 < c < 256 for c in codes):
         raise ValueError(f"class codes must be 1..255, got {codes}")
     min_cell_area, min_nucleus_area = max(int(min_cell_area), 1), max(int(min_nucleus_area), 1)

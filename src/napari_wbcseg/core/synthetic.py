@@ -3,7 +3,9 @@
 Offline sample data, README demo and test fixture: a Wright/Giemsa-like field of
 red cells, platelets and white cells whose nucleus / cytoplasm / cell-type labels
 follow the schema of :mod:`napari_wbcseg.schema` and match the drawn cells to the
-pixel (see :mod:`.synthetic_cells`).  Needs only numpy and OpenCV.
+pixel (see :mod:`.synthetic_cells`).  With ``scheme=`` (e.g. ``"marrow-icsh"``) the cells
+carry that table's codes and are drawn as their names look (:mod:`.synthetic_marrow`).
+Needs only numpy and OpenCV.
 """
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ class SyntheticSmear:
 
 def synthetic_smear(shape=(768, 1024), n_wbc: int = 5, seed=0, classes: Sequence[int] | None = None,
                     pixel_size_um: float = 0.2, rbc_density: float = 0.55, touching: bool = False,
-                    illumination: float = 0.25, noise: float = 2.0) -> SyntheticSmear:
+                    illumination: float = 0.25, noise: float = 2.0, scheme=None
+                    ) -> SyntheticSmear:
     """Draw a stained blood-smear field and its white-cell labels.
 
     ``classes`` lists class codes (1 neutrophil, 2 lymphocyte, 3 monocyte,
@@ -46,13 +49,24 @@ def synthetic_smear(shape=(768, 1024), n_wbc: int = 5, seed=0, classes: Sequence
     scales the platelets with them; 0 gives an empty slide.  ``illumination`` is the
     strength of the uneven lighting (vignetting plus a gradient, corners dimmer and
     slightly yellow), ``noise`` the std of the sensor noise in grey levels.  The same
-    seed always gives the same smear.  Raises ValueError for bad arguments or if the
-    cells do not fit.
+    seed always gives the same smear.  ``scheme`` (a built-in scheme name, a scheme file or
+    a :class:`~napari_wbcseg.schemes.ClassScheme`): ``classes`` are codes of its table
+    (default: all its classes in turn), each cell drawn as its class's name looks; None
+    (default) is the five blood types above.  Raises ValueError for bad arguments, a class
+    without a synthetic appearance, or if the cells do not fit.
     """
+    looks = None
+    if scheme is not None:
+        classes, looks = _scheme_looks(scheme, classes)
     H, W, n_wbc, codes = _check_args(shape, n_wbc, classes, pixel_size_um, rbc_density,
-                                     illumination, noise)
+                                     illumination, noise, looks)
     rng = np.random.default_rng(seed)
-    cells = [make_cell(c, pixel_size_um, rng) for c in codes]
+    if looks is None:
+        cells = [make_cell(c, pixel_size_um, rng) for c in codes]
+    else:
+        from .synthetic_marrow import make_look_cell
+
+        cells = [make_look_cell(looks[c], pixel_size_um, rng) for c in codes]
     partners = _place(cells, H, W, touching, rng)
     px = 1.0 / pixel_size_um
     od = np.zeros((H, W, 3), np.float32)
@@ -74,16 +88,47 @@ def synthetic_smear(shape=(768, 1024), n_wbc: int = 5, seed=0, classes: Sequence
             raise ValueError(f"pixel size {pixel_size_um} um is too coarse to draw white cells")
         nucleus[box][in_nuc] = i + 1
         cytoplasm[box][in_cell & ~in_nuc] = i + 1
-        cell_type[box][in_cell] = cell.code
+        cell_type[box][in_cell] = codes[i]
         cov = np.clip(f + 0.5, 0.0, 1.0)[..., None]
-        od[box] = od[box] * (1 - cov) + cov * cell_density(cell, f, fn, rng, pixel_size_um)
+        od[box] = od[box] * (1 - cov) + cov * _density(cell, f, fn, rng, pixel_size_um)
 
     image = _expose(od, illumination, noise, px, rng)
     return SyntheticSmear(image, nucleus, cytoplasm, cell_type,
-                          {i + 1: int(c.code) for i, c in enumerate(cells)}, float(pixel_size_um))
+                          {i + 1: int(c) for i, c in enumerate(codes)}, float(pixel_size_um))
 
 
-def _check_args(shape, n_wbc, classes, pixel_size_um, rbc_density, illumination, noise):
+def _density(cell, f, fn, rng, um_per_px):
+    if not cell.look:
+        return cell_density(cell, f, fn, rng, um_per_px)
+    from .synthetic_marrow import look_density
+
+    return look_density(cell, f, fn, rng, um_per_px)
+
+
+def _scheme_looks(scheme, classes):
+    """``(codes, {code: class name})`` of the classes of ``scheme`` that ``classes`` asks
+    for (default: every class but unidentified); ValueError for a class without a look."""
+    from ..schemes import load_scheme
+    from .synthetic_marrow import has_look
+
+    try:
+        table = load_scheme(scheme)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    names = {c.code: c.name for c in table.classes if c.code != 255}
+    codes = list(names) if classes is None else list(classes)
+    for c in codes:
+        if c not in names:
+            raise ValueError(f"class code {c!r} is not in scheme {table.name!r} "
+                             f"(codes {', '.join(map(str, names))})")
+        if not has_look(names[c]):
+            raise ValueError(f"class {names[c]!r} (code {c}) of scheme {table.name!r} has no "
+                             "synthetic appearance")
+    return codes, names
+
+
+def _check_args(shape, n_wbc, classes, pixel_size_um, rbc_density, illumination, noise,
+                looks=None):
     try:
         H, W = (int(s) for s in shape)
         exact = all(float(s) == int(s) for s in shape)
@@ -101,9 +146,10 @@ def _check_args(shape, n_wbc, classes, pixel_size_um, rbc_density, illumination,
                         ("noise", noise, 255.0)):
         if not (isinstance(v, (int, float, np.number)) and 0.0 <= v <= hi):
             raise ValueError(f"{name} must be between 0 and {hi}, got {v!r}")
+    allowed = CELL_CODES if looks is None else tuple(looks)
     base = CELL_CODES if classes is None else [c for c in classes]
-    if classes is not None and n_wbc and (not base or any(c not in CELL_CODES for c in base)):
-        raise ValueError(f"classes must be codes from {CELL_CODES}, got {classes!r}")
+    if classes is not None and n_wbc and (not base or any(c not in allowed for c in base)):
+        raise ValueError(f"classes must be codes from {allowed}, got {classes!r}")
     codes = [int(base[i % len(base)]) for i in range(n_wbc)]
     return H, W, int(n_wbc), codes
 

@@ -98,6 +98,7 @@ class WhiteCell:
     harmonics: np.ndarray  # rows (k, amplitude, phase) of the outline's wobble
     nucleus: list  # ("+"|"-", primitive name, args) in cell-centred px coordinates
     center: tuple = (0.0, 0.0)
+    look: str = ""  # a marrow appearance of :mod:`.synthetic_marrow`; "": the code's own
 
     @property
     def rmax(self) -> float:

@@ -4,7 +4,10 @@
 corrections) and returns, per cell id, the class code, its calibrated confidence and
 the probabilities.  Below ``threshold`` a cell is "unidentified"
 (:data:`~napari_wbcseg.schema.UNIDENTIFIED`); cells too small to be a white cell are
-unidentified too, with the reason.
+unidentified too, with the reason.  Codes are those of the classifier's card (any class
+table: a marrow classifier writes marrow codes, gapped codes too), never head indices;
+:func:`cell_type_image` paints them into a cell-type layer, mapped onto a project's
+table (:func:`classifier_mapping`) where the two tables differ.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import numpy as np
 
 from ..schema import UNIDENTIFIED
 
-__all__ = ["CellClasses", "LoadedClassifier", "classify_cells", "load_classifier"]
+__all__ = ["CellClasses", "LoadedClassifier", "cell_type_image", "classifier_mapping",
+           "classify_cells", "load_classifier"]
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -181,6 +185,31 @@ def classify_cells(image, nucleus, cytoplasm, classifier: LoadedClassifier, *,
     for cid, reason in crops.skipped.items():
         out.codes[cid], out.confidence[cid], out.notes[cid] = UNIDENTIFIED, float("nan"), reason
     return out
+
+
+def classifier_mapping(classifier: LoadedClassifier, scheme):
+    """:class:`~napari_wbcseg.schemes.ClassMapping` of the classifier's classes onto
+    ``scheme`` (a project's :class:`~napari_wbcseg.schemes.ClassScheme`): ``identical``
+    when the tables agree; ``message()`` names what has no class in the project."""
+    from ..schemes import map_classes
+
+    return map_classes(classifier.entry.card["classes"], scheme,
+                       source_label=f"classifier {classifier.entry.name}")
+
+
+def cell_type_image(nucleus, cytoplasm, result: CellClasses, mapping=None) -> np.ndarray:
+    """uint8 cell-type layer of ``result``: each cell's code on the whole cell, 0 off the
+    cells, 255 on cells ``result`` lacks; ``mapping`` (:func:`classifier_mapping`)
+    converts the classifier's codes onto the project's table first."""
+    cells = np.where(np.asarray(nucleus) > 0, nucleus, cytoplasm).astype(np.int64)
+    lut = np.full(int(cells.max()) + 1 if cells.size else 1, UNIDENTIFIED, np.uint8)
+    lut[0] = 0
+    for cid, code in result.codes.items():
+        if 0 < cid < lut.size:
+            lut[cid] = code
+    if mapping is not None and not mapping.identical:
+        lut = mapping.apply(lut)
+    return lut[cells]
 
 
 def clear_cache() -> None:

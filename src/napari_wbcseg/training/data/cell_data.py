@@ -63,14 +63,14 @@ def truth_instances(semantic: np.ndarray, cell_class: np.ndarray):
     return nucleus, cytoplasm
 
 
-def _predicted_instances(predict, image, multiple, codes):
+def _predicted_instances(predict, image, multiple):
     from ...core.postprocessing import instances_from_probabilities
     from ..evaluation.evaluate import predict_sample
 
     probs = predict_sample(predict, image, multiple)
-    inst = instances_from_probabilities(probs[:3], probs[3:] if probs.shape[0] > 3 else None,
-                                        class_codes=codes[: max(0, probs.shape[0] - 3)] or
-                                        (1, 2, 3, 4, 5))
+    # only the cells are needed: their types come from the labels, so the network's own
+    # class channels (whatever its table) are not read
+    inst = instances_from_probabilities(probs[:3], None)
     return inst.nucleus, inst.cytoplasm
 
 
@@ -94,7 +94,8 @@ def collect_cells(samples, codes, *, predict=None, multiple: int = 32, size: int
                   on_sample=None) -> CellSet:
     """Crops and class indices of the labelled cells of ``samples``.
 
-    ``codes``: the class table's codes (index i <-> ``codes[i]``).  ``predict``: a
+    ``codes``: the class table's codes (index i <-> ``codes[i]``; gapped codes fine, see
+    :mod:`.class_tables`); cells of other codes are left out.  ``predict``: a
     segmentation predictor ((1, 3, h, w) float 0..1 -> (1, 3 + K, h, w)) whose cells are
     cropped; None crops the labelled cells with their own masks.
     """
@@ -105,7 +106,7 @@ def collect_cells(samples, codes, *, predict=None, multiple: int = 32, size: int
         if predict is None:
             nucleus, cytoplasm = truth_instances(native.semantic, native.cell_class)
         else:
-            nucleus, cytoplasm = _predicted_instances(predict, native.image, multiple, codes)
+            nucleus, cytoplasm = _predicted_instances(predict, native.image, multiple)
         cells = np.where(nucleus > 0, nucleus, cytoplasm)
         labels = _labels_of(cells, native.cell_class, codes)
         if labels:

@@ -26,9 +26,10 @@ anti-aliasing or drawing artefacts) is decoded with thresholds (``>= 64``/``>= 1
 resp. ``> 127``).  Anything else raises ValueError naming the file and the values.
 
 Cell types: 255 (unknown) on every cell unless ``classes.csv`` in the folder (columns
-``image,class``; image = file name or stem, class = code 1..5 or a name such as
-``neutrophil``) gives the image's class, which is put on the cell under the image centre
-(else the largest cell); other cells stay 255.
+``image,class``; image = file name or stem, class = a code or a name of the class table,
+``classes=``, default the five blood classes, e.g. ``neutrophil``) gives the image's
+class, which is put on the cell under the image centre (else the largest cell); other
+cells stay 255.  Samples keep the table's codes (:mod:`.class_tables`).
 
 Scale: ``scale=`` if given; for a project with a pixel size, from a typical white-cell
 diameter of :data:`TYPICAL_WBC_DIAMETER_UM`; otherwise ``NATIVE_CELL_DIAMETER / d`` with
@@ -47,7 +48,8 @@ import numpy as np
 
 from ...core.image import as_rgb_uint8
 from ...io.imread import SUPPORTED_SUFFIXES, read_image
-from ...schema import DEFAULT_CLASSES, UNIDENTIFIED
+from ...schema import DEFAULT_CLASSES
+from .class_tables import keep_table_codes, table_codes, table_rows
 from .sample import (BACKGROUND, CELL, CYTOPLASM, IGNORE, NATIVE_CELL_DIAMETER, NUCLEUS,
                      SYNTHETIC_CELL_DIAMETER_UM, UNKNOWN_CLASS, Sample, ignore_unlabelled)
 
@@ -61,18 +63,21 @@ MASK_SUFFIXES = ("_mask", "_labels", "_label", "_seg")
 MASK_DIRS = ("masks", "labels")
 MIN_CELL_AREA = 16  # px; smaller mask components are not counted as cells for the scale
 _TOLERANCE = 0.005
-_CLASS_NAMES = {c.name: c.code for c in DEFAULT_CLASSES if c.code != UNIDENTIFIED}
-_CLASS_NAMES.update({"baso": 5, "eosi": 4, "lymp": 2, "mono": 3, "neut": 1})
+#: short names some public sets use, for the five blood classes
+_SHORT_NAMES = {"baso": "basophil", "eosi": "eosinophil", "lymp": "lymphocyte",
+                "mono": "monocyte", "neut": "neutrophil"}
 
 
 # ---------------------------------------------------------------------------- projects
 
 def load_project(project_dir, *, reviewed_only: bool = True, scale: float | None = None,
-                 num_classes: int = 5) -> list[Sample]:
+                 num_classes: int | None = None, classes=None) -> list[Sample]:
     """The images of an annotation project as samples.
 
-    semantic: nucleus layer -> 2, cytoplasm layer -> 1.  cell_class: the cell-type layer;
-    "unidentified" (255) and codes above ``num_classes`` become 255.  Fully reviewed
+    semantic: nucleus layer -> 2, cytoplasm layer -> 1.  cell_class: the cell-type layer's
+    codes (gapped or above 5 too: marrow, extended blood); "unidentified" (255), codes
+    not in ``classes`` (a class table; default: the project's own) and, with
+    ``num_classes``, codes above it become 255.  ``meta["classes"]``: the table.  Fully reviewed
     images give ``complete=True``.  ``reviewed_only`` keeps the reviewed images plus
     those with a ``reviewed_cells`` list, whose unchecked cells become IGNORE (255) and
     which get ``complete=False``; False takes every image (unreviewed ones incomplete).
@@ -81,6 +86,8 @@ def load_project(project_dir, *, reviewed_only: bool = True, scale: float | None
     from ...io.project import load_entry, read_project
 
     project = read_project(project_dir)
+    table = table_rows(project.classes if classes is None else classes)
+    codes = table_codes(table)
     _warn_class_table(project, num_classes)
     folder_name = Path(project_dir).resolve().name
     rows, ids_list = [], []
@@ -94,10 +101,8 @@ def load_project(project_dir, *, reviewed_only: bool = True, scale: float | None
         semantic = np.zeros(nuc.shape, np.uint8)
         semantic[cyt > 0] = CYTOPLASM
         semantic[nuc > 0] = NUCLEUS
-        code = data.cell_type.astype(np.int64)
         cell = semantic > 0
-        cell_class = np.where(cell & ((code < 1) | (code > num_classes)), UNKNOWN_CLASS,
-                              code).astype(np.uint8)
+        cell_class = keep_table_codes(data.cell_type, cell, codes, num_classes)
         ids = np.where(nuc > 0, nuc, cyt).astype(np.int64)
         if partial:
             unchecked = cell & ~np.isin(ids, list(entry.reviewed_cells))
@@ -120,17 +125,27 @@ def load_project(project_dir, *, reviewed_only: bool = True, scale: float | None
             complete=bool(entry.reviewed), image_class=_image_class(cell_class),
             meta={"reviewed": entry.reviewed, "reviewed_cells": entry.reviewed_cells,
                   "n_cells": int(np.unique(ids[ids > 0]).size),
-                  "pixel_size_um": project.pixel_size_um}))
+                  "pixel_size_um": project.pixel_size_um, "classes": table,
+                  "scheme": project.scheme}))
     return out
 
 
-def _warn_class_table(project, num_classes: int) -> None:
-    defaults = {c.code: c.name for c in DEFAULT_CLASSES}
+def _warn_class_table(project, num_classes: int | None) -> None:
+    """Codes 1..K of the project that a segmentation head of K classes would learn as
+    another class (a user's table; the built-ins share their codes by design)."""
+    from ...schemes.scheme import normalise_name
+
+    defaults = {c.code: normalise_name(c.name) for c in DEFAULT_CLASSES}
+    top = len(DEFAULT_CLASSES) - 1 if num_classes is None else num_classes
+    same = {"segmented neutrophil": "neutrophil"}
     odd = [f"{c.code}={c.name}" for c in project.classes
-           if 1 <= c.code <= num_classes and defaults.get(c.code) != c.name]
+           if 1 <= c.code <= top and defaults.get(c.code) not in
+           (normalise_name(c.name), same.get(normalise_name(c.name)))]
     if odd:
         warnings.warn(f"{project.path}: class codes {', '.join(odd)} differ from the "
-                      "model's classes; they are trained as the model's classes",
+                      "model's classes; the segmentation model's cell-type head learns "
+                      "them as its own classes (the per-cell classifier learns the "
+                      "project's)",
                       stacklevel=3)
 
 
@@ -214,13 +229,16 @@ def decode_mask(mask: np.ndarray, name: str = "mask") -> tuple[np.ndarray, str]:
 
 
 def load_image_mask_folder(folder, *, scale: float | None = None, complete: bool = False,
-                           mark_unlabelled: bool = True, num_classes: int = 5) -> list[Sample]:
+                           mark_unlabelled: bool = True, num_classes: int | None = None,
+                           classes=None) -> list[Sample]:
     """A plain folder of image + mask pairs as samples (see the module docstring).
 
     Nothing says every white cell of such an image is masked, so by default samples get
     ``complete=False`` and pixels that look like unmasked white cells are set to 255
     (:func:`~.sample.ignore_unlabelled`); ``complete=True`` trusts the masks and marks
-    nothing.  Images without a mask are skipped with a warning.  Source
+    nothing.  ``classes``: the class table ``classes.csv`` names (default: the five blood
+    classes); with ``num_classes``, codes above it become 255.  Images without a mask
+    are skipped with a warning.  Source
     ``folder:<folder name>``, one group per image.
     """
     folder = Path(folder)
@@ -233,7 +251,8 @@ def load_image_mask_folder(folder, *, scale: float | None = None, complete: bool
     if unpaired:
         warnings.warn(f"{folder}: {len(unpaired)} images have no mask and are skipped "
                       f"(e.g. {unpaired[0].name})", stacklevel=2)
-    classes = _read_classes_csv(folder / "classes.csv", num_classes)
+    table = table_rows(DEFAULT_CLASSES if classes is None else classes)
+    classes = _read_classes_csv(folder / "classes.csv", table, num_classes)
     rows, ids_list = [], []
     for img_path, mask_path in pairs:
         image = read_image(img_path)
@@ -389,9 +408,15 @@ def _image_class(cell_class: np.ndarray) -> int:
     return int(known[0]) if known.size == 1 else 0
 
 
-def _read_classes_csv(path: Path, num_classes: int) -> dict[str, int]:
+def _read_classes_csv(path: Path, table, num_classes: int | None = None) -> dict[str, int]:
     if not path.is_file():
         return {}
+    from ...schemes.scheme import normalise_name
+
+    names = {normalise_name(r["name"]): r["code"] for r in table}
+    names.update({k: names[v] for k, v in _SHORT_NAMES.items() if v in names})
+    codes = set(names.values())
+    top = num_classes if num_classes is not None else 254
     out = {}
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
@@ -405,11 +430,11 @@ def _read_classes_csv(path: Path, num_classes: int) -> dict[str, int]:
                 continue
             if re.fullmatch(r"\d+", value):
                 code = int(value)
-            elif value.lower() in _CLASS_NAMES:
-                code = _CLASS_NAMES[value.lower()]
+            elif normalise_name(value) in names:
+                code = names[normalise_name(value)]
             elif value.lower() in ("unknown", "unidentified"):
                 code = UNKNOWN_CLASS
             else:
                 raise ValueError(f"{path}, line {i}: unknown class {value!r}")
-            out[image] = code if 1 <= code <= num_classes else UNKNOWN_CLASS
+            out[image] = code if code in codes and code <= top else UNKNOWN_CLASS
     return out

@@ -8,7 +8,9 @@ same TIFFs under names the user picks.  Put the corrected files beside their ima
     smears/  a.png  a_nucleus.tif  a_cytoplasm.tif  a_celltype.tif  b.jpg  b_nucleus.tif ...
 
 The cell-type file is optional (cell types unknown without it; ``_cell_type`` also
-accepted).  The labels are taken as complete (every white cell of the image labelled),
+accepted).  Its codes are kept as they are (any class table: gapped or marrow codes
+too) unless ``classes=`` names the table, whose codes alone are kept.  The labels are
+taken as complete (every white cell of the image labelled),
 since they come from a segmentation the user checked.  Annotation projects
 (:mod:`napari_wbcseg.io.project`) are the richer alternative, with review state.
 """
@@ -21,6 +23,7 @@ import numpy as np
 from ...core.image import as_rgb_uint8
 from ...io.imread import SUPPORTED_SUFFIXES, read_image
 from ...schema import LabelSchemaError, check_labels, semantic_from_layers
+from .class_tables import keep_table_codes, table_codes, table_rows
 from .sample import UNKNOWN_CLASS, Sample
 
 __all__ = ["LAYER_SUFFIXES", "find_layer_sets", "load_layer_folder"]
@@ -64,15 +67,20 @@ def find_layer_sets(folder) -> list[dict[str, Path]]:
     return sets
 
 
-def load_layer_folder(folder, *, scale: float | None = None, num_classes: int = 5
-                      ) -> list[Sample]:
+def load_layer_folder(folder, *, scale: float | None = None, num_classes: int | None = None,
+                      classes=None) -> list[Sample]:
     """Every image of ``folder`` with saved nucleus + cytoplasm (+ cell-type) label files.
+
+    ``classes``: the class table (codes it lacks become 255; default: every code 1..254
+    is kept); ``num_classes``: codes above it become 255 too.
 
     Raises ValueError (one line, naming the file) for labels that break the schema or
     whose shape differs from the image.  Source ``layers:<folder name>``.
     """
     from .folders import _scale_from_cells
 
+    table = None if classes is None else table_rows(classes)
+    codes = None if table is None else table_codes(table)
     folder = Path(folder)
     sets = find_layer_sets(folder)
     if not sets:
@@ -98,10 +106,7 @@ def load_layer_folder(folder, *, scale: float | None = None, num_classes: int = 
         except LabelSchemaError as exc:
             raise ValueError(f"{found['nucleus'].parent / found['image'].stem}: {exc}") from None
         semantic = semantic_from_layers(nuc, cyt)
-        code = cell_type.astype(np.int64)
-        cell = semantic > 0
-        cell_class = np.where(cell & ((code < 1) | (code > num_classes)), UNKNOWN_CLASS,
-                              code).astype(np.uint8)
+        cell_class = keep_table_codes(cell_type, semantic > 0, codes, num_classes)
         rows.append((found, image, semantic, cell_class))
         ids_list.append(np.where(nuc > 0, nuc, cyt).astype(np.int64))
     if scale is None:
@@ -115,5 +120,6 @@ def load_layer_folder(folder, *, scale: float | None = None, num_classes: int = 
             image=image, semantic=semantic, cell_class=cell_class, source=source, group=name,
             name=name, scale=float(scale), complete=True,
             image_class=int(known[0]) if known.size == 1 else (0 if known.size else UNKNOWN_CLASS),
-            meta={k: str(v) for k, v in found.items()}))
+            meta={**{k: str(v) for k, v in found.items()},
+                  **({"classes": table} if table is not None else {})}))
     return out

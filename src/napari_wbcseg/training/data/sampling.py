@@ -45,8 +45,9 @@ def make_sampler(samples, weights: dict, rng):
     return draw
 
 
-def class_balance_weights(samples, num_classes: int = 5):
-    """(K,) weights ~ 1/sqrt(cells of that type) over ``samples``, mean 1 (None if no types)."""
+def class_balance_weights(samples, num_classes: int):
+    """(K,) weights ~ 1/sqrt(cells of that type) over ``samples``, mean 1 (None if no types);
+    class k is code k + 1, as a segmentation head of ``num_classes`` learns them."""
     counts = np.zeros(num_classes)
     for s in samples:
         for code in np.unique(s.cell_class):
@@ -58,14 +59,21 @@ def class_balance_weights(samples, num_classes: int = 5):
     return w * (num_classes / w.sum())
 
 
-def cell_type_counts(samples, num_classes: int) -> np.ndarray:
-    """(K,) number of labelled cells (connected regions) of each type in ``samples``."""
-    counts = np.zeros(num_classes, np.int64)
+def cell_type_counts(samples, num_classes: int | None = None, *, codes=None) -> np.ndarray:
+    """Number of labelled cells (connected regions) of each type in ``samples``: (K,) for
+    codes 1..``num_classes`` (a segmentation head), or one per code of ``codes`` (a class
+    table's, in its order, gapped codes too)."""
+    if codes is None:
+        if num_classes is None:
+            raise ValueError("cell_type_counts needs num_classes or codes")
+        codes = range(1, int(num_classes) + 1)
+    codes = [int(c) for c in codes]
+    counts = np.zeros(len(codes), np.int64)
     for s in samples:
-        for code in range(1, num_classes + 1):
-            mask = s.cell_class == code
-            if mask.any():
-                counts[code - 1] += ndimage.label(mask)[1]
+        present = set(np.unique(s.cell_class).tolist())
+        for i, code in enumerate(codes):
+            if code in present:
+                counts[i] += ndimage.label(s.cell_class == code)[1]
     return counts
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from ...io.atomic import write_text_atomic
 from ...io.fetch import sha256_of
-from ...schema import DEFAULT_CLASSES
 
 DATA_LICENCES = {
     "segmentation_WBC": "zxaoyou/segmentation_WBC, GPL-3.0 (Zheng et al. 2018; acknowledge "
@@ -39,7 +38,8 @@ def data_licences(data: dict) -> list[str]:
 
 def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
                 native_cell_diameter=80.0, notes: str = "", dtype: str = "float32",
-                validation: dict | None = None, selection: dict | None = None) -> Path:
+                validation: dict | None = None, selection: dict | None = None,
+                classes=None) -> Path:
     """Save ``result.model`` as ``<folder>/<name>.safetensors`` + ``<name>.json``.
 
     ``dtype="float16"`` halves the file (weights are converted back to float32 on load).
@@ -48,6 +48,8 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
     numbers of the images the best epoch was picked on.  Without ``validation`` the best
     epoch's numbers (``result.best_validation``) become ``validation``, marked
     ``selection_free: false`` since they were picked on those same images.
+    ``classes``: the table the cell-type head learnt (channel k is code k + 1; default the
+    five blood classes); the card lists its first K rows.
     """
     from ...models.weights import save_weights
     from ..evaluation.evaluate import summary
@@ -56,14 +58,14 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{name}.safetensors"
     model = result.model
+    head = head_classes(classes, model.num_classes)
     save_weights(model, weights, {"name": name}, dtype=dtype)
     card = {
         "name": name,
         "architecture": model.architecture,
         "config": model.config,
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "classes": [{"code": c.code, "name": c.name, "color": c.color}
-                    for c in DEFAULT_CLASSES if c.code < 255][: model.num_classes],
+        "classes": head,
         "input": "RGB, 0..1 (any normalisation happens inside the model)",
         "preprocessing": {"method": preprocessing},
         "native_cell_diameter_px": native_cell_diameter,
@@ -88,6 +90,22 @@ def write_model(folder, name: str, result, *, data: dict, preprocessing="none",
     card_path = folder / f"{name}.json"
     write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
     return card_path
+
+
+def head_classes(classes, num_classes: int) -> list[dict]:
+    """The classes of a cell-type head of ``num_classes`` channels: the rows of codes 1, 2,
+    ... of ``classes`` (default: the five blood classes) up to the first code the table
+    lacks, since the loss trains channel k on code k + 1 (a marrow table: its codes 1..5)."""
+    from ..data.class_tables import default_table, table_rows
+
+    by_code = {r["code"]: r for r in (table_rows(classes) if classes is not None
+                                      else default_table())}
+    rows = []
+    for code in range(1, int(num_classes) + 1):
+        if code not in by_code:
+            break
+        rows.append(by_code[code])
+    return rows
 
 
 def chain_history(card_path, previous_card: dict) -> None:

@@ -81,6 +81,10 @@ class SessionParams:
     # classifier_settings: ClassifierConfig fields over its short schedule (e.g. crop_size)
     train_classifier: bool = True
     classifier_settings: dict = field(default_factory=dict)
+    # the class table of the data (e.g. the open project's, CellClass or dicts); None:
+    # that of the project folders given, else the starting model's, else the five blood
+    # classes.  The per-cell classifier learns it; the segmentation head keeps its own.
+    classes: tuple | None = None
 
 
 @dataclass
@@ -136,12 +140,18 @@ class SessionOutcome:
 
 # ------------------------------------------------------------------------------ data
 
-def samples_from_layer_sets(sets, num_classes: int = 5) -> tuple[list[Sample], list[str]]:
-    """``(samples, skipped)``: one sample per usable set, a one-line reason per unusable one."""
+def samples_from_layer_sets(sets, num_classes: int | None = None, classes=None
+                            ) -> tuple[list[Sample], list[str]]:
+    """``(samples, skipped)``: one sample per usable set, a one-line reason per unusable one.
+
+    Cell types keep their codes (any class table); codes not in ``classes`` (a table;
+    default: every code 1..254) and, with ``num_classes``, above it become 255."""
     from ...core.image import ImageFormatError, as_rgb_uint8
     from ...schema import LabelSchemaError, check_labels, semantic_from_layers
+    from ..data.class_tables import keep_table_codes, table_codes
     from ..data.folders import _image_class, _scale_from_cells
 
+    codes = None if classes is None else table_codes(classes)
     rows, ids_list, skipped = [], [], []
     for s in sets:
         try:
@@ -163,10 +173,8 @@ def samples_from_layer_sets(sets, num_classes: int = 5) -> tuple[list[Sample], l
             skipped.append(f"{s.name!r} skipped: {exc}")
             continue
         semantic = semantic_from_layers(nuc, cyt)
-        code = ct.astype(np.int64)
         cell = semantic > 0
-        cell_class = np.where(cell & ((code < 1) | (code > num_classes)), UNKNOWN_CLASS,
-                              code).astype(np.uint8)
+        cell_class = keep_table_codes(ct, cell, codes, num_classes)
         ids = np.where(nuc > 0, nuc, cyt).astype(np.int64)
         if not s.reviewed:
             unchecked = cell & ~np.isin(ids, list(s.reviewed_cells or ()))
@@ -250,7 +258,7 @@ def prepare(params: SessionParams, layer_sets=(), folders=()):
     messages, samples = [], []
     if layer_sets:
         yield DataEvent(f"reading {len(layer_sets)} reviewed image(s) from the viewer")
-        samples, skipped = samples_from_layer_sets(layer_sets)
+        samples, skipped = samples_from_layer_sets(layer_sets, classes=params.classes)
         messages += skipped
     for folder in folders:
         yield DataEvent(f"loading {folder}")
@@ -272,19 +280,23 @@ def prepare(params: SessionParams, layer_sets=(), folders=()):
         messages.append(f"quick fine-tunes of {arch} lowered Dice on other images in our "
                         "benchmark (docs/finetune.md); the dense networks, e.g. "
                         "wcsegnet-compact, learn from a few corrections without that loss")
-    codes = class_codes(train)
-    if len(codes) < 2:
-        from ...schema import class_by_code
-
-        names = ", ".join(class_by_code()[c].name if c in class_by_code() else str(c)
-                          for c in codes) or "none"
-        messages.append(f"cell types: {len(codes)} class in the training data ({names}); "
-                        "learning cell types needs at least 2, so only the segmentation is "
-                        "trained (the cell-type head keeps its starting weights)")
     from ..data.sampling import cell_type_counts
 
-    train_cells = int(cell_type_counts(train, 5).sum())
-    learn_types = len(codes) >= 2
+    table = _data_table(params, folders, base_card)
+    table_codes = [r["code"] for r in table]
+    head = _head_codes(base_card)  # the segmentation head's own classes (codes 1..K)
+    codes = [c for c in class_codes(train) if c in table_codes]
+    head_present = [c for c in codes if c in head]
+    if len(head_present) < 2:
+        names = ", ".join(next((r["name"] for r in table if r["code"] == c), str(c))
+                          for c in head_present) or "none"
+        messages.append(f"cell types: {len(head_present)} class of the segmentation model's "
+                        f"in the training data ({names}); learning cell types needs at least "
+                        "2, so only the segmentation is trained (the cell-type head keeps its "
+                        "starting weights)")
+    train_cells = int(cell_type_counts(train, codes=head).sum())
+    table_cells = int(cell_type_counts(train, codes=table_codes).sum())
+    learn_types = len(head_present) >= 2
     if learn_types and params.base_model and train_cells < MIN_TRAIN_CELLS_FOR_CLASSES:
         learn_types = False
         messages.append(f"cell types: {train_cells} labelled training cell(s) are too few to "
@@ -306,7 +318,7 @@ def prepare(params: SessionParams, layer_sets=(), folders=()):
                         f"{len(val)} training image(s), which says little about new images")
     config = fine_tune_config(replace(params, architecture=arch), base_card,
                               train_classes=learn_types)
-    val_cells = int(cell_type_counts(val, 5).sum())
+    val_cells = int(cell_type_counts(val, codes=head).sum())
     ranking = "segmentation Dice and cell-type accuracy"
     if val_cells < MIN_VAL_CELLS_FOR_CLASSES:  # 2 cells: accuracy 0, 0.5 or 1 by chance
         config = replace(config, score_without_classes=True)
@@ -316,10 +328,37 @@ def prepare(params: SessionParams, layer_sets=(), folders=()):
     data = {"split": f"group-aware, validation fraction {params.val_fraction:g}, "
                      f"seed {params.seed}",
             "samples": counts, "validation": validation, "classes": codes,
-            "labelled_training_cells": train_cells, "cell_types_trained": learn_types,
+            "class_table": table,
+            "labelled_training_cells": table_cells, "head_training_cells": train_cells,
+            "cell_types_trained": learn_types,
             "epoch_ranking": ranking, "viewer_images": [s.name for s in layer_sets],
             "folders": [str(Path(f).resolve()) for f in folders]}
     return Prepared(train, val, config, base, state, diameter, data, messages)
+
+
+def _data_table(params: SessionParams, folders, base_card) -> list[dict]:
+    """The class table of the run's data (see ``SessionParams.classes``)."""
+    from ..data.class_tables import ClassTableError, data_class_table, table_rows
+
+    if params.classes:
+        try:
+            return table_rows(params.classes)
+        except ValueError as exc:
+            raise TrainingInputError(f"class table: {exc}") from None
+    fallback = (base_card or {}).get("classes") or None
+    try:
+        return data_class_table(folders, fallback=fallback)
+    except ClassTableError as exc:
+        raise TrainingInputError(str(exc)) from None
+
+
+def _head_codes(base_card) -> list[int]:
+    """Codes of the segmentation head's classes: the starting model's card, else the five
+    blood classes (a new network's head; index i learns code i + 1)."""
+    from ..data.class_tables import default_table
+
+    rows = (base_card or {}).get("classes") or default_table()
+    return [int(r["code"]) for r in rows]
 
 
 def _base_model(name: str, arch: str):

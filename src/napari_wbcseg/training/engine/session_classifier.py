@@ -1,8 +1,10 @@
 """The per-cell classifier half of a fine-tuning session (no Qt).
 
 After the segmentation fine-tune, :func:`fine_tune_classifier` trains the classifier that
-serves the model's class table (``classifier_for``; from ImageNet when none is installed)
-on the corrected cells, cropped with their own (truth) masks.  Its epoch and temperature
+serves the data's class table (the project's, ``prepared.data["class_table"]``: a marrow
+project's 16 classes give a 16-class classifier; starting from the installed one for that
+table, ``classifier_for``, else from ImageNet) on the corrected cells, cropped with their
+own (truth) masks.  Its epoch and temperature
 are picked on the cells of the session's validation images.  The schedule is short:
 crops are small, so this takes seconds.  :func:`write_staged` / :func:`publish` let
 ``session.save_model`` save it together with the model, all or nothing.
@@ -52,9 +54,13 @@ def classifier_name(model_name: str) -> str:
 
 
 def _class_table(prepared) -> list:
-    """The starting model's class table, else the five blood classes."""
-    from ...schema import DEFAULT_CLASSES, UNIDENTIFIED
+    """The data's class table (``session.prepare`` records it), else the starting model's,
+    else the five blood classes."""
+    from ..data.class_tables import default_table
 
+    table = prepared.data.get("class_table")
+    if table:
+        return [dict(c) for c in table]
     if prepared.base:
         from ...io.model_store import ModelNotFoundError, find_model
 
@@ -64,18 +70,15 @@ def _class_table(prepared) -> list:
             classes = None
         if classes:
             return [dict(c) for c in classes]
-    return [{"code": c.code, "name": c.name, "color": c.color} for c in DEFAULT_CLASSES
-            if c.code != UNIDENTIFIED]
+    return default_table()
 
 
 def _skip_reason(prepared, min_cells: int) -> str:
-    from ...schema import class_by_code
-
-    codes = prepared.data.get("classes") or []
+    names_of = {int(c["code"]): c["name"] for c in _class_table(prepared)}
+    codes = [c for c in prepared.data.get("classes") or [] if c in names_of]
     cells = int(prepared.data.get("labelled_training_cells", 0))
     if len(codes) < 2:
-        names = ", ".join(class_by_code()[c].name if c in class_by_code() else str(c)
-                          for c in codes) or "none"
+        names = ", ".join(names_of[c] for c in codes) or "none"
         return (f"{len(codes)} cell type in the training data ({names}); it needs labelled "
                 "cells of 2 or more types")
     if cells < min_cells:
