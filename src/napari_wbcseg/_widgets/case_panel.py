@@ -61,7 +61,7 @@ class CasePanel(CaseActions, Container):
         self.kind = ComboBox(label="kind", choices=list(KINDS), value=KINDS[0])
         self.case_target = SpinBox(label="target", value=DEFAULT_TARGETS[KINDS[0]],
                                    min=TARGET_RANGE[0], max=TARGET_RANGE[1])
-        self.wbc_count = FloatSpinBox(label="WBC 10^9/L", value=0.0, min=0.0,
+        self.wbc_count = FloatSpinBox(label="WBC 10⁹/L", value=0.0, min=0.0,
                                       max=WBC_COUNT_MAX, step=0.1)
         self.reviewer = LineEdit(label="reviewer", value=current_user())
         self.save_case_button = PushButton(text="Save case")

@@ -139,6 +139,10 @@ class CaseActions:
             show_error(f"{what}: no image layer for {skipped}; open them with their images")
             return None
         dock = dock or self.gallery.correction_dock(create=True)
+        if getattr(dock, "project_worker", None) is not None:
+            show_error(f"{what}: the Correct dock is still opening or saving the project; "
+                       "try again when it is done")
+            return None
         if not dock._lock_project(folder, what):
             return None
         audit = getattr(self.gallery, "audit", None)
