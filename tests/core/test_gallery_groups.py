@@ -54,3 +54,18 @@ def test_hotkeys_from_the_table_else_position():
 def test_merge_classes_keeps_first_order():
     merged = merge_classes([THREE[:2], (THREE[1], CellClass(11, "x", "#111111"))])
     assert [c.code for c in merged] == [7, 3, 11]
+
+
+def test_marrow_hotkeys_zero_is_metamyelocyte_u_unidentified():
+    from napari_wbcseg.schemes import builtin
+
+    marrow = builtin.load_scheme("marrow-icsh").classes  # 16 classes + unidentified
+    keys = class_hotkeys(marrow)
+    assert keys["0"] == 10 and keys["u"] == UNIDENTIFIED  # "0" claimed by metamyelocyte
+    assert (keys["7"], keys["p"], keys["a"], keys["d"], keys["m"]) == (7, 11, 12, 15, 16)
+    assert keys["1"] == 1 and keys["6"] == 6  # own hotkeys, not positions (1 is blast's)
+    assert {c.code for c in marrow} == set(keys.values())  # every class reachable
+    # a class's own hotkey wins over an earlier class's position; "u" stays unidentified
+    mixed = (CellClass(7, "blast", "#ff0000"), CellClass(3, "myelocyte", "#00ff00", hotkey="1"),
+             CellClass(9, "x", "#0000ff", hotkey="u"))
+    assert class_hotkeys(mixed) == {"1": 3, "u": UNIDENTIFIED, "0": UNIDENTIFIED}

@@ -10,7 +10,8 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 DOCKS = {"AHE-Retinex colour correction": "preprocessing.md",
          "Segment white blood cells": "segmentation.md",
          "Correct white-cell labels": "correction.md",
-         "Train / fine-tune a network": "finetune.md"}
+         "Train / fine-tune a network": "finetune.md",
+         "Review cells": "review.md"}
 
 
 @pytest.mark.parametrize("name", DOCKS)

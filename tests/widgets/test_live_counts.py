@@ -32,6 +32,17 @@ def made_up_result(smear, model="made-up", params=None):
                         timings={"total_s": 0.1}), params
 
 
+def count_recounts(monkeypatch) -> dict:
+    """Calls of the live counts' full recount (every cell measured) and of its class-only
+    recount, as lists that grow."""
+    made = {"full": [], "classes": []}
+    for name, kind in (("image_counts", "full"), ("recount_classes", "classes")):
+        real = getattr(lc_module, name)
+        monkeypatch.setattr(lc_module, name, lambda *a, _real=real, _kind=kind, **k:
+                            made[_kind].append(1) or _real(*a, **k))
+    return made
+
+
 def feed(seg, smear, name="field", model="made-up"):
     """What the dock's worker hands back, as ``run`` would have set it up."""
     result, params = made_up_result(smear, model)
@@ -116,28 +127,24 @@ def test_napari_brush_and_undo_reach_the_segment_dock(make_napari_viewer, smear,
     """Without the Correct dock: napari's own fill on the cell-type layer, then napari's
     own undo of it, recount the Segment dock (once each, a moment after the event)."""
     viewer, seg = segmented_viewer(make_napari_viewer, smear, monkeypatch)
-    recounts = []
-    real = lc_module.image_counts
-    monkeypatch.setattr(lc_module, "image_counts",
-                        lambda *a, **k: recounts.append(1) or real(*a, **k))
+    made = count_recounts(monkeypatch)
     ct = viewer.layers["field cell type"]
     ct.fill(inside(smear, 1), 4)  # the whole cell 1 (one class) becomes eosinophil
     qtbot.waitUntil(lambda: rows(seg.counts)["count"][3] == 1, timeout=5000)
-    assert rows(seg.counts)["count"][:4] == [0, 1, 1, 1] and len(recounts) == 1
+    # only the class changed: recounted once from the table, no cell measured again
+    assert rows(seg.counts)["count"][:4] == [0, 1, 1, 1] and made == {"full": [],
+                                                                      "classes": [1]}
     assert ct.features["count"].tolist()[:4] == [0, 1, 1, 1]
     ct.undo()
     qtbot.waitUntil(lambda: rows(seg.counts)["count"][0] == 1, timeout=5000)
-    assert len(recounts) == 2
+    assert made == {"full": [], "classes": [1, 1]}
     saved = pd.read_csv(seg.export_differential(tmp_path / "d.csv"))
     assert saved["count"].tolist()[:4] == [1, 1, 1, 0]
 
 
 def test_one_recount_per_edit(docks, smear, monkeypatch):
     viewer, seg, cor = docks
-    recounts = []
-    real = lc_module.image_counts
-    monkeypatch.setattr(lc_module, "image_counts",
-                        lambda *a, **k: recounts.append(1) or real(*a, **k))
+    recounts = count_recounts(monkeypatch)["full"]  # a merge changes the cells' pixels
     cor.select_at(inside(smear, 2))
     cor.select_at(inside(smear, 3), add=True)
     assert cor.merge()  # writes two or three layers: still one recount
@@ -181,15 +188,12 @@ def test_a_fresh_result_is_not_measured_twice(make_napari_viewer, smear, monkeyp
     viewer = make_napari_viewer()
     viewer.add_image(smear.image, name="field", rgb=True)
     _, seg = viewer.window.add_plugin_dock_widget("napari-wbcseg", SEGMENT)
-    recounts = []
-    real = lc_module.image_counts
-    monkeypatch.setattr(lc_module, "image_counts",
-                        lambda *a, **k: recounts.append(1) or real(*a, **k))
+    made = count_recounts(monkeypatch)
     result = feed(seg, smear)
-    assert not recounts
+    assert made == {"full": [], "classes": []}
     assert rows(seg.counts)["count"][:3] == [1, 1, 1]
     feats = viewer.layers["field nucleus"].features
     assert feats["confidence"].tolist() == result.table["confidence"].tolist()
     assert not feats["reviewed"].any()
     saved = pd.read_csv(seg.export_differential(tmp_path / "d.csv"))
-    assert saved["to_check"].tolist()[:3] == [0, 1, 0] and not recounts
+    assert saved["to_check"].tolist()[:3] == [0, 1, 0] and made == {"full": [], "classes": []}

@@ -168,7 +168,10 @@ class CorrectionView:
         self._outline()
 
     def _outline(self) -> None:
-        """Rectangles around the selected cell (white) and the merge partner (cyan)."""
+        """Rectangles around the selected cell (white) and the merge partner (cyan).
+
+        Redrawn only when they moved (a shapes layer update costs tens of ms, and every
+        refresh of the dock comes here); the same colours: one ``data`` update."""
         ls = self.current
         name = f"{ls.name} selected cell"
         cells = [(c, col) for c, col in ((self.selected, PRIMARY), (self.second, SECOND)) if c]
@@ -180,6 +183,7 @@ class CorrectionView:
             mask = (a["nucleus"] == cid) | (a["cytoplasm"] == cid)
             r, c = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
             rects.append([[r[0] - 3, c[0] - 3], [r[-1] + 3, c[-1] + 3]])
+        colors = [col for _, col in cells]
         if name not in self._viewer.layers:
             active = self._viewer.layers.selection.active
             ref = ls.layers["nucleus"]
@@ -187,10 +191,20 @@ class CorrectionView:
                                     metadata={HELPER: True}, ndim=2)
             self._viewer.layers.selection.active = active  # keys stay with the active layer
         layer = self._viewer.layers[name]
+        drawn = getattr(self, "_outlined", None)  # (layer, colours) of the last drawing
+        # (viewer.layers[name] gives a plugin a proxy of the layer: compare with ==)
+        if drawn is not None and drawn[0] == layer and drawn[1] == colors:
+            shown = [[d.min(0).tolist(), d.max(0).tolist()] for d in layer.data]
+            if shown == rects:
+                return  # the same rectangles: nothing to draw
+            if rects and len(shown) == len(rects):
+                layer.data = np.array(rects, float)  # keeps the shape types and colours
+                return
         layer.data = []
         if rects:
-            layer.add_rectangles(np.array(rects, float), edge_width=3, face_color="transparent",
-                                 edge_color=[col for _, col in cells])
+            layer.add_rectangles(np.array(rects, float), edge_width=3,
+                                 face_color="transparent", edge_color=colors)
+        self._outlined = (layer, colors)
 
     def _remove_helpers(self) -> None:
         for layer in [lay for lay in self._viewer.layers if lay.metadata.get(HELPER)]:

@@ -7,38 +7,71 @@ listeners, so the Segment dock, the Correct dock, the layers and every export fo
 edit and each undo:
 
 * the docks' own edits run inside :meth:`LiveCounts.hold` (one recount when it ends);
+* a change of classes only (the nucleus and cytoplasm as last measured) keeps the
+  measurements and recounts from the table (``core.image_counts.recount_classes``);
 * napari's tools (a brush stroke, napari's own Ctrl+Z, a new ``data`` or ``metadata``)
   are seen through the layers' events and recounted once, a moment after the last event,
   and only when a checksum of the arrays, the rules, the classes or the review changed.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from contextlib import contextmanager
+from functools import lru_cache
 
 import numpy as np
 
-from ..core.image_counts import (CountRules, ImageCounts, counts_from_table, image_counts,
-                                 labels_checksum)
+from ..core.image_counts import (CountRules, ImageCounts, class_pixels, counts_from_table,
+                                 image_counts, labels_checksum, recount_classes)
 from ..schema import DEFAULT_CLASSES, CellClass
+from ..schemes.builtin import builtin_schemes
+from ..schemes.scheme import SchemeError, as_cell_class
+from ..schemes.tables import table_scheme
 from .review_metadata import read_review
 
 KINDS = ("nucleus", "cytoplasm", "cell_type")
 SETTLE_MS = 50  # napari's events of one action arrive together; recount once after them
 _SETS: dict[tuple, "LiveCounts"] = {}
+_GENERATIONS = itertools.count(1)
 
 
 def layer_classes(cell_type_layer) -> tuple[CellClass, ...]:
-    """The class table in a cell-type layer's metadata (``classes``), else the default."""
+    """The class table in a cell-type layer's metadata (``classes``: CellClass objects or
+    ``{code, name, color[, group, hotkey]}`` dicts), else the default.  Groups and hotkeys
+    are kept; a table stored without them that is a built-in scheme's gets them back."""
     table = cell_type_layer.metadata.get("classes")
     if table:
         try:
-            return tuple(c if isinstance(c, CellClass) else
-                         CellClass(int(c["code"]), str(c["name"]), str(c.get("color", "#808080")))
-                         for c in table)
-        except (KeyError, TypeError, ValueError):
-            pass
+            rows = tuple(_as_row(c) for c in table)
+        except (KeyError, TypeError, ValueError):  # SchemeError is a ValueError
+            rows = ()
+        if rows:
+            return _with_scheme_extras(rows)
     return DEFAULT_CLASSES
+
+
+def _as_row(c) -> tuple:
+    if isinstance(c, dict) and isinstance(c.get("code"), np.integer):
+        c = {**c, "code": int(c["code"])}
+    c = as_cell_class(c)
+    return (c.code, c.name, c.color, c.group, c.hotkey)
+
+
+@lru_cache(maxsize=64)
+def _with_scheme_extras(rows: tuple[tuple, ...]) -> tuple[CellClass, ...]:
+    """``rows`` (code, name, colour, group, hotkey) as CellClass; every call of a layer's
+    ``classes`` comes here, hence the cache (keyed by all five fields)."""
+    classes = tuple(CellClass(*r) for r in rows)
+    if any(c.group or c.hotkey for c in classes):
+        return classes
+    try:
+        scheme = table_scheme(classes)
+    except SchemeError:
+        return classes
+    if scheme.name not in builtin_schemes():
+        return classes
+    return tuple(scheme.by_code.get(c.code, c) for c in classes)
 
 
 def _confidence_of(features) -> dict[int, float]:
@@ -64,9 +97,12 @@ class LiveCounts:
     def __init__(self, viewer, layers: dict, key=None):
         self.viewer, self.layers, self._key = viewer, {k: layers[k] for k in KINDS}, key
         self.counts: ImageCounts | None = None
+        self.generation = 0  # new at each recount, unique over all sets: "changed since?"
         self.closed = False
         self._listeners: list = []
         self._state = None  # what the last counts were made from
+        self._measured = None  # the nucleus + cytoplasm (and pixel size) the table measured
+        self._pixels = None  # per table row: the pixel its class is read from
         self._held = 0
         self._writing = False
         self._timer = None  # made on the first layer event (needs the Qt application)
@@ -154,6 +190,13 @@ class LiveCounts:
     def checksum(self) -> str:
         return labels_checksum(*(np.asarray(self.layers[k].data) for k in KINDS))
 
+    def cells_checksum(self) -> str:
+        """Checksum of the nucleus and cytoplasm as last counted (computed now when none
+        is at hand): a thumbnail cache's key, without summing the arrays again."""
+        if self._state is not None:
+            return self._state[0]
+        return labels_checksum(*(np.asarray(self.layers[k].data) for k in KINDS[:2]))
+
     def forget_confidence(self, cells) -> None:
         """Edited cells lose the network's confidence (it was about other pixels)."""
         for cid in cells:
@@ -167,17 +210,30 @@ class LiveCounts:
         return self.counts
 
     def update(self, force: bool = False) -> bool:
-        """Recount if the arrays, rules, classes or review changed; True if it did."""
+        """Recount if the arrays, rules, classes or review changed; True if it did.
+
+        When the nucleus and cytoplasm (and the pixel size) are those last measured, only
+        the classes, confidences and counts are made again (``recount_classes``): a
+        reclassified cell costs a few milliseconds, not a measurement of every cell."""
         if self.closed:
             return False
         state = self._inputs()
         if not force and self.counts is not None and state == self._state:
             return False
         a = {k: np.asarray(self.layers[k].data) for k in KINDS}
-        self._publish(image_counts(a["nucleus"], a["cytoplasm"], a["cell_type"],
-                                   rules=state[1], classes=state[2],
-                                   confidence=self._confidence, pixel_size_um=state[4],
-                                   reviewed_cells=state[3]), state)
+        measured = (state[0], state[5])
+        if (not force and self.counts is not None and self._measured == measured
+                and a["cell_type"].shape == a["nucleus"].shape):
+            counts = recount_classes(self.counts, a["cell_type"], self._pixels, rules=state[2],
+                                     classes=state[3], confidence=self._confidence,
+                                     reviewed_cells=state[4])
+        else:
+            counts = image_counts(a["nucleus"], a["cytoplasm"], a["cell_type"],
+                                  rules=state[2], classes=state[3],
+                                  confidence=self._confidence, pixel_size_um=state[5],
+                                  reviewed_cells=state[4])
+            self._measured_from(a, counts, measured)
+        self._publish(counts, state)
         return True
 
     def adopt(self, table) -> ImageCounts:
@@ -187,14 +243,24 @@ class LiveCounts:
             self._confidence = {int(i): float(c) for i, c in table["confidence"].items()
                                 if np.isfinite(c)}
         state = self._inputs()
-        self._publish(counts_from_table(table, rules=state[1], classes=state[2],
-                                        reviewed_cells=state[3]), state)
+        counts = counts_from_table(table, rules=state[2], classes=state[3],
+                                   reviewed_cells=state[4])
+        self._measured_from({k: np.asarray(self.layers[k].data) for k in KINDS}, counts,
+                            (state[0], state[5]))
+        self._publish(counts, state)
         return self.counts
 
+    def _measured_from(self, arrays, counts: ImageCounts, measured) -> None:
+        """Remember which arrays ``counts``' measurements are of, and each cell's class pixel."""
+        self._pixels = class_pixels(arrays["nucleus"], arrays["cytoplasm"], counts.table.index)
+        self._measured = measured
+
     def _inputs(self) -> tuple:
-        """What the counts are made from: (checksum, rules, classes, reviewed, pixel size)."""
-        return (self.checksum(), self.rules, self.classes,
-                frozenset(read_review(self.layers.values()).cells),
+        """What the counts are made from: (nucleus + cytoplasm checksum, cell-type checksum,
+        rules, classes, reviewed, pixel size)."""
+        return (labels_checksum(*(np.asarray(self.layers[k].data) for k in KINDS[:2])),
+                labels_checksum(np.asarray(self.layers["cell_type"].data)),
+                self.rules, self.classes, frozenset(read_review(self.layers.values()).cells),
                 self.pixel_size_um(self.image_layer()))
 
     def _publish(self, counts: ImageCounts, state) -> None:
@@ -207,6 +273,7 @@ class LiveCounts:
         finally:
             self._writing = False
         self.counts, self._state = counts, state
+        self.generation = next(_GENERATIONS)
         for callback in list(self._listeners):
             callback(counts)
 

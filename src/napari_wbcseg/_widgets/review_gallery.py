@@ -20,8 +20,8 @@ from .dock_help import add_help_link
 from .dock_scroll import scroll_in_dock
 from .review_gallery_actions import GalleryActions
 from .review_gallery_model import GalleryDelegate, GalleryModel
-from .review_gallery_sources import (classes_of, cells_of, count_fields, gallery_sets,
-                                     slide_count_text, update_sources)
+from .review_gallery_sources import (classes_of, cells_of, gallery_sets, slide_count_text,
+                                     update_sources)
 from .tooltips import REVIEW, apply_tooltips
 
 THUMB = 96
@@ -103,6 +103,7 @@ class ReviewGallery(GalleryActions, Container):
         self._closed = False
         self.lives: dict = {}
         self.classes: tuple = ()
+        self._seen = None  # what the rows were made from (live counts' generations, spins)
         self._init_actions()
         self.threshold = FloatSpinBox(label="needs review below", value=DEFAULT_THRESHOLD,
                                       min=0.0, max=1.0, step=0.05)
@@ -131,7 +132,6 @@ class ReviewGallery(GalleryActions, Container):
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)  # once per event-loop turn, after a burst of events
         self._timer.timeout.connect(self.refresh)
-        self._count_generation = 0
         layers = napari_viewer.layers
         for event in (layers.events.inserted, layers.events.removed):
             event.connect(self.schedule_refresh)
@@ -150,7 +150,8 @@ class ReviewGallery(GalleryActions, Container):
         self.schedule_refresh()
 
     def refresh(self) -> None:
-        """Read every layer set's live count again and show it (keeps the current cell)."""
+        """Read every layer set's live count again and show it (keeps the current cell);
+        when no count changed since the last refresh, only the current cell moves."""
         if self._closed:
             return
         lives = gallery_sets(self._viewer)
@@ -159,6 +160,14 @@ class ReviewGallery(GalleryActions, Container):
         for old in set(self.lives.values()) - set(lives.values()):
             old.unlisten(self._on_counts)
         self.lives = lives
+        for live in lives.values():
+            live.current()  # recounted here if a layer changed since
+        seen = (tuple((name, live.generation) for name, live in lives.items()),
+                float(self.threshold.value), int(self.target.value))
+        if seen == self._seen:
+            self._show_rows(self.model.rows)
+            return
+        self._seen = seen
         self.classes = classes_of(lives)
         cells = [c for name, live in lives.items() for c in cells_of(name, live)]
         self.model.sources = update_sources(self.model.sources, lives, THUMB)
@@ -166,15 +175,16 @@ class ReviewGallery(GalleryActions, Container):
         rows = GalleryRows(build_groups(cells, self.classes, float(self.threshold.value)))
         self._show_rows(rows)
         self.reviewed_label.value = rows.reviewed_text()
-        self._start_count()
+        self._show_count()
 
     def _show_rows(self, rows: GalleryRows) -> None:
         current = self.current_cell()
-        bar = self.view.verticalScrollBar()
-        scrolled = bar.value()
-        if self.model.set_rows(rows):
-            self.view.doItemsLayout()
-            bar.setValue(scrolled)
+        if rows is not self.model.rows:
+            bar = self.view.verticalScrollBar()
+            scrolled = bar.value()
+            if self.model.set_rows(rows):
+                self.view.doItemsLayout()
+                bar.setValue(scrolled)
         want = self._wanted_key or (current.key if current else None)
         self._wanted_key = None
         row = rows.row_of(want) if want else None
@@ -194,28 +204,16 @@ class ReviewGallery(GalleryActions, Container):
         ix = self.view.currentIndex()
         return self.model.rows.cell_at(ix.row()) if ix.isValid() else None
 
-    def _start_count(self) -> None:
-        """The slide count in a worker, on copies made now (the layers change in place)."""
-        self._count_generation += 1
-        generation = self._count_generation
-        fields = count_fields(self.lives, self.model.sources)
-        classes, target = self.classes, int(self.target.value)
-        border = any(live.rules.include_border for live in self.lives.values())
-        if not fields:
+    def _show_count(self) -> None:
+        """The slide count of the open images (from their live tables: a few ms)."""
+        if not self.lives:
             self.progress_label.value = "No segmented image open (Segment or open a project)."
             return
-        from napari.qt.threading import thread_worker
-
-        worker = thread_worker(slide_count_text, start_thread=False, ignore_errors=True)(
-            fields, classes, target, border)
-        worker.returned.connect(lambda text: self._show_count(generation, text))
-        worker.errored.connect(lambda exc: self._show_count(generation, f"slide count: {exc}"))
-        self._count_worker = worker
-        worker.start()
-
-    def _show_count(self, generation: int, text: str) -> None:
-        if not self._closed and generation == self._count_generation:
-            self.progress_label.value = text
+        try:
+            text = slide_count_text(self.lives, self.classes, int(self.target.value))
+        except ValueError as exc:  # CaseError: a table the count cannot use
+            text = f"slide count: {exc}"
+        self.progress_label.value = text
 
     # ---- lifetime --------------------------------------------------------------------------
     def close_widget(self, deleted: bool = False) -> None:

@@ -99,9 +99,12 @@ class GalleryActions:
         if dock is None:
             return False
         nxt = self._next_key(cell)
-        if cell.code != code and not dock.set_class(int(code)):
-            return False
-        self._mark_reviewed(dock, cell)
+        # the class edit and the review mark: one update of the counts, not two (the class
+        # first: the mark's refresh of the Correct dock then makes the one recount)
+        with dock.current.live.hold():
+            if cell.code != code and not dock.set_class(int(code)):
+                return False
+            self._mark_reviewed(dock, cell)
         self._record(cell, "unidentified" if code == UNIDENTIFIED else
                      "reclassify" if cell.code != code else "accept", int(code))
         self._moved(nxt)

@@ -141,9 +141,7 @@ class GalleryModel(QAbstractListModel):
     def set_rows(self, rows: GalleryRows) -> bool:
         """Show ``rows``; True when the layout changed (a reset), False when only the
         cells' data did (the view keeps its scroll position and current item)."""
-        same = [r.cell.key if r.cell else ("#", r.group) for r in rows.rows] == [
-            r.cell.key if r.cell else ("#", r.group) for r in self.rows.rows]
-        if same:
+        if rows.layout == self.rows.layout:
             self.rows = rows
             if len(rows):
                 self.dataChanged.emit(self.index(0), self.index(len(rows) - 1))

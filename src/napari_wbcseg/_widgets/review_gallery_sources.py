@@ -3,7 +3,8 @@
 Each set's cells, classes and confidences are its shared ``live_counts.LiveCounts`` (the
 same count the Segment and Correct docks show), so an edit or an undo made anywhere is
 seen here through the live count's listeners.  Also the slide-level count towards a
-target (``review.slide_count.count_arrays``), made in a worker on copies of the labels.
+target (``review.slide_count.count_tables`` of the live tables: the same count as
+``count_arrays`` on the layers, without measuring a cell again).
 """
 from __future__ import annotations
 
@@ -14,15 +15,14 @@ import numpy as np
 from ..core.cell_thumbnails import thumbnail_scale
 from ..core.gallery_groups import GalleryCell, merge_classes
 from ..core.image import ImageFormatError, as_rgb_uint8
-from ..core.image_counts import labels_checksum
 from .correction_layers import find_layer_sets, shape_problem
 from .live_counts import live_counts
 from .review_gallery_model import ThumbnailSource
 
-try:  # helper B's slide count (issue 15); the gallery works without it
-    from ..review.slide_count import count_arrays
+try:  # the review core's slide count (issue 15); the gallery works without it
+    from ..review.slide_count import count_tables
 except ImportError:  # pragma: no cover - older checkouts
-    count_arrays = None
+    count_tables = None
 
 
 def gallery_sets(viewer) -> dict:
@@ -32,8 +32,14 @@ def gallery_sets(viewer) -> dict:
             if shape_problem(layers) is None}
 
 
+def table_of(live):
+    """The live count's per-cell table as last counted (``refresh`` brings each count up
+    to date once: every ``current()`` checksums the layers)."""
+    return (live.counts if live.counts is not None else live.current()).table
+
+
 def cells_of(name: str, live) -> list[GalleryCell]:
-    table = live.current().table
+    table = table_of(live)
     reviewed = table["reviewed"] if "reviewed" in table else np.zeros(len(table), bool)
     return [GalleryCell(name, int(cid), int(code), float(conf) if conf is not None else math.nan,
                         bool(border), bool(rev))
@@ -49,7 +55,7 @@ def classes_of(lives: dict) -> tuple:
 def typical_diameter(lives: dict) -> float | None:
     """Median equivalent diameter (px) of all cells: one magnification for all images
     without a pixel size."""
-    areas = np.concatenate([live.current().table["cell_area_px"].to_numpy(float)
+    areas = np.concatenate([table_of(live)["cell_area_px"].to_numpy(float)
                             for live in lives.values()] or [np.zeros(0)])
     areas = areas[areas > 0]
     return float(2.0 * np.sqrt(np.median(areas) / np.pi)) if areas.size else None
@@ -69,7 +75,7 @@ def update_sources(sources: dict, lives: dict, size: int) -> dict:
         pixel = live.pixel_size_um(image_layer)
         scale = (thumbnail_scale(size, pixel_size_um=pixel) if pixel else
                  thumbnail_scale(size, cell_diameter_px=diameter))
-        checksum = labels_checksum(nucleus, cytoplasm) + f"@{scale:.4f}"
+        checksum = live.cells_checksum() + f"@{scale:.4f}"
         old = sources.get(name)
         if old is not None and old.checksum == checksum:
             out[name] = old
@@ -84,27 +90,17 @@ def update_sources(sources: dict, lives: dict, size: int) -> dict:
     return out
 
 
-def count_fields(lives: dict, sources: dict) -> list[tuple]:
-    """GUI thread: copies for the slide count (nucleus, cytoplasm, cell type, reviewed)."""
-    fields = []
-    for name, live in lives.items():
-        layers = live.layers
-        src = sources.get(name)
-        nucleus = src.nucleus if src is not None else np.array(layers["nucleus"].data)
-        cytoplasm = src.cytoplasm if src is not None else np.array(layers["cytoplasm"].data)
-        table = live.current().table
-        done = table.index[table["reviewed"]].tolist() if "reviewed" in table else []
-        fields.append((nucleus, cytoplasm, np.array(layers["cell_type"].data), done))
-    return fields
-
-
-def slide_count_text(fields, classes, target: int, include_border: bool) -> str:
-    """Any thread: the differential and the progress towards ``target`` as two lines."""
-    if count_arrays is None:
+def slide_count_text(lives: dict, classes, target: int) -> str:
+    """The differential of the open images and the progress towards ``target``, two lines,
+    from the live counts' tables (``count_tables``: no cell measured again).  Border cells
+    are counted when any image's Segment dock counts them."""
+    if count_tables is None:
         return "slide count: needs napari_wbcseg.review.slide_count"
-    if not fields:
+    if not lives:
         return ""
-    count = count_arrays(fields, classes, int(target), include_border=include_border)
+    border = any(live.rules.include_border for live in lives.values())
+    count = count_tables([table_of(live) for live in lives.values()], classes,
+                         int(target), include_border=border)
     names = {c.code: c.name for c in classes}
     diff = ", ".join(f"{names.get(k, k)} {count.counts.get(k, 0)} ({p:.0f} %)"
                      for k, p in count.percent.items())

@@ -102,16 +102,20 @@ def position_keys(classes: Sequence[CellClass]) -> dict[str, int]:
 
 
 def class_hotkeys(classes: Sequence[CellClass]) -> dict[str, int]:
-    """Key -> class code for the bare keys: each class's own ``hotkey`` where the table
-    gives one (``CellClass.hotkey``), else its position (1-9) among the classes other than
-    unidentified; "u" and "0" are unidentified."""
-    keys: dict[str, int] = {}
+    """Key -> class code for the bare keys.  Each class's own ``hotkey`` first (the
+    scheme's: in marrow-icsh "0" is metamyelocyte); a class without one gets its position
+    (1-9 among the classes other than unidentified) if no class claims that key.  "u" is
+    always unidentified, "0" only where no class claims it."""
     named = [c for c in classes if c.code != UNIDENTIFIED]
-    for i, c in enumerate(named):
-        key = str(getattr(c, "hotkey", "") or (str(i + 1) if i < MAX_HOTKEYS else "")).lower()
+    keys: dict[str, int] = {}
+    for c in named:
+        key = str(getattr(c, "hotkey", "") or "").lower()
         if key:
             keys.setdefault(key, c.code)
-    keys.setdefault("u", UNIDENTIFIED)
+    for i, c in enumerate(named[:MAX_HOTKEYS]):
+        if not getattr(c, "hotkey", ""):
+            keys.setdefault(str(i + 1), c.code)
+    keys["u"] = UNIDENTIFIED
     keys.setdefault("0", UNIDENTIFIED)
     return keys
 
@@ -131,11 +135,17 @@ class GalleryRows:
         self.groups = groups
         self.rows: list[Row] = []
         self._row_of: dict[tuple[str, int], int] = {}
+        # what is where: a header ("#", group) or a cell's key per row; equal layouts, a
+        # view that needs no new layout (only the cells' data changed)
+        self.layout: list[tuple] = []
         for gi, g in enumerate(groups):
             self.rows.append(Row(gi))
+            self.layout.append(("#", gi))
             for cell in g.cells:
-                self._row_of[cell.key] = len(self.rows)
+                key = (cell.image, cell.cell_id)
+                self._row_of[key] = len(self.rows)
                 self.rows.append(Row(gi, cell))
+                self.layout.append(key)
 
     def __len__(self) -> int:
         return len(self.rows)

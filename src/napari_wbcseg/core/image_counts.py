@@ -7,6 +7,11 @@ the counting rules kept in the label layers' metadata (:meth:`CountRules.from_me
 confidence below which a counted cell is "to check").  So the views cannot disagree, and
 whoever edits the arrays only has to ask for the counts again.
 
+A change of classes only (a reclassified cell, an undo of one) does not need the cells
+measured again: :func:`recount_classes` takes the class column from the cell-type array at
+one pixel per cell (:func:`class_pixels`, found when the cells were measured) and keeps
+every measurement of the table, giving exactly what :func:`image_counts` would.
+
 :func:`labels_checksum` fingerprints label arrays cheaply (CRC-32, no copy of a contiguous
 array): "did these layers change since ..." without keeping a copy of them.
 """
@@ -19,14 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..schema import DEFAULT_CLASSES
-from .measurements import cell_table, differential_count
+from ..schema import DEFAULT_CLASSES, class_by_code
+from .measurements import _class_name, cell_table, differential_count
 
 INCLUDE_BORDER_KEY = "include_border_cells"  # label-layer metadata: count border cells
 THRESHOLD_KEY = "class_threshold"  # label-layer metadata: "to check" below this confidence
 
-__all__ = ["CountRules", "ImageCounts", "image_counts", "counts_from_table", "labels_checksum",
-           "INCLUDE_BORDER_KEY", "THRESHOLD_KEY"]
+__all__ = ["CountRules", "ImageCounts", "image_counts", "counts_from_table", "class_pixels",
+           "recount_classes", "labels_checksum", "INCLUDE_BORDER_KEY", "THRESHOLD_KEY"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,40 @@ def counts_from_table(table: pd.DataFrame, *, rules: CountRules = CountRules(),
     diff = differential_count(table, classes, include_border=rules.include_border,
                               check_below=rules.check_below)
     return ImageCounts(table, diff)
+
+
+def class_pixels(nucleus, cytoplasm, cell_ids) -> np.ndarray:
+    """Flat index, per cell id of ``cell_ids``, of the pixel whose cell-type value
+    ``cell_table`` takes as the cell's class (its last pixel in C order)."""
+    nucleus, cytoplasm = np.asarray(nucleus), np.asarray(cytoplasm)
+    cells = np.where(nucleus > 0, nucleus, cytoplasm).astype(np.int64).ravel()
+    last = np.zeros(int(cells.max()) + 1 if cells.size else 1, np.int64)
+    last[cells] = np.arange(cells.size)  # later writes win, as in cell_table
+    ids = np.asarray(cell_ids, np.int64)
+    if ids.size and (ids.min() < 1 or ids.max() >= last.size):
+        raise ValueError("cell ids outside the label images")
+    return last[ids]
+
+
+def recount_classes(counts: ImageCounts, cell_type, pixels, *, rules: CountRules = CountRules(),
+                    classes=DEFAULT_CLASSES, confidence=None,
+                    reviewed_cells: Iterable[int] = ()) -> ImageCounts:
+    """:func:`image_counts` after the cell-type array, the confidences, the classes, the
+    rules or the review changed, but not the nucleus and cytoplasm: ``counts.table``'s
+    measurements are kept, its class and confidence columns made again.  ``pixels``:
+    :func:`class_pixels` of the cells of ``counts.table`` (same order)."""
+    table = counts.table.drop(columns=["reviewed"], errors="ignore").copy()
+    pixels = np.asarray(pixels, np.int64)
+    if pixels.shape != (len(table),):
+        raise ValueError(f"{pixels.size} class pixels for {len(table)} cells")
+    code = np.asarray(cell_type).ravel()[pixels].astype(np.int64)
+    by_code = class_by_code(classes)
+    table["class_code"] = code
+    table["class"] = [_class_name(c, by_code) for c in code]
+    get = (confidence if confidence is not None else {}).get
+    table["confidence"] = np.array([np.nan if get(int(i)) is None else float(get(int(i)))
+                                    for i in table.index], float)
+    return counts_from_table(table, rules=rules, classes=classes, reviewed_cells=reviewed_cells)
 
 
 def labels_checksum(*arrays) -> str:

@@ -6,6 +6,9 @@ unless ``include_border``, and a cell whose code is not in the class table count
 unidentified (255).  Percentages are of the counted cells *with a class*: unidentified
 cells are not in the denominator (as in CellaVision) and are reported on their own, so
 ``total`` (the cells that count towards the target) excludes them too.
+
+:func:`count_arrays` measures label arrays; :func:`count_tables` gives the same count from
+per-cell tables already made (the gallery's live counts: no cell measured again).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ..core.image_counts import CountRules, image_counts
 from ..core.measurements import differential_count
@@ -61,6 +65,13 @@ class CaseCount:
         return text
 
 
+def _check_target(target) -> None:
+    if not isinstance(target, int) or isinstance(target, bool) or not (
+            TARGET_RANGE[0] <= target <= TARGET_RANGE[1]):
+        raise CaseError(f"target {target!r} is not a whole number in "
+                        f"{TARGET_RANGE[0]}..{TARGET_RANGE[1]}")
+
+
 def count_arrays(fields: Iterable[tuple], classes, target: int, wbc_count: float | None = None,
                  include_border: bool = False) -> CaseCount:
     """The count of a case from in-memory label arrays (the gallery's layers).
@@ -70,12 +81,9 @@ def count_arrays(fields: Iterable[tuple], classes, target: int, wbc_count: float
     (``CellClass`` tuple; any number of classes).
     """
     classes = tuple(classes)
-    if not isinstance(target, int) or isinstance(target, bool) or not (
-            TARGET_RANGE[0] <= target <= TARGET_RANGE[1]):
-        raise CaseError(f"target {target!r} is not a whole number in "
-                        f"{TARGET_RANGE[0]}..{TARGET_RANGE[1]}")
+    _check_target(target)
     rules = CountRules(include_border=bool(include_border))
-    tables, reviewed, n_fields = [], 0, 0
+    tables = []
     for item in fields:
         if len(item) not in (3, 4):
             raise CaseError("each field is (nucleus, cytoplasm, cell_type[, reviewed ids])")
@@ -83,11 +91,44 @@ def count_arrays(fields: Iterable[tuple], classes, target: int, wbc_count: float
         try:
             counts = image_counts(*item[:3], rules=rules, classes=classes, reviewed_cells=done)
         except ValueError as exc:
-            raise CaseError(f"field {n_fields + 1}: {exc}") from None
+            raise CaseError(f"field {len(tables) + 1}: {exc}") from None
         tables.append(counts.table)
-        reviewed += int(counts.table["reviewed"].sum())
-        n_fields += 1
-    diff = differential_count(tables, classes, include_border=rules.include_border)
+    return _case_count(tables, classes, target, wbc_count, rules.include_border)
+
+
+def count_tables(tables: Iterable, classes, target: int, wbc_count: float | None = None,
+                 include_border: bool = False, reviewed: Iterable | None = None) -> CaseCount:
+    """:func:`count_arrays` from per-cell tables already made (``cell_table`` /
+    ``ImageCounts.table`` of each image: the gallery's live counts), without measuring
+    any cell again; the same result on the same fields.
+
+    Each table needs ``class_code`` (``touches_border`` where border cells are left out).
+    ``reviewed``: the reviewed cell ids, one iterable per table; None: each table's
+    ``reviewed`` column (a table without one has none reviewed).
+    """
+    classes = tuple(classes)
+    _check_target(target)
+    tables = list(tables)
+    done = list(reviewed) if reviewed is not None else None
+    if done is not None and len(done) != len(tables):
+        raise CaseError(f"{len(done)} reviewed sets for {len(tables)} tables")
+    marked = []
+    for i, table in enumerate(tables):
+        if not isinstance(table, pd.DataFrame) or "class_code" not in table:
+            raise CaseError(f"field {i + 1}: not a cell table (no class_code column)")
+        table = table.copy()
+        if done is not None:
+            table["reviewed"] = table.index.isin(sorted(int(c) for c in (done[i] or ())))
+        elif "reviewed" not in table:
+            table["reviewed"] = False
+        marked.append(table)
+    return _case_count(marked, classes, target, wbc_count, bool(include_border))
+
+
+def _case_count(tables: list, classes: tuple, target: int, wbc_count, include_border: bool
+                ) -> CaseCount:
+    """The case's count from its fields' tables (each with a ``reviewed`` column)."""
+    diff = differential_count(tables, classes, include_border=include_border)
     counts = {int(c.code): 0 for c in classes}
     counts[UNIDENTIFIED] = 0
     counts.update({int(k): int(v) for k, v in diff["count"].items()})
@@ -100,8 +141,9 @@ def count_arrays(fields: Iterable[tuple], classes, target: int, wbc_count: float
     return CaseCount(counts=counts, percent=percent, total=total, unidentified=unidentified,
                      border_left_out=int(diff.attrs["border_left_out"]), target=target,
                      reached=total >= target, remaining=max(0, target - total),
-                     reviewed=reviewed, cells=int(sum(len(t) for t in tables)),
-                     fields=n_fields, absolute=absolute)
+                     reviewed=int(sum(int(t["reviewed"].sum()) for t in tables)),
+                     cells=int(sum(len(t) for t in tables)),
+                     fields=len(tables), absolute=absolute)
 
 
 def case_count(project_dir, case: Case, classes=None, *, include_border: bool = False) -> CaseCount:
