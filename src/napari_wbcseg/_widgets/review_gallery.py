@@ -4,8 +4,8 @@ A thin view: the groups are ``core.gallery_groups``, the cells the layer sets' s
 counts (``review_gallery_sources``), the thumbnails ``review_gallery_model``, and every
 change goes through the Correct dock's undoable edits (``review_gallery_actions``), so
 after Ctrl+Z there the gallery shows the old class again.  Keys (with the gallery
-focused): arrows move, the class keys (1-9 / Ctrl+1-9, or the class table's own hotkeys)
-reclassify, U unidentified, Enter accepts, Delete removes a non-white cell, Space or a
+focused): arrows move, the class keys (each class's own hotkey, else 1-9; Ctrl+1-9 by
+position) reclassify, U unidentified, Enter accepts, Delete removes a non-white cell, Space or a
 click centres the viewer on the cell.  See docs/review.md.
 """
 from __future__ import annotations
@@ -26,7 +26,8 @@ from .tooltips import REVIEW, apply_tooltips
 
 THUMB = 96
 VIEW_MIN_HEIGHT = 260
-HINT = ("Arrows move; 1-9 (or Ctrl+1-9) set the class, U unidentified, Enter accepts, "
+HINT = ("Arrows move; a class's key (its hotkey, else 1-9) or Ctrl+1-9 sets the class, "
+        "U unidentified, Enter accepts, "
         "Delete removes a non-white cell, Space / click shows the cell in the viewer. "
         "Undo in the Correct dock (Ctrl+Z).")
 
