@@ -125,6 +125,9 @@ def test_classified_cells_get_marrow_codes_and_feed_a_marrow_report(marrow_proje
     ratio = myeloid_erythroid_ratio(count.counts, project.class_scheme())
     assert ratio is not None and ratio > 0
 
-    pdf = render_pdf(build_report_data(marrow_project, "M-1"))
+    data = build_report_data(marrow_project, "M-1")
+    assert data.me_ratio == pytest.approx(ratio)  # the count of the report is the case's
+    pdf = render_pdf(data)
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "promyelocyte" in text and "orthochromatic erythroblast" in text
+    assert "M:E ratio" in text and f"{ratio:.2f} : 1" in text

@@ -141,19 +141,35 @@ def build_report_data(project_dir, case_id: str, *, reviewer: str = "", interval
                      count.percent.get(c.code) if count.total else None,
                      None if count.absolute is None else count.absolute.get(c.code))
             for c in classes if c.code != UNIDENTIFIED]
+    me_ratio = _me_ratio(project, case, count.counts)
     flags = differential_flags(rows, intervals or {}, unidentified=count.unidentified,
                                counted=count.total, target=count.target)
     return ReportData(
         case_id=case.case_id, slide_id=case.slide_id, kind=case.kind, classes=classes,
         rows=rows, unidentified=count.unidentified, counted=count.total, target=count.target,
         reached=count.reached, wbc_count=case.wbc_count, fields=count.fields,
-        border_left_out=count.border_left_out, reviewed=count.reviewed, cells=count.cells,
+        border_left_out=count.border_left_out, me_ratio=me_ratio, reviewed=count.reviewed,
+        cells=count.cells,
         flags=flags, galleries={k: v for k, v in gallery.thumbs.items() if v},
         gallery_totals=dict(gallery.totals),
         models=[ModelInfo(m["name"], m["kind"], m["version"], m["sha256"]) for m in case.models],
         audit=[AuditRow(e.image, e.cell_id, e.action, _class_name(classes, e.from_code),
                         _class_name(classes, e.to_code), e.who, e.when) for e in audit],
         notes=case.notes, reviewer=reviewer, generated_at=now_utc())
+
+
+def _me_ratio(project, case, counts) -> float | None:
+    """The myeloid:erythroid ratio of a marrow case (groups of the project's table)."""
+    if case.kind != "marrow":
+        return None
+    from ..schemes import SchemeError, myeloid_erythroid_ratio
+
+    try:
+        scheme = project.class_scheme()
+        return myeloid_erythroid_ratio({k: int(v) for k, v in counts.items()
+                                        if k in scheme.by_code}, scheme)
+    except SchemeError:
+        return None
 
 
 def _reviewed_ids(entry, nucleus, cytoplasm) -> set[int]:

@@ -79,6 +79,8 @@ class ReportData:
     wbc_count: float | None = None  # 10^9/L, as entered for the case
     fields: int = 0
     border_left_out: int = 0
+    # marrow: myeloid over erythroid cells (ICSH); None when not marrow or no erythroid cell
+    me_ratio: float | None = None
     reviewed: int = 0
     cells: int = 0
     flags: list[str] = field(default_factory=list)
@@ -127,6 +129,7 @@ class ReportData:
             "unidentified": self.unidentified, "counted": self.counted,
             "target": self.target, "reached": self.reached,
             "wbc_count_1e9_per_l": self.wbc_count, "fields": self.fields,
+            "me_ratio": self.me_ratio,
             "border_left_out": self.border_left_out, "reviewed": self.reviewed,
             "cells": self.cells, "flags": list(self.flags),
             "thumbnails": {str(k): len(v) for k, v in self.galleries.items()},

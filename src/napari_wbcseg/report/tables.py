@@ -30,6 +30,9 @@ def identifier_rows(data: ReportData) -> list[tuple[str, str]]:
             ("WBC count", wbc),
             ("Reviewed cells", f"{data.reviewed} of {data.cells}"),
             ("Border cells left out", str(data.border_left_out))]
+    if data.kind == "marrow":
+        rows.append(("M:E ratio", "- (no erythroid cell)" if data.me_ratio is None
+                     else f"{data.me_ratio:.2f} : 1"))
     if data.notes:
         rows.append(("Notes", data.notes))
     return rows
