@@ -125,6 +125,10 @@ class ReviewGallery(GalleryActions, Container):
         # the cells right under the first line, seen in a short dock (after every magicgui
         # append: magicgui inserts at its own count, which leaves out this Qt widget)
         self.native.layout().insertWidget(1, self.view)
+        from .case_panel import add_case_panel
+
+        add_case_panel(self)
+        self.target.visible = False  # the case panel's target is the one shown; they stay in sync
         self.view.key_pressed.connect(self.on_key)
         self.view.clicked.connect(lambda ix: self.show_cell(self.model.rows.cell_at(ix.row())))
         self.threshold.changed.connect(self.schedule_refresh)

@@ -26,10 +26,11 @@ class GalleryActions:
     def _init_actions(self) -> None:
         self._wanted_key = None  # the cell to make current after the next refresh
         self.audit = AuditLog() if AuditLog is not None else None
-        project_panel.on_project_saved(self.flush_audit)
+        # this viewer's saves only: another window's project must not get this audit
+        project_panel.on_project_saved(self.flush_audit, viewer=self._viewer)
 
     def _close_actions(self) -> None:
-        project_panel.on_project_saved(self.flush_audit, remove=True)
+        project_panel.on_project_saved(self.flush_audit, remove=True, viewer=self._viewer)
 
     # ---- keys ------------------------------------------------------------------------------
     def on_key(self, key: str, ctrl: bool = False) -> bool:

@@ -9,10 +9,10 @@ from .case import (DEFAULT_TARGETS, KINDS, Case, check_case_id, read_cases, remo
 from .errors import CaseError
 from .lock import ProjectLock, ProjectLockedError
 from .provenance import model_record
-from .slide_count import CaseCount, case_count, count_arrays, reviewed_cells
+from .slide_count import CaseCount, case_count, count_arrays, count_tables, reviewed_cells
 
 __all__ = ["ACTIONS", "AuditEntry", "AuditLog", "Case", "CaseCount", "CaseError",
            "DEFAULT_TARGETS", "KINDS", "ProjectLock", "ProjectLockedError", "append_audit",
-           "case_count", "check_case_id", "count_arrays", "current_user", "last_actions",
+           "case_count", "check_case_id", "count_arrays", "count_tables", "current_user", "last_actions",
            "model_record", "read_audit", "read_cases", "remove_case", "reviewed_cells",
            "save_case"]
