@@ -11,6 +11,10 @@ per event-loop turn (``staged_layers``), so the viewer does not freeze while the
 
 ``ResultLayers`` is a mixin of ``SegmentWidget``; ``confirm_replace(image name)`` is an
 attribute, so tests (and scripts) answer the question without a modal dialog.
+
+:func:`image_class_table` is the class table an image is segmented in (a loaded
+project's); the result layers carry it in their metadata (``classes``), as a loaded
+project's layers do, so the counts, Correct and the gallery use it.
 """
 from __future__ import annotations
 
@@ -21,8 +25,9 @@ from napari.utils.notifications import show_info
 
 from ..core.image_counts import labels_checksum
 from ..schema import labels_layer_kwargs, style_labels_layer
+from ..schemes.tables import classes_to_json
 from .correction_layers import find_layer_sets
-from .live_counts import KINDS, live_counts
+from .live_counts import KINDS, layer_classes, live_counts
 from .review_metadata import read_review
 from .staged_layers import StagedLayers
 
@@ -48,6 +53,19 @@ def ask_replace(image_name: str) -> str:
     box.exec_()
     clicked = box.clickedButton()
     return REPLACE if clicked is replace else KEEP if clicked is keep else CANCEL
+
+
+def image_class_table(layers, image) -> tuple | None:
+    """The class table ``image`` is counted in: that of its cell-type layer (a loaded
+    project puts the project's there), else the image layer's own metadata ``classes``;
+    None where neither has one (the model's table)."""
+    if image is None:
+        return None
+    labels = find_layer_sets(layers).get(image.name)
+    for holder in ((labels or {}).get("cell_type"), image):
+        if holder is not None and holder.metadata.get("classes"):
+            return layer_classes(holder)
+    return None
 
 
 def checksum_of(layers: dict) -> str:
@@ -118,8 +136,9 @@ class ResultLayers:
                            "earlier ones back)")
             return
         base = name if previous is None else f"{name} ({result.model})"
-        specs = [(kind, data, dict(features=feats, metadata=meta, scale=scale,
-                                   translate=translate, **labels_layer_kwargs(base, kind)),
+        table = (params.classes,) if params.classes else ()  # its colours, else the default
+        specs = [(kind, data, dict(features=feats, metadata=meta, scale=scale, translate=translate,
+                                   **labels_layer_kwargs(base, kind, *table)),
                   lambda layer, kind=kind: style_labels_layer(layer, kind))
                  for kind, data, feats, meta in self._layer_contents(name, result, params)]
         staging = StagedLayers(self._viewer, specs, parent=self.native,
@@ -160,6 +179,8 @@ class ResultLayers:
                 # the counting rules of the differential (core.image_counts.CountRules)
                 "class_threshold": float(params.class_threshold),
                 "include_border_cells": bool(params.include_border_cells)}
+        if params.classes:  # as a loaded project's layers carry its table
+            meta["classes"] = classes_to_json(params.classes)
         return [("nucleus", result.nucleus, features, dict(meta)),
                 ("cytoplasm", result.cytoplasm, features, dict(meta)),
                 ("cell_type", result.cell_type, diff, dict(meta))]

@@ -23,7 +23,7 @@ from qtpy.QtWidgets import QSizePolicy
 
 from .differential_view import EMPTY_COUNTS, counts_value, summary_line
 from .live_counts import live_counts
-from .segment_results import CANCEL, ResultLayers, ask_replace, corrected
+from .segment_results import CANCEL, ResultLayers, ask_replace, corrected, image_class_table
 from .worker_errors import one_line, original, reported
 from .dock_scroll import scroll_in_dock
 from .dock_help import add_help_link
@@ -139,7 +139,9 @@ class SegmentWidget(ResultLayers, Container):
                              pixel_size_um=self.pixel_size.value or None,
                              classifier=self.classifier.value,
                              class_threshold=float(self.class_threshold.value),
-                             include_border_cells=bool(self.count_border.value))
+                             include_border_cells=bool(self.count_border.value),
+                             # the image's table (a loaded project's), else the model's
+                             classes=image_class_table(self._viewer.layers, self.image.value))
 
     # ---- running ----------------------------------------------------------------------------
     def _on_run_clicked(self, *_):

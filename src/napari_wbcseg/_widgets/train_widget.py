@@ -25,7 +25,7 @@ from qtpy.QtWidgets import QSizePolicy
 from . import train_events, train_outcome
 from .loss_plot import LossPlot
 from .model_exchange_panel import ModelExchangePanel
-from .viewer_training_data import reviewed_in_viewer, snapshot_layer_sets
+from .viewer_training_data import reviewed_class_table, reviewed_in_viewer, snapshot_layer_sets
 from .worker_errors import one_line, original, reported
 from .dock_scroll import scroll_in_dock
 from .dock_help import add_help_link
@@ -239,11 +239,14 @@ class TrainWidget(Container):
         from ..training.engine.session import SessionParams
 
         start = self.start.value
+        # the reviewed images' class table: the per-cell classifier's fine-tune learns it
+        classes = reviewed_class_table(self._viewer.layers) if self.use_viewer.value else None
         return SessionParams(name=self.name.value.strip(), architecture=self.architecture.value,
                              base_model=None if start == _SCRATCH else start,
                              epochs=self.epochs.value, steps_per_epoch=self.steps.value,
                              lr=self.lr.value, batch_size=self.batch.value, crop=self.crop.value,
-                             augment=self.augment.value, val_fraction=self.val_fraction.value)
+                             augment=self.augment.value, val_fraction=self.val_fraction.value,
+                             classes=classes)
 
     # ---- running -----------------------------------------------------------------------------
     def _on_train_clicked(self, *_):

@@ -3,13 +3,17 @@
 An image counts when its three schema label layers (``<image> nucleus``, ``<image>
 cytoplasm``, ``<image> cell type``; napari's `` [n]`` duplicates form sets of their own)
 are open beside it and their metadata marks them reviewed (``review_metadata``).
+Their class table is that of their cell-type layers (:func:`reviewed_class_table`).
 """
 from __future__ import annotations
 
 import numpy as np
 from napari.layers import Image, Labels
 
+from ..core.gallery_groups import merge_classes
+from ..schema import DEFAULT_CLASSES, UNIDENTIFIED
 from .correction_layers import LABEL_NAME
+from .live_counts import layer_classes
 from .review_metadata import read_review
 
 
@@ -68,3 +72,20 @@ def snapshot_layer_sets(layers):
     return [LayerSet(name, np.array(image.data), *(np.array(x.data) for x in trio),
                      reviewed=reviewed, reviewed_cells=None if reviewed else tuple(cells))
             for name, image, trio, reviewed, cells in found], notes
+
+
+def reviewed_class_table(layers) -> tuple | None:
+    """The class table of the reviewed images in ``layers``: their cell-type layers' tables
+    merged (first seen first, unidentified last); None when they all use the five blood
+    classes (the run then takes the project folders' table, else the starting model's)."""
+    found, _ = reviewed_in_viewer(layers)
+    tables = [layer_classes(trio[2]) for _, _, trio, _, _ in found]
+    if all(_named(t) == _named(DEFAULT_CLASSES) for t in tables):
+        return None
+    merged = merge_classes(tables)
+    return (tuple(c for c in merged if c.code != UNIDENTIFIED)
+            + tuple(c for c in merged if c.code == UNIDENTIFIED))
+
+
+def _named(table) -> tuple:
+    return tuple((c.code, c.name) for c in table)

@@ -10,6 +10,11 @@ outside ``CELL_DIAMETER_RANGE_PX``, a non-finite pixel size, a tile outside
 raises :class:`ImageTooLargeError` before any work; a constant image gives no cells and
 says so; a model whose outputs are NaN/inf raises
 :class:`~.predictor.ModelOutputError`.
+
+``SegmentParams.classes`` (a project's class table) writes the cell types in that table:
+"auto" prefers the classifier installed for it, and cell types of another table (the
+classifier's or the network head's) are mapped onto it by name
+(:func:`~napari_wbcseg.schemes.map_classes`), the mapping's one line in ``messages``.
 """
 from __future__ import annotations
 
@@ -75,6 +80,9 @@ class SegmentParams:
     # cells cut by the image border are flagged in the table; the differential leaves
     # them out (as hematologists count) unless this is True
     include_border_cells: bool = False
+    # the class table to write the cell types in (a project's): a ClassScheme, a built-in
+    # scheme's name, or CellClass items / {code, name, color} dicts; None = the model's
+    classes: tuple | None = None
 
     def __post_init__(self):
         """``ValueError`` (one line) for settings out of their documented range."""
@@ -104,6 +112,8 @@ class SegmentParams:
         if not isinstance(self.include_border_cells, (bool, np.bool_)):
             raise ValueError(f"include_border_cells must be True or False, "
                              f"got {self.include_border_cells!r}")
+        if self.classes is not None:
+            object.__setattr__(self, "classes", _class_table(self.classes))
 
     def differential(self, tables):
         """The differential count of ``tables`` under these settings (border cells, the
@@ -111,7 +121,31 @@ class SegmentParams:
         from ..core.measurements import differential_count
 
         return differential_count(tables, include_border=bool(self.include_border_cells),
-                                  check_below=float(self.class_threshold))
+                                  check_below=float(self.class_threshold), **self.table_kw())
+
+    def table_kw(self) -> dict:
+        """``classes=`` for the per-cell table and the differential (none: their default)."""
+        return {"classes": self.classes} if self.classes else {}
+
+
+def _class_table(classes) -> tuple:
+    """``classes`` as a validated table of CellClass, unidentified (255) last; ``ValueError``
+    ("class table: ...", one line) for a table that breaks the scheme rules."""
+    from itertools import islice
+
+    from ..schemes import MAX_CLASSES, load_scheme
+    from ..schemes.scheme import ClassScheme, as_cell_class
+    from ..schemes.tables import table_scheme
+
+    try:
+        if isinstance(classes, (str, ClassScheme)):
+            return load_scheme(classes).classes
+        rows = tuple(islice(classes, MAX_CLASSES + 2))  # a bounded look at a huge table
+        if len(rows) > MAX_CLASSES + 1:
+            raise ValueError(f"more than the {MAX_CLASSES} classes allowed")
+        return table_scheme(tuple(as_cell_class(c) for c in rows)).classes
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"class table: {exc}") from None
 
 
 def _is_integer(value) -> bool:
@@ -139,6 +173,7 @@ class Segmentation:
     messages: list = field(default_factory=list)
     classifier: str = ""  # the per-cell classifier that gave the cell types ("" = network head)
     head_weight: float = 0.0  # weight of the network's head combined with the classifier's
+    classes: tuple = ()  # the class table of ``cell_type`` (SegmentParams.classes; () = the model's)
 
     def cell_type_source(self) -> str:
         """The cell types' source in words, for status lines."""
@@ -165,6 +200,7 @@ def segment_steps(image, params: SegmentParams):
     from ..core.postprocessing import instances_from_probabilities
     from .device import describe_device, is_out_of_memory, resolve_device
     from .predictor import load_model
+    from .segment_cell_types import classified, in_table, pick_classifier
     from .tiling import halve_tile, predict_tiled
 
     t0 = time.perf_counter()
@@ -253,7 +289,7 @@ def segment_steps(image, params: SegmentParams):
         probs[:3], probs[3:], class_codes=net.class_codes,
         min_cell_area=int(100 * area_scale), min_nucleus_area=int(20 * area_scale))
     timings["postprocess_s"] = time.perf_counter() - t2
-    classifier = _pick_classifier(params.classifier, net, device, messages)
+    classifier = pick_classifier(params.classifier, net, device, messages, params.classes)
     head_weight = 0.0
     if classifier is not None and tuple(net.class_codes) == classifier.codes:
         from .classify import card_head_weight
@@ -263,16 +299,19 @@ def segment_steps(image, params: SegmentParams):
         t3 = time.perf_counter()
         yield SegmentEvent("classify", 0, 1, f"classifying {inst.n_cells} cells")
         head = probs[3:] if tuple(net.class_codes) == classifier.codes else None
-        inst = _classified(inst, original, classifier, factor, params.class_threshold, messages,
+        inst = classified(inst, original, classifier, factor, params.class_threshold, messages,
                            head, net.entry.name)
         timings["classify_s"] = time.perf_counter() - t3
-    table = cell_table(inst.nucleus, inst.cytoplasm, inst.cell_type,
-                       confidence=inst.confidence, pixel_size_um=params.pixel_size_um)
+    if params.classes:
+        inst = in_table(inst, params.classes, classifier, net, messages)
+    table = cell_table(inst.nucleus, inst.cytoplasm, inst.cell_type, confidence=inst.confidence,
+                       pixel_size_um=params.pixel_size_um, **params.table_kw())
     timings["total_s"] = time.perf_counter() - t0
     yield SegmentEvent("done", 1, 1, f"{inst.n_cells} white cells")
     return Segmentation(inst.nucleus, inst.cytoplasm, inst.cell_type, table,
                         params.differential(table), net.entry.name, device, timings, messages,
-                        classifier.entry.name if classifier is not None else "", head_weight)
+                        classifier.entry.name if classifier is not None else "", head_weight,
+                        params.classes or ())
 
 
 def _empty(hw, net, device, timings, messages, t0, params) -> Segmentation:
@@ -281,58 +320,8 @@ def _empty(hw, net, device, timings, messages, t0, params) -> Segmentation:
 
     zeros = np.zeros(hw, np.int32)
     table = cell_table(zeros, zeros, np.zeros(hw, np.uint8), confidence={},
-                       pixel_size_um=params.pixel_size_um)
+                       pixel_size_um=params.pixel_size_um, **params.table_kw())
     timings["total_s"] = time.perf_counter() - t0
     return Segmentation(zeros, zeros.copy(), np.zeros(hw, np.uint8), table,
-                        params.differential(table), net.entry.name, device, timings, messages)
-
-
-def _pick_classifier(choice, net, device, messages):
-    """The LoadedClassifier for ``choice`` ("auto" / "none" / name / path), or None."""
-    from .classify import load_classifier
-
-    if choice in (None, "none"):
-        return None
-    if choice == "auto":
-        from ..io.classifier_store import classifier_entries, same_classes
-
-        classes = net.card.get("classes") or _default_classes(net.num_classes)
-        for entry in classifier_entries():  # newest user classifier first, then bundled
-            if same_classes(entry.card.get("classes"), classes):
-                try:
-                    return load_classifier(entry, device)
-                except ValueError as exc:  # a broken one must not stop segmentation
-                    messages.append(f"{exc}; trying the next classifier")
-        return None
-    return load_classifier(choice, device)
-
-
-def _default_classes(k):
-    from ..schema import DEFAULT_CLASSES
-
-    return [{"code": c.code, "name": c.name} for c in DEFAULT_CLASSES if c.code < 255][:k]
-
-
-def _classified(inst, rgb, classifier, factor, threshold, messages, head_probs=None,
-                segmenter=""):
-    """``inst`` with cell types and confidences from the per-cell classifier (combined with
-    the network's head as the classifier's card says)."""
-    from dataclasses import replace
-
-    from .classify import classify_cells
-
-    result = classify_cells(rgb, inst.nucleus, inst.cytoplasm, classifier, scale=factor,
-                            threshold=threshold, head_probs=head_probs, segmenter=segmenter)
-    cells = np.where(inst.nucleus > 0, inst.nucleus, inst.cytoplasm)
-    lut = np.zeros(int(cells.max()) + 1, np.uint8)
-    for cid, code in result.codes.items():
-        lut[cid] = code
-    border = sum("border" in n for n in result.notes.values())
-    small = sum(n == "too_small" for n in result.notes.values())
-    if border:
-        messages.append(f"{border} cell(s) cut by the image border: classified from the part "
-                        "inside the image")
-    if small:
-        messages.append(f"{small} object(s) too small to be a white cell: left unidentified")
-    return replace(inst, cell_type=lut[cells], classes=dict(result.codes),
-                   confidence=dict(result.confidence))
+                        params.differential(table), net.entry.name, device, timings, messages,
+                        classes=params.classes or ())
