@@ -14,6 +14,24 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def no_modal_dialogs(request, monkeypatch):
+    """A modal question in a test would wait for a click forever: fail at once instead.
+    Tests answer questions through the docks' own hooks (e.g. ``worse_answer``) or
+    monkeypatch the asking function."""
+    if "make_napari_viewer" not in request.fixturenames and "qtbot" not in request.fixturenames:
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a modal dialog opened in a test; answer it through the dock's "
+                             "test hook or monkeypatch the question")
+
+    from qtpy.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "exec", refuse)
+    monkeypatch.setattr(QMessageBox, "question", refuse)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
