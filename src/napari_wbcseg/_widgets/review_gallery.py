@@ -11,55 +11,26 @@ click centres the viewer on the cell.  See docs/review.md.
 from __future__ import annotations
 
 from magicgui.widgets import Container, FloatSpinBox, Label, SpinBox
-from qtpy.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
-from qtpy.QtWidgets import QDockWidget, QListView, QMainWindow
+from qtpy.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from qtpy.QtWidgets import QListView
 
 from ..core.gallery_groups import DEFAULT_THRESHOLD, GalleryRows, build_groups
 from .correction_view import on_removed
 from .dock_help import add_help_link
 from .dock_scroll import scroll_in_dock
 from .review_gallery_actions import GalleryActions
+from .review_gallery_dock import place_gallery_dock, refit
 from .review_gallery_model import GalleryDelegate, GalleryModel
 from .review_gallery_sources import (classes_of, cells_of, gallery_sets, slide_count_text,
                                      update_sources)
 from .tooltips import REVIEW, apply_tooltips
 
 THUMB = 96
-VIEW_MIN_HEIGHT = 260
+VIEW_MIN_HEIGHT = 260  # two rows of cells under a group header, in the shortest dock
 HINT = ("Arrows move; a class's key (its hotkey, else 1-9) or Ctrl+1-9 sets the class, "
         "U unidentified, Enter accepts, "
         "Delete removes a non-white cell, Space / click shows the cell in the viewer. "
         "Undo in the Correct dock (Ctrl+Z).")
-
-
-class _LeftDocker(QObject):
-    """Moves the dock to the main window's left area once napari has docked it: the
-    right area already stacks the other four docks (all must fit 1366x768)."""
-
-    def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.ParentChange and isinstance(obj.parent(), QDockWidget):
-            QTimer.singleShot(0, lambda: self._move(obj))
-        return False
-
-    def _move(self, native, tries: int = 20):
-        if isinstance(native.parent(), QDockWidget) and tries:  # dock_scroll wraps it first
-            QTimer.singleShot(0, lambda: self._move(native, tries - 1))
-            return
-        dock = native.parent()
-        while dock is not None and not isinstance(dock, QDockWidget):
-            dock = dock.parent()
-        window = dock.parent() if dock is not None else None
-        if isinstance(window, QMainWindow) and window.dockWidgetArea(dock) != \
-                Qt.DockWidgetArea.LeftDockWidgetArea:
-            window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-            dock.show()
-            dock.layout().invalidate()
-            dock.updateGeometry()
-
-
-def dock_on_the_left(native) -> None:
-    native._wbcseg_left = docker = _LeftDocker(native)
-    native.installEventFilter(docker)
 
 
 class GalleryView(QListView):
@@ -141,10 +112,21 @@ class ReviewGallery(GalleryActions, Container):
         for event in (layers.events.inserted, layers.events.removed):
             event.connect(self.schedule_refresh)
         on_removed(self.native, self.close_widget)
-        dock_on_the_left(self.native)
+        # a tab of napari's left column, the grid as tall as the dock (review_gallery_dock)
+        place_gallery_dock(self.native, self.view, self._kept_in_sight, VIEW_MIN_HEIGHT)
         # the viewer closing deletes the dock without taking it out first
         self.native.destroyed.connect(lambda *_: self.close_widget(deleted=True))
         self.refresh()
+
+    def _kept_in_sight(self) -> int:
+        """px of the dock's height left to the lines shown with the grid: the reviewed
+        line above it, the count lines under it."""
+        layout, progress = self.native.layout(), self.progress_label.native
+        margins = layout.contentsMargins()
+        return (self.reviewed_label.native.sizeHint().height()
+                + max(progress.heightForWidth(progress.width()), progress.sizeHint().height())
+                + 3 * layout.spacing()
+                + margins.top() + margins.bottom())
 
     # ---- refresh ---------------------------------------------------------------------------
     def schedule_refresh(self, *_):
@@ -219,6 +201,7 @@ class ReviewGallery(GalleryActions, Container):
         except ValueError as exc:  # CaseError: a table the count cannot use
             text = f"slide count: {exc}"
         self.progress_label.value = text
+        refit(self.view)  # the count lines under the grid stay in sight
 
     # ---- lifetime --------------------------------------------------------------------------
     def close_widget(self, deleted: bool = False) -> None:
