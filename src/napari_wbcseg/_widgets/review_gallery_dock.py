@@ -5,14 +5,14 @@ The right area already stacks the plugin's four other docks (each scrolls, all m
 layer) and its layer list; a third dock under them got about 100 px there, one row of
 cells at best.  So the gallery becomes a tab of the whole left column: napari's layer
 controls and layer list are made tabs of one group (stacked again when the gallery
-closes), the gallery a third tab, raised.  It then has the column's full height, 5 rows
-of cells at 1366x768, 8 at 1920x1080; the layer list is one click away.
+closes), the gallery a third tab, raised.  It then has the column's full height, 4-5
+rows of cells at 1366x768, 7-8 at 1920x1080; the layer list is one click away.
 
 napari's docks are found by their Qt object names ("layer controls", "layer list"), not
 by napari's private attributes; when they are missing, floating or hidden, or tabifying
 fails, the gallery is put in the left area under them as before.  The grid (``view``)
-then grows to the dock's visible height (``fill_dock``), less the count lines, so that
-the dock's height goes to cells; the form below it (threshold, case panel) scrolls.
+grows to the dock's visible height (``_FillDock``), less the count lines, so that the
+dock's height goes to cells; the form below it (threshold, case panel) scrolls.
 """
 from __future__ import annotations
 
@@ -140,8 +140,9 @@ class _GalleryDocker(QObject):
         window grows to fit that for a moment (past a 768 px screen) and keeps the size.
         Give it back its size from before, now that the dock needs little."""
         window, before = self.window(), self.size_before
-        if window is None or before is None or window.isMaximized() or window.isFullScreen():
-            return
+        if window is None or before is None or not window.isVisible() or \
+                window.isMaximized() or window.isFullScreen():
+            return  # a window not shown yet gets its size when shown
         if window.height() > before.height() or window.width() > before.width():
             window.resize(before.expandedTo(window.minimumSizeHint()))
 
