@@ -133,6 +133,7 @@ def test_stop_mid_run_the_bar_stays_and_the_status_says_stopped(dock, qtbot, not
     assert "not saved" in w.status.value  # stopped inside its first epoch
 
 
+@pytest.mark.real_dialogs
 def test_closing_the_question_keeps_the_starting_model(dock, qtbot):
     """The dialog itself (no answer injected): closed without a choice, nothing is saved."""
     from qtpy.QtCore import QTimer
