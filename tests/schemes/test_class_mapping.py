@@ -37,3 +37,14 @@ def test_synonyms_other_codes_and_identity():
                                 "unidentified")
     same = map_classes(DEFAULT_CLASSES, builtin_schemes()["blood-5part"])
     assert same.identical and same.message() == "model classes match this project's"
+
+
+def test_plural_names_match_on_either_side():
+    from napari_wbcseg.schemes import scheme_from_classes
+
+    plural = scheme_from_classes((CellClass(7, "Eosinophils", "#00c800"),
+                                  CellClass(8, "lymphocytes", "#ffd700")))
+    m = map_classes(DEFAULT_CLASSES, plural)  # singular model names, plural project names
+    assert m.mapping[4] == 7 and m.mapping[2] == 8
+    back = map_classes(plural, builtin_schemes()["blood-5part"])
+    assert back.mapping[7] == 4 and back.mapping[8] == 2

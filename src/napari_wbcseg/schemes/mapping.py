@@ -91,7 +91,11 @@ def map_classes(source: Sequence[CellClass] | ClassScheme, target: ClassScheme, 
     then by synonym (:data:`SYNONYMS`); the rest map to unidentified (255)."""
     classes = source.classes if isinstance(source, ClassScheme) else \
         tuple(as_cell_class(c) for c in source)
-    by_name = {normalise_name(c.name): c for c in target.classes}
+    by_name: dict[str, CellClass] = {}
+    for c in target.classes:  # plural or singular on either side: "eosinophils" = "eosinophil"
+        key = normalise_name(c.name)
+        by_name.setdefault(key, c)
+        by_name.setdefault(key.rstrip("s"), c)
     mapping: dict[int, int] = {}
     unmapped, renamed, names, hit = [], [], [], set()
     for c in classes:
