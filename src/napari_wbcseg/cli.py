@@ -254,11 +254,16 @@ def cmd_segment(args) -> int:
     from .io.writer import save_table
 
     try:
+        classes = None
+        if args.scheme:
+            from .schemes import load_scheme
+
+            classes = load_scheme(args.scheme)  # SchemeError is a ValueError: one line
         params = SegmentParams(model=args.model, device=args.device, preprocess=args.preprocess,
                                cell_diameter=args.cell_diameter, pixel_size_um=args.pixel_size,
                                tile=args.tile, classifier=args.classifier,
                                class_threshold=args.threshold,
-                               include_border_cells=args.include_border_cells)
+                               include_border_cells=args.include_border_cells, classes=classes)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     stems = unique_stems(args.images)
@@ -444,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="calibrated confidence below which a cell is 'unidentified' "
                      "(0..1, default 0.5; classifier only); cells below it are counted "
                      "as 'to_check' in differential.csv")
+    seg.add_argument("--scheme", metavar="NAME|FILE.csv", default=None,
+                     help="class table of the cell types written: a built-in scheme "
+                     "(blood-5part, blood-extended, marrow-icsh) or a scheme file (default: "
+                     "the model's classes); the classifier installed for it is used, else "
+                     "the model's classes are mapped onto it by name and what cannot be "
+                     "mapped is 'unidentified' (255), with a warning")
     seg.add_argument("--include-border-cells", action="store_true",
                      help="count cells cut by the image border in differential.csv (default: "
                      "left out, as hematologists count; the per-image *_cells.csv always lists "
