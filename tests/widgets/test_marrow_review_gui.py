@@ -2,8 +2,9 @@
 a synthetic marrow project opened through the Correct dock's *Open project...*; a class set
 there with Ctrl+digit and in the review gallery with the scheme's own keys ("p" plasma
 cell, "0" metamyelocyte), Enter and U; the layers, the 16 class groups, "n of N
-reviewed" and the audit trail written on saving; then the case panel (marrow: target 500),
-Save case, Report... (a PDF naming marrow classes with the M:E ratio) and Sign... (v1,
+reviewed" and the audit trail written on saving (the Correct dock's Ctrl+2 edit in it
+too); then the case panel (marrow: target 500), Save case, Report... (a PDF naming marrow
+classes with the M:E ratio; its audit trail has the Ctrl+2 edit) and Sign... (v1,
 read-only).  The classifier is left out: tests/test_marrow_end_to_end.py trains one.
 """
 from __future__ import annotations
@@ -80,7 +81,7 @@ def test_marrow_case_from_project_to_signed_report(make_napari_viewer, pristine,
                                                    qtbot, tmp_path, monkeypatch):
     from pypdf import PdfReader
 
-    from napari_wbcseg.report import signed_versions
+    from napari_wbcseg.report import build_report_data, signed_versions
     from napari_wbcseg.review import case_count, read_audit, read_cases
 
     folder = tmp_path / "project"
@@ -131,7 +132,8 @@ def test_marrow_case_from_project_to_signed_report(make_napari_viewer, pristine,
     qtbot.waitUntil(lambda: cw.project_worker is None, timeout=30000)
     assert not notes["error"]
     trail = [(e.image, e.cell_id, e.action, e.from_code, e.to_code) for e in read_audit(folder)]
-    assert trail == [(FIELD, lympho, "reclassify", 2, 11), (FIELD, myelo, "reclassify", 9, 10),
+    assert trail == [(FIELD, blast, "reclassify", 7, 8),  # the Correct dock's Ctrl+2
+                     (FIELD, lympho, "reclassify", 2, 11), (FIELD, myelo, "reclassify", 9, 10),
                      (FIELD, mono, "accept", 3, 3), (FIELD, band, "unidentified", 6, 255)]
     (entry,) = read_project(folder).entries
     assert sorted(entry.reviewed_cells) == sorted([lympho, myelo, mono, band])
@@ -158,6 +160,9 @@ def test_marrow_case_from_project_to_signed_report(make_napari_viewer, pristine,
     for name in ("plasma cell", "promyelocyte", "metamyelocyte", "orthochromatic erythroblast"):
         assert name in text, name
     assert "M:E ratio" in text and f"{ratio:.2f} : 1" in text and "BM-7" in text
+    rows = [(a.cell_id, a.action, a.from_class, a.to_class)
+            for a in build_report_data(folder, "BM-7").audit]
+    assert rows[0] == (blast, "reclassify", NAMES[7], NAMES[8])  # the report's trail has it
 
     p.reviewer.value = "Dr M. Row"
     monkeypatch.setattr(cp_module.CasePanel, "_confirm", lambda self, question: True)

@@ -2,9 +2,11 @@
 
 Each button first saves what the viewer shows: on the GUI thread a snapshot of the
 layers (``project_panel.snapshot_for_project``), the project lock (held by the Correct
-dock, so one window writes) and the pending audit entries; in a worker the project's
-files, the case (``review.save_case``) and then the draft report (``report.write_report``)
-or the signed version (``report.sign_case``).  A report or signature of a case with no
+dock, so one window writes) and the viewer's pending audit entries (``viewer_audit``:
+every reclassification of either dock); in a worker the project's files, those audit
+entries (after the files: a new image is in the project by then), the case
+(``review.save_case``) and then the draft report (``report.write_report``) or the signed
+version (``report.sign_case``), so a report never misses an edit made before the click.  A report or signature of a case with no
 counted cell is refused before anything is written.  Every failure is one notification.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..report.sign import REPORTS_DIR
 from ..review import Case, CaseError, count_arrays, model_record, save_case
 from .correction_layers import find_layer_sets
 from .project_panel import mark_saved, notify_project_saved, snapshot_for_project, write_project
+from .viewer_audit import put_back, take_pending
 
 KNOWN_ERRORS = (CaseError, ReportError, ProjectError, OSError)
 WHAT = {"save": "Save case", "report": "Report", "sign": "Sign"}
@@ -54,8 +57,9 @@ def _fields(entries) -> list[tuple]:
 
 
 def run_case_job(folder: Path, entries: list[dict], case: Case, models: list, action: str,
-                 out=None, reviewer: str = ""):
-    """Any thread: write the project, the case, then the report (``out``) or signature.
+                 out=None, reviewer: str = "", audit=None):
+    """Any thread: write the project, the ``audit`` log's entries (a ``review.AuditLog``
+    no other thread records into), the case, then the report (``out``) or signature.
     Returns ``(saved image names, case, result)``; raises one of ``KNOWN_ERRORS``."""
     if action != "save":
         classes = entries[0]["classes"]
@@ -71,6 +75,8 @@ def run_case_job(folder: Path, entries: list[dict], case: Case, models: list, ac
             pass
     case.models = records or case.models
     saved = write_project(folder, entries)
+    if audit is not None:  # before the case and report: the report prints the trail
+        audit.flush(folder)
     case.images = list(saved)
     case = save_case(folder, case, replace=True)
     result = None
@@ -145,13 +151,6 @@ class CaseActions:
             return None
         if not dock._lock_project(folder, what):
             return None
-        audit = getattr(self.gallery, "audit", None)
-        try:  # before the report is made: it prints the trail
-            if audit is not None:
-                audit.flush(folder)
-        except KNOWN_ERRORS as exc:
-            show_error(f"{what}: the audit trail could not be saved ({exc}); nothing was done")
-            return None
         return dock, folder, entries, sets, case, layer_models(sets)
 
     def _start(self, action: str, out=None, reviewer: str = ""):
@@ -164,6 +163,7 @@ class CaseActions:
         dock, folder, entries, sets, case, models = prepared
         what = WHAT[action]
         reviewer = reviewer or self.reviewer.value.strip()
+        audit = take_pending(self.viewer)  # the worker writes these; new edits go to a new log
 
         def done(value):
             saved, case, result = value
@@ -179,10 +179,11 @@ class CaseActions:
 
         def finished():
             self.worker = None
+            put_back(self.viewer, audit)  # what a failed job did not write: the next save
             self._set_busy(False)
 
         worker = thread_worker(run_case_job, start_thread=False, ignore_errors=True)(
-            folder, entries, case, models, action, out, reviewer)
+            folder, entries, case, models, action, out, reviewer, audit)
         worker.returned.connect(lambda v: None if self.closed else done(v))
         worker.errored.connect(lambda exc: None if self.closed else errored(exc))
         worker.finished.connect(finished)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from magicgui.widgets import PushButton
+from napari.utils.notifications import show_info
 from qtpy.QtCore import QEvent, QObject
 
 from ..schema import UNIDENTIFIED
@@ -82,14 +83,38 @@ class CorrectionView:
         if code is not None:
             self.set_class(code)
 
+    # ---- undo and redo (the audit trail follows: viewer_audit.EditTrail) -------------------
+    def replay(self, forward: bool) -> bool:
+        """Undo (``forward``: redo) one step of the attached set; its class changes go to
+        the audit trail.  False when there is none."""
+        ls = self.current
+        if ls is None or not (ls.redo() if forward else ls.undo()):
+            return False
+        self.trail.replayed(ls, forward)
+        return True
+
+    def undo(self) -> bool:
+        ls = self._need_set("Undo")
+        if ls is not None and not self.replay(False):
+            show_info("Undo: nothing to undo")
+            return False
+        return ls is not None
+
+    def redo(self) -> bool:
+        ls = self._need_set("Redo")
+        if ls is not None and not self.replay(True):
+            show_info("Redo: nothing to redo")
+            return False
+        return ls is not None
+
     def _undo_key(self, layer) -> None:
-        if self.current is None or not self.current.undo():
+        if not self.replay(False):
             layer.undo()  # history from before the widget: napari's own per-layer undo
         if self.current is not None and layer in self.current.layers.values():
             self._refresh()
 
     def _redo_key(self, layer) -> None:
-        if self.current is None or not self.current.redo():
+        if not self.replay(True):
             layer.redo()
         if self.current is not None and layer in self.current.layers.values():
             self._refresh()

@@ -22,6 +22,7 @@ from .correction_layers import CorrectionLayers, find_layer_sets, shape_problem
 from .differential_view import EMPTY_COUNTS
 from .correction_view import HELPER, CorrectionView, on_removed
 from .project_panel import ReviewProjectActions
+from .viewer_audit import EditTrail, written_code
 from .dock_scroll import scroll_in_dock
 from .dock_help import add_help_link
 from .tooltips import CORRECT, apply_tooltips
@@ -50,6 +51,7 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         self._closed = self._busy = False
         self.project_dir: Path | None = None
         self.project_worker = None  # a background project save or open
+        self.trail = EditTrail(napari_viewer)  # class changes and deletes: the audit trail
 
         self.layer_set = ComboBox(label="cells of", choices=self._set_choices)
         self.info = Label(value="")
@@ -139,6 +141,7 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
                 self._unbind_keys()
                 self._remove_helpers()
             self.current, self.selected, self.second, self.table = None, 0, 0, None
+            self.trail.reset()  # the new set has an undo history of its own
             layers = find_layer_sets(self._viewer.layers).get(name) if name else None
             problem = shape_problem(layers) if layers is not None else None
             if problem:
@@ -208,7 +211,8 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         return self.selected
 
     # ---- edits ------------------------------------------------------------------------------
-    def _edit(self, what: str, make) -> bool:
+    def _edit(self, what: str, make, audit=None) -> bool:
+        """Apply ``make(arrays)``; ``audit(edit)``: {cell: new class, 0 gone} for the trail."""
         ls = self._need_set(what)
         if ls is None:
             return False
@@ -220,16 +224,24 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         if edit.empty:
             show_info(f"{what}: nothing to change")
             return False
-        return ls.apply(edit)
+        before = self.trail.before(ls) if audit else None
+        if not ls.apply(edit):
+            return False
+        if audit:
+            self.trail.edited(ls, before, audit(edit))
+        else:
+            self.trail.other_edit()
+        return True
 
     def set_class(self, code: int) -> bool:
         cid = self._need_set("Set class") and self._need_cell("Set class")
-        return bool(cid) and self._edit("Set class",
-                                        lambda a: editing.set_class(a, cid, int(code)))
+        return bool(cid) and self._edit("Set class", lambda a: editing.set_class(a, cid, int(code)),
+                                        audit=lambda edit: {cid: int(code)})
 
     def delete_cell(self) -> bool:
         cid = self._need_set("Delete") and self._need_cell("Delete")
-        return bool(cid) and self._edit("Delete", lambda a: editing.delete_cell(a, cid))
+        return bool(cid) and self._edit("Delete", lambda a: editing.delete_cell(a, cid),
+                                        audit=lambda edit: {cid: 0})
 
     def merge(self) -> bool:
         if self._need_set("Merge") is None:
@@ -237,8 +249,9 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         if not (self.selected and self.second):
             show_info("Merge: select two cells (click one, Shift+click the other)")
             return False
-        a, b = self.selected, self.second
-        return self._edit("Merge", lambda arr: editing.merge_cells(arr, a, b))
+        a, b = self.selected, self.second  # b joins a: b is deleted, a may change class
+        return self._edit("Merge", lambda arr: editing.merge_cells(arr, a, b),
+                          audit=lambda edit: {b: 0, a: written_code(edit)})
 
     def fill_holes(self) -> bool:
         """Fill the holes of the selected cell, or of every cell when none is selected."""
@@ -337,17 +350,3 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         if self.current is not None:
             for layer in self.current.layers.values():
                 layer.mode = "pan_zoom"
-
-    def undo(self) -> bool:
-        ls = self._need_set("Undo")
-        if ls is not None and not ls.undo():
-            show_info("Undo: nothing to undo")
-            return False
-        return ls is not None
-
-    def redo(self) -> bool:
-        ls = self._need_set("Redo")
-        if ls is not None and not ls.redo():
-            show_info("Redo: nothing to redo")
-            return False
-        return ls is not None

@@ -10,6 +10,8 @@ mixin of ``CorrectionWidget``): review check boxes and the project buttons (whos
 are written and decoded in a worker thread), with napari notifications for failures.  The
 dock holds the project's one-writer lock (``review.ProjectLock``) from its first save or
 open until it closes: a second napari window on the same project is refused its saves.
+Every save of a viewer's project writes that viewer's pending audit entries
+(``viewer_audit``) into it.
 """
 from __future__ import annotations
 
@@ -27,9 +29,10 @@ from ..schemes.tables import classes_to_json
 from .correction_layers import CorrectionLayers, find_layer_sets, shape_problem
 from .correction_view import _RemovalWatcher
 from .review_metadata import review_metadata
+from .viewer_audit import flush_after_save
 
-# (callback, viewer or None): callback(folder) after each project save (the gallery's
-# audit) or open (the case panel); a listener with a viewer hears only that viewer's docks
+# (callback, viewer or None): callback(folder) after each project save or open (the case
+# panel); a listener with a viewer hears only that viewer's docks
 _SAVE_LISTENERS: list = []
 _OPEN_LISTENERS: list = []
 
@@ -65,7 +68,9 @@ def on_project_opened(callback, remove: bool = False, viewer=None) -> None:
 
 def notify_project_saved(viewer, folder) -> None:
     """Tell the save listeners of ``viewer`` that its project at ``folder`` was written
-    (for a save made elsewhere than the Correct dock's buttons, e.g. the case panel)."""
+    (for a save made elsewhere than the Correct dock's buttons, e.g. the case panel);
+    the viewer's pending audit entries are written first."""
+    flush_after_save(viewer, folder)
     _notify(_SAVE_LISTENERS, viewer, folder)
 
 
@@ -218,7 +223,7 @@ class ReviewProjectActions:
 
     def _saved(self, folder, saved, skipped) -> None:
         self.project_dir = Path(folder)
-        _notify(_SAVE_LISTENERS, self._viewer, folder)  # e.g. the review gallery's audit trail
+        notify_project_saved(self._viewer, folder)  # this viewer's audit trail first
         if skipped:
             show_warning(f"Save project: no image layer for {skipped}; not saved")
         show_info(f"Saved {len(saved)} image(s) to the project {folder}")

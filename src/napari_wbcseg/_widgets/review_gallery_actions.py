@@ -2,35 +2,31 @@
 
 Every edit is the Correct dock's own (``CorrectionWidget.set_class`` / ``delete_cell`` /
 ``toggle_cell_reviewed``, undoable there), on that dock attached to the cell's image; the
-dock is opened when it is not.  Each reclassify / unidentified / delete / accept made here
-is recorded in an ``review.audit.AuditLog``, written to the project when it is saved
-(``project_panel.on_project_saved``).
+dock is opened when it is not.  The viewer's one audit log (``viewer_audit``) gets the
+class changes and deletes from the Correct dock's edits (recorded there, once) and the
+accepts from here; it is written to the project when the project is saved.
 """
 from __future__ import annotations
 
 from napari.utils.notifications import show_info, show_warning
 
 from ..core.gallery_groups import class_hotkeys, position_keys
-from ..schema import UNIDENTIFIED
-from . import project_panel
+from .viewer_audit import audit_log
 
 CORRECT_DOCK = "Correct white-cell labels"
-
-try:  # helper B's audit trail (issue 15)
-    from ..review.audit import AuditLog
-except ImportError:  # pragma: no cover - older checkouts
-    AuditLog = None
 
 
 class GalleryActions:
     def _init_actions(self) -> None:
         self._wanted_key = None  # the cell to make current after the next refresh
-        self.audit = AuditLog() if AuditLog is not None else None
-        # this viewer's saves only: another window's project must not get this audit
-        project_panel.on_project_saved(self.flush_audit, viewer=self._viewer)
 
     def _close_actions(self) -> None:
-        project_panel.on_project_saved(self.flush_audit, remove=True, viewer=self._viewer)
+        pass
+
+    @property
+    def audit(self):
+        """The viewer's audit log (shared with the Correct dock; ``viewer_audit``)."""
+        return audit_log(self._viewer)
 
     # ---- keys ------------------------------------------------------------------------------
     def on_key(self, key: str, ctrl: bool = False) -> bool:
@@ -85,9 +81,10 @@ class GalleryActions:
             nxt = self.model.rows.next_cell_row(row, -1)
         return self.model.rows.cell_at(nxt).key if nxt is not None else None
 
-    def _record(self, cell, action: str, to_code: int) -> None:
-        if self.audit is not None:
-            self.audit.record(cell.image, cell.cell_id, action, cell.code, to_code)
+    def _accepted(self, cell) -> None:
+        """Only the accept is recorded here: class changes and deletes are the Correct
+        dock's edits, which record them (once, with their undo)."""
+        self.audit.record(cell.image, cell.cell_id, "accept", cell.code, cell.code)
 
     def _mark_reviewed(self, dock, cell) -> None:
         if cell.cell_id not in dock.current.review.cells:
@@ -106,8 +103,8 @@ class GalleryActions:
             if cell.code != code and not dock.set_class(int(code)):
                 return False
             self._mark_reviewed(dock, cell)
-        self._record(cell, "unidentified" if code == UNIDENTIFIED else
-                     "reclassify" if cell.code != code else "accept", int(code))
+        if cell.code == code:
+            self._accepted(cell)
         self._moved(nxt)
         return True
 
@@ -119,7 +116,7 @@ class GalleryActions:
             return False
         nxt = self._next_key(cell)
         self._mark_reviewed(dock, cell)
-        self._record(cell, "accept", cell.code)
+        self._accepted(cell)
         self._moved(nxt)
         return True
 
@@ -132,7 +129,6 @@ class GalleryActions:
         nxt = self._next_key(cell)
         if not dock.delete_cell():
             return False
-        self._record(cell, "delete", 0)
         self._moved(nxt)
         return True
 
@@ -159,14 +155,3 @@ class GalleryActions:
         self._attached(cell)
         self.view.setFocus()
         return True
-
-    # ---- audit ---------------------------------------------------------------------------
-    def flush_audit(self, folder) -> int:
-        """Write the pending audit entries into the project at ``folder``; how many."""
-        if self.audit is None:
-            return 0
-        try:
-            return self.audit.flush(folder)
-        except (ValueError, OSError) as exc:  # kept: the next save writes them
-            show_warning(f"Review: audit trail not saved: {exc}")
-            return 0
