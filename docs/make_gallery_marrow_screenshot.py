@@ -3,7 +3,8 @@
     xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python docs/make_gallery_marrow_screenshot.py
 
 Writes docs/images/gallery_marrow.png: the scheme's own keys reclassify ("0" a
-metamyelocyte, "a" a proerythroblast, "u" unidentified), one update per key.
+metamyelocyte, "a" a proerythroblast, "u" unidentified), one update per key; the grid
+as tall as the dock (floating, 1000 px tall), the controls under it scrolled out of sight.
 """
 from pathlib import Path
 

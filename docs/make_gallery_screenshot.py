@@ -2,7 +2,10 @@
 
     xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python docs/make_gallery_screenshot.py
 
-Writes docs/images/gallery.png (the dock) and gallery_window.png (the whole window).
+Writes docs/images/gallery.png: the dock, floating at 560x900, one cell accepted and one
+reclassified.  The grid is as tall as the dock (review_gallery_dock), so the threshold,
+the keys and the case panel are under it, scrolled out of the picture
+(docs/make_case_panel_screenshot.py shows the panel).
 """
 from pathlib import Path
 

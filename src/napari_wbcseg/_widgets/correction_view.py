@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 from magicgui.widgets import PushButton
-from napari.utils.notifications import show_info
+from napari.layers import Shapes
 from qtpy.QtCore import QEvent, QObject
 
 from ..schema import UNIDENTIFIED
+from .correction_layers import find_layer_sets
 from .differential_view import counts_value, summary_line
 
 HELPER = "wbcseg_helper"  # metadata flag of the widget's own shapes/points layers
@@ -93,20 +94,6 @@ class CorrectionView:
         self.trail.replayed(ls, forward)
         return True
 
-    def undo(self) -> bool:
-        ls = self._need_set("Undo")
-        if ls is not None and not self.replay(False):
-            show_info("Undo: nothing to undo")
-            return False
-        return ls is not None
-
-    def redo(self) -> bool:
-        ls = self._need_set("Redo")
-        if ls is not None and not self.replay(True):
-            show_info("Redo: nothing to redo")
-            return False
-        return ls is not None
-
     def _undo_key(self, layer) -> None:
         if not self.replay(False):
             layer.undo()  # history from before the widget: napari's own per-layer undo
@@ -137,6 +124,34 @@ class CorrectionView:
         while self._bound:
             owner, key, previous = self._bound.pop()
             owner.bind_key(key, previous, overwrite=True)  # None removes ours
+
+    # ---- layer sets and helper layers -------------------------------------------------------
+    def _set_choices(self, _widget=None):
+        return list(find_layer_sets(self._viewer.layers))
+
+    def _on_inserted(self, event):
+        event.value.events.name.connect(self.refresh_sets)
+        self.refresh_sets()
+
+    def refresh_sets(self, *_):
+        if self._closed or self._busy:
+            return
+        self.layer_set.reset_choices()
+        now = find_layer_sets(self._viewer.layers).get(self.layer_set.value)
+        # (viewer.layers[name] gives a plugin a proxy of the layer: compare with ==)
+        if now is None or self.current is None or any(
+                now[k] != self.current.layers[k] for k in now):
+            self._attach(self.layer_set.value)
+
+    def _helper(self, kind, name, **kwargs):
+        ls = self.current
+        full = f"{ls.name} {name}"
+        if full in self._viewer.layers:
+            return self._viewer.layers[full]
+        ref = ls.layers["nucleus"]
+        add = self._viewer.add_shapes if kind is Shapes else self._viewer.add_points
+        return add(name=full, scale=ref.scale, translate=ref.translate,
+                   metadata={HELPER: True}, **kwargs)
 
     # ---- refresh ----------------------------------------------------------------------------
     def _on_layers_changed(self, cells=()) -> None:

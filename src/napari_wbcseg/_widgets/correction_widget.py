@@ -20,7 +20,7 @@ from napari.utils.notifications import show_info, show_warning
 from ..core import editing
 from .correction_layers import CorrectionLayers, find_layer_sets, shape_problem
 from .differential_view import EMPTY_COUNTS
-from .correction_view import HELPER, CorrectionView, on_removed
+from .correction_view import CorrectionView, on_removed
 from .project_panel import ReviewProjectActions
 from .viewer_audit import EditTrail, written_code
 from .dock_scroll import scroll_in_dock
@@ -114,23 +114,6 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         self._attach(self.layer_set.value)
 
     # ---- layer sets --------------------------------------------------------------------------
-    def _set_choices(self, _widget=None):
-        return list(find_layer_sets(self._viewer.layers))
-
-    def _on_inserted(self, event):
-        event.value.events.name.connect(self.refresh_sets)
-        self.refresh_sets()
-
-    def refresh_sets(self, *_):
-        if self._closed or self._busy:
-            return
-        self.layer_set.reset_choices()
-        now = find_layer_sets(self._viewer.layers).get(self.layer_set.value)
-        # (viewer.layers[name] gives a plugin a proxy of the layer: compare with ==)
-        if now is None or self.current is None or any(
-                now[k] != self.current.layers[k] for k in now):
-            self._attach(self.layer_set.value)
-
     def _attach(self, name=None):
         if self._closed or self._busy:
             return
@@ -257,16 +240,6 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         """Fill the holes of the selected cell, or of every cell when none is selected."""
         return self._edit("Fill holes", lambda a: editing.fill_holes(a, self.selected or None))
 
-    def _helper(self, kind, name, **kwargs):
-        ls = self.current
-        full = f"{ls.name} {name}"
-        if full in self._viewer.layers:
-            return self._viewer.layers[full]
-        ref = ls.layers["nucleus"]
-        add = self._viewer.add_shapes if kind is Shapes else self._viewer.add_points
-        return add(name=full, scale=ref.scale, translate=ref.translate,
-                   metadata={HELPER: True}, **kwargs)
-
     def _start_drawing(self, kind, what: str, mode: str, hint: str, **kwargs) -> None:
         """Activate the helper layer ``what`` in ``mode`` and tell the user what to do."""
         if self._need_set("Split") is None:
@@ -350,3 +323,17 @@ class CorrectionWidget(CorrectionView, ReviewProjectActions, Container):
         if self.current is not None:
             for layer in self.current.layers.values():
                 layer.mode = "pan_zoom"
+
+    def undo(self) -> bool:
+        ls = self._need_set("Undo")
+        if ls is not None and not self.replay(False):
+            show_info("Undo: nothing to undo")
+            return False
+        return ls is not None
+
+    def redo(self) -> bool:
+        ls = self._need_set("Redo")
+        if ls is not None and not self.replay(True):
+            show_info("Redo: nothing to redo")
+            return False
+        return ls is not None
