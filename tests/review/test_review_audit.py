@@ -135,3 +135,15 @@ def test_current_user_falls_back_to_unknown(monkeypatch):
 
     monkeypatch.setattr(getpass, "getuser", nobody)
     assert current_user() == "unknown"
+
+
+def test_entries_of_an_image_not_in_the_project_wait_and_do_not_block_the_others(project):
+    """An image edited, then closed before it was saved: its entries stay pending, and
+    the project's own images' entries are written."""
+    log = AuditLog(who="rev1")
+    kept = log.record("field A", 2, "reclassify", 1, 3)
+    stray = log.record("never saved", 5, "delete", 2, 0)
+    assert log.flush(project) == 1
+    assert read_audit(project) == [kept] and log.pending == (stray,)
+    later = log.record("field A", 2, "restore", 3, 3)  # an undone delete
+    assert log.flush(project) == 1 and read_audit(project) == [kept, later]

@@ -89,7 +89,7 @@ def test_delete_and_its_undo_and_redo(window):
     assert _trail(w.log().pending) == [("field", 2, "delete", 2, 0)]
     assert w.cw.undo() and _code(w, 2) == {2}
     # the cell is back with its class: the trail says so
-    assert _trail(w.log().pending)[1:] == [("field", 2, "reclassify", 2, 2)]
+    assert _trail(w.log().pending)[1:] == [("field", 2, "restore", 2, 2)]
     assert w.cw.redo() and not _code(w, 2)
     assert _trail(w.log().pending)[2:] == [("field", 2, "delete", 2, 0)]
 
@@ -132,7 +132,7 @@ def test_merge_records_the_absorbed_cell_as_deleted(window):
         want.append(("field", 1, "reclassify", 1, 3))
     assert _trail(w.log().pending) == want
     assert w.cw.undo()
-    assert _trail(w.log().pending)[len(want):][0] == ("field", 3, "reclassify", 3, 3)
+    assert _trail(w.log().pending)[len(want):][0] == ("field", 3, "restore", 3, 3)
 
 
 def test_a_gallery_key_is_one_entry(window, qtbot):

@@ -162,7 +162,7 @@ class EditTrail:
     def _record(self, image: str, changes) -> None:
         log = audit_log(self._viewer)
         for cid, frm, to in changes:
-            action = "reclassify" if to == frm else action_of(to)
+            action = "restore" if to == frm else action_of(to)  # to == frm: an undone delete
             try:
                 log.record(image, cid, action, frm, to)
             except ValueError as exc:  # a code the trail cannot hold (e.g. over 255)

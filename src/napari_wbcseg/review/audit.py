@@ -27,7 +27,7 @@ from .store import project_names, read_list, write_list
 
 AUDIT_FILE = "audit.json"
 FORMAT = "napari-wbcseg-audit"
-ACTIONS = ("reclassify", "unidentified", "delete", "accept")
+ACTIONS = ("reclassify", "unidentified", "delete", "accept", "restore")  # restore: an undone delete
 MAX_ENTRIES = 150_000  # ~170 bytes each: within store.MAX_FILE_BYTES
 MAX_CELL_ID = 2**63 - 1
 
@@ -86,7 +86,8 @@ def check_entry(e: AuditEntry) -> None:
             raise CaseError(f"{where}: {key} {str(v)[:40]!r} is not a class code 0..255")
     if e.from_code == 0:
         raise CaseError(f"{where}: from_code 0 is background, not a cell's class")
-    want = {"delete": 0, "unidentified": UNIDENTIFIED, "accept": e.from_code}.get(e.action)
+    want = {"delete": 0, "unidentified": UNIDENTIFIED, "accept": e.from_code,
+            "restore": e.from_code}.get(e.action)
     if want is not None and e.to_code != want:
         raise CaseError(f"{where}: {e.action} must have to_code {want}, got {e.to_code}")
     if e.action == "reclassify" and e.to_code == 0:
@@ -170,12 +171,17 @@ class AuditLog:
         return entry
 
     def flush(self, project_dir) -> int:
-        """Append the pending entries to the project's trail; returns how many."""
-        n = len(self._pending)
-        if n:
-            append_audit(project_dir, self._pending)
-            del self._pending[:n]
-        return n
+        """Append the pending entries of the project's images to its trail; returns how
+        many.  Entries of images the project does not hold (yet) stay pending, so that one
+        image closed before it was saved cannot block the trail of all the others."""
+        if not self._pending:
+            return 0
+        names = set(project_names(project_dir))
+        ready = [e for e in self._pending if e.image in names]
+        if ready:
+            append_audit(project_dir, ready)
+        self._pending[:] = [e for e in self._pending if e.image not in names]
+        return len(ready)
 
 
 def _plain(v):
