@@ -28,7 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--intervals", metavar="CSV", default=None,
                    help="the lab's reference intervals: class,low_percent,high_percent,"
                    "low_abs,high_abs (absolute in 10^9/L; see "
-                   "docs/examples/reference_intervals.csv) (default: none, no interval flags)")
+                   "docs/examples/reference_intervals.csv) (default: PROJECT/reference_intervals.csv "
+                   "if the project has one, which the GUI's reports use too; else no interval "
+                   "flags)")
     p.add_argument("--reviewer", metavar="NAME", default="",
                    help="reviewer's name printed on the report (default: none; required "
                    "with --sign)")

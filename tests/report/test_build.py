@@ -92,3 +92,19 @@ def test_an_unknown_case_or_project_is_one_line(tmp_path, project):
         build_report_data(tmp_path / "nowhere", "C-001")
     with pytest.raises(ReportError, match="reviewer"):
         build_report_data(project, "C-001", reviewer="two\nlines")
+
+
+def test_a_project_keeps_the_lab_intervals_for_every_report(tmp_path):
+    """PROJECT/reference_intervals.csv flags a report built without explicit intervals
+    (the GUI's); a bad one is one ReportError line naming the file."""
+    import shutil
+
+    make_case_project(tmp_path / "P", codes=[1])
+    assert not any("reference interval" in f for f in build_report_data(tmp_path / "P",
+                                                                        "C-001").flags)
+    shutil.copy(EXAMPLE, tmp_path / "P" / "reference_intervals.csv")
+    data = build_report_data(tmp_path / "P", "C-001")
+    assert "neutrophil 100.0% above the reference interval 40-75%" in data.flags
+    (tmp_path / "P" / "reference_intervals.csv").write_text("nonsense\n")
+    with pytest.raises(ReportError, match="reference_intervals.csv"):
+        build_report_data(tmp_path / "P", "C-001")

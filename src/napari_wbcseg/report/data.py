@@ -9,6 +9,7 @@ confidences, so there is no "lowest first" to follow), all at one physical scale
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from .model import AuditRow, ClassRow, ModelInfo, ReportData, ReportError, Thumb
 __all__ = ["THUMBNAIL_PX", "build_report_data", "check_reviewer", "now_utc"]
 
 THUMBNAIL_PX = 96
+#: the lab's reference intervals, kept in the project folder (same format as --intervals)
+PROJECT_INTERVALS = "reference_intervals.csv"
 MAX_PER_CLASS = 200  # a report is read by a person; more thumbnails than this help nobody
 
 
@@ -112,6 +115,8 @@ def build_report_data(project_dir, case_id: str, *, reviewer: str = "", interval
         known = ", ".join(sorted(cases)[:10]) or "none"
         raise ReportError(f"no case {str(case_id)[:80]!r} in {project_dir} (cases: {known})")
     classes: tuple[CellClass, ...] = tuple(project.classes)
+    if intervals is None:
+        intervals = project_intervals(project_dir, classes)
     gallery = _Gallery(classes, project.pixel_size_um, max_per_class)
 
     def fields():
@@ -156,6 +161,20 @@ def build_report_data(project_dir, case_id: str, *, reviewer: str = "", interval
         audit=[AuditRow(e.image, e.cell_id, e.action, _class_name(classes, e.from_code),
                         _class_name(classes, e.to_code), e.who, e.when) for e in audit],
         notes=case.notes, reviewer=reviewer, generated_at=now_utc())
+
+
+def project_intervals(project_dir, classes) -> dict:
+    """The lab's reference intervals kept in the project (:data:`PROJECT_INTERVALS`), so
+    that the GUI's reports flag as the CLI's do; ``{}`` when the project has none."""
+    from .intervals import IntervalsError, read_intervals
+
+    path = Path(project_dir) / PROJECT_INTERVALS
+    if not path.is_file():
+        return {}
+    try:
+        return read_intervals(path, classes)
+    except IntervalsError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def _me_ratio(project, case, counts) -> float | None:
