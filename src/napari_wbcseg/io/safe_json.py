@@ -12,8 +12,8 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "UnsafeJSONError", "check_depth", "load_json_file",
-           "loads_bounded"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "FileTooLarge", "UnsafeJSONError", "check_depth",
+           "load_json_file", "loads_bounded", "read_bounded"]
 
 MAX_BYTES = 16 << 20  # a card or project.json is kilobytes; 16 MiB leaves room for big projects
 MAX_DEPTH = 64  # our own files nest 5 deep
@@ -24,6 +24,25 @@ _STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|"|[\[\]{}]', re.DOTALL)
 
 class UnsafeJSONError(ValueError):
     """JSON that is unreadable, too large or nested too deeply; the message says which."""
+
+
+class FileTooLarge(ValueError):
+    """A file whose size, checked before reading, is over the limit (``size`` bytes)."""
+
+    def __init__(self, size: int):
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
+def read_bounded(path, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes of ``path`` (one more tells a file that grew after
+    the size check); :class:`FileTooLarge` when its size is over ``max_bytes`` before
+    anything is read; ``OSError`` when it cannot be read."""
+    size = Path(path).stat().st_size
+    if size > max_bytes:
+        raise FileTooLarge(size)
+    with open(path, "rb") as fh:
+        return fh.read(max_bytes + 1)
 
 
 def check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
@@ -71,12 +90,10 @@ def load_json_file(path, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise UnsafeJSONError(f"{path.name}: {size} bytes, more than the {max_bytes} "
-                                  "allowed for a JSON file")
-        with open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)  # the file may grow after stat
+        data = read_bounded(path, max_bytes)
+    except FileTooLarge as exc:
+        raise UnsafeJSONError(f"{path.name}: {exc.size} bytes, more than the {max_bytes} "
+                              "allowed for a JSON file") from None
     except OSError as exc:
         raise UnsafeJSONError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
     try:

@@ -19,6 +19,7 @@ import io
 import re
 from pathlib import Path
 
+from ..io.safe_json import FileTooLarge, read_bounded
 from ..schema import UNIDENTIFIED, CellClass
 from .scheme import (KINDS, MAX_CLASSES, UNIDENTIFIED_CLASS, ClassScheme, SchemeError,
                      check_class_rows)
@@ -37,12 +38,10 @@ def read_scheme_file(path) -> ClassScheme:
     it is missing, too big, not UTF-8 or breaks a rule."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SchemeError(f"{path}: {size} bytes, more than the {MAX_FILE_BYTES} a "
-                              "scheme file may have")
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)  # a file growing meanwhile stays bounded
+        data = read_bounded(path, MAX_FILE_BYTES)
+    except FileTooLarge as exc:
+        raise SchemeError(f"{path}: {exc.size} bytes, more than the {MAX_FILE_BYTES} a "
+                          "scheme file may have") from None
     except OSError as exc:
         raise SchemeError(f"{path}: cannot read the scheme file ({exc.strerror or exc})") from None
     if len(data) > MAX_FILE_BYTES:
