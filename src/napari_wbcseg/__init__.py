@@ -6,7 +6,7 @@ from __future__ import annotations
 
 __version__ = "0.4.0"
 
-__all__ = ["__version__", "ahe_retinex", "clahe", "list_models", "msrcr", "segment",
+__all__ = ["__version__", "ahe_retinex", "batch", "clahe", "list_models", "msrcr", "segment",
            "synthetic_smear"]
 
 
@@ -15,6 +15,10 @@ def __getattr__(name):  # lazy re-exports keep ``import napari_wbcseg`` cheap
         from .core import preprocessing
 
         return getattr(preprocessing, name)
+    if name == "batch":
+        from .batching.run import batch
+
+        return batch
     if name == "segment":
         from .inference.segment import segment
 

@@ -201,11 +201,8 @@ def cmd_demo(args) -> int:
 
 
 def _segment_and_save(image, stem: str, params, out: Path, counter: str):
-    """Run one image through ``segment_steps`` with a terminal bar; write its files."""
-    from .inference.segment import segment_steps
-    from .io.writer import save_labels, save_table
-
-    from .core.batch import run_to_end
+    """Run one image through the shared per-field writer with a terminal bar."""
+    from .batching.field_outputs import segment_field_to_files
 
     bar = None
 
@@ -218,18 +215,10 @@ def _segment_and_save(image, stem: str, params, out: Path, counter: str):
                 bar.refresh()
 
     try:
-        result = run_to_end(segment_steps(image, params), show)
+        result = segment_field_to_files(image, stem, params, out, show, write_guard=writing)
     finally:
         if bar is not None:
             bar.close()
-    for kind, arr in (("nucleus", result.nucleus), ("cytoplasm", result.cytoplasm),
-                      ("celltype", result.cell_type)):
-        with writing(out / f"{stem}_{kind}.tif"):
-            save_labels(out / f"{stem}_{kind}.tif", arr, name=f"{stem} {kind}")
-    table = result.table.copy()
-    table.insert(0, "image", stem)
-    with writing(out / f"{stem}_cells.csv"):
-        save_table(out / f"{stem}_cells.csv", table)
     for msg in result.messages:
         print(f"note: {msg}", file=sys.stderr)
     print(f"{counter} {stem}: {len(result.table)} white cells "
