@@ -125,7 +125,7 @@ class Manifest:
         if not self._dirty and self.path.exists():
             return
         text = json.dumps({"version": VERSION, "fields": self.entries}, indent=1,
-                          sort_keys=True, default=str)
+                          default=str)  # key order kept: classes in table order
         write_text_atomic(self.path, text + "\n")
         self._dirty = False
         self._saved_at = time.monotonic()
