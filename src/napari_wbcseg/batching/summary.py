@@ -86,7 +86,7 @@ def summary_html(manifest, diffs: dict, model_info: dict) -> str:
     parts = ["<html><head><meta charset='utf-8'><title>Batch summary</title><style>"
              "body{font-family:sans-serif;margin:16px}table{border-collapse:collapse}"
              "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}.bad{color:#a00}</style>"
+             ".name{text-align:left}.bad{color:#a00;text-align:left}</style>"
              "</head><body>",
              "<h2>Batch summary</h2>",
              f"<p>{done} field(s) done, {len(failed)} failed; model "
@@ -96,7 +96,7 @@ def summary_html(manifest, diffs: dict, model_info: dict) -> str:
              f"{esc(_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z'))}</p>",
              "<h3>Counts per case</h3><p>Cells cut by the field border are left out.</p>"]
     if diffs:
-        parts.append("<table><tr><th>case</th><th>fields</th><th>cells</th>"
+        parts.append("<table><tr><th class='name'>case</th><th>fields</th><th>cells</th>"
                      + "".join(f"<th>{esc(c)}</th>" for c in classes) + "<th>to check</th></tr>")
         for case, diff in sorted(diffs.items()):
             n_fields = sum(e.get("case") == case and e.get("status") == "done"
@@ -105,7 +105,7 @@ def summary_html(manifest, diffs: dict, model_info: dict) -> str:
             cells = "".join(
                 f"<td>{by_name[c][0]} ({by_name[c][1]:.0f}%)</td>" if c in by_name else "<td></td>"
                 for c in classes)
-            parts.append(f"<tr><td>{esc(case)}</td><td>{n_fields}</td>"
+            parts.append(f"<tr><td class='name'>{esc(case)}</td><td>{n_fields}</td>"
                          f"<td>{diff.attrs['total']}</td>{cells}"
                          f"<td>{diff.attrs.get('to_check', 0)}</td></tr>")
         parts.append("</table>")
@@ -113,8 +113,8 @@ def summary_html(manifest, diffs: dict, model_info: dict) -> str:
         parts.append("<p>No field was segmented.</p>")
     parts.append(f"<h3>Failures ({len(failed)})</h3>")
     if failed:
-        parts.append("<table><tr><th>field</th><th>error</th></tr>" + "".join(
-            f"<tr><td>{esc(s)}</td><td class='bad' style='text-align:left'>"
+        parts.append("<table><tr><th class='name'>field</th><th class='name'>error</th></tr>" + "".join(
+            f"<tr><td class='name'>{esc(s)}</td><td class='bad'>"
             f"{esc(str(e.get('error', '')))}</td></tr>" for s, e in failed.items())
             + "</table>")
     else:
