@@ -172,10 +172,12 @@ def _run_block(field: LazyField, params, index, core, region, hw, messages):
 
     def segment_block(rgb):
         from ..core.batch import run_to_end
-        from ..inference.segment import segment_steps
+        from ..inference.segment import NO_CONTRAST_LEVELS, segment_steps
         from .large_field_cells import block_cells
 
         field.note_read(rgb.shape)
+        if rgb.size and int(rgb.max()) - int(rgb.min()) <= NO_CONTRAST_LEVELS:
+            return []  # segment's own rule for a flat image (no cells), without its work
         result = run_to_end(segment_steps(rgb, params))
         for m in result.messages:
             if m not in messages and "no contrast" not in m:
