@@ -1,0 +1,237 @@
+"""Batch speed: the same fields through the plain loop and through ``batch``, fp32 and bf16.
+
+    .venv/bin/python benchmarks/bench_batch.py [--fields 200] [--rounds 4] [--json F]
+
+Lines (each in fp32 and in bf16, all measured side by side in one run):
+
+* ``loop``: one process, ``torch`` on all cores (2 here), each field read and written
+  by ``batching.field_outputs.segment_field_to_files`` (``napari-wbcseg segment``'s path);
+* ``batch 1x2``: ``napari_wbcseg.batch`` on a LocalCluster of 1 worker x 2 threads;
+* ``batch 2x1``: 2 workers x 1 thread.
+
+The fields (``--fields N``): about 80 % BCISC full fields (2048x1536 JPEG), 10 %
+segmentation_WBC Dataset images (small crops) and synthetic 2048x1536 smears for the
+rest, or synthetic only without ``../shared/data``.  They are cut into ``--rounds``
+rounds; each round runs every line on the round's fields in a rotated order, so load
+noise on this shared machine hits all lines alike.  The clusters are started once (made
+by the batch's own ``BatchClient``; their start is reported apart), the model is loaded
+and one field run on every worker before timing, and the precision is switched on the
+loaded model between rounds (what ``NAPARI_WBCSEG_PRECISION`` chooses at load time).
+
+Reported per line: fields per minute (fields / summed wall time of the ``batch`` calls
+or loop rounds), the per-field median and p95 of the segmentation itself (``seconds`` of
+the batch's manifest entries = ``segment``'s ``total_s``), the time per field outside
+it (read, write, summaries and, for ``batch``, dask: ``(wall x workers - sum of field
+seconds) / fields``), peak RSS per worker (``ru_maxrss``, asked with ``client.run``) and
+the ratio of fields per minute to the loop in the same precision.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+LAYOUTS = {"loop": None, "batch 1x2": (1, 2), "batch 2x1": (2, 1)}
+PRECISIONS = ("fp32", "bf16")
+LOOP_THREADS = 2  # the loop gets the cores the batch layouts share
+
+
+def _spread(items: list, n: int) -> list:
+    """``n`` items evenly spread over ``items`` (all classes of a small pick)."""
+    if n >= len(items):
+        return list(items)
+    return [items[round(i * len(items) / n)] for i in range(n)]
+
+
+def pick_fields(n: int, tmp: Path) -> list[tuple[Path, str]]:
+    """``[(file, kind)]``: real fields first, synthetic smears written to ``tmp`` to fill up."""
+    bcisc = sorted((DATA / "BCISC" / "original-images").glob("*/*.jpg"))
+    crops = sorted((DATA / "segmentation_WBC").glob("Dataset */*.bmp"))
+    n_crops = min(len(crops), n // 10)
+    n_bcisc = min(len(bcisc), n - n_crops - max(1, n // 10))
+    fields = [(p, "BCISC field") for p in _spread(bcisc, n_bcisc)]
+    fields += [(p, "Dataset image") for p in _spread(crops, n_crops)]
+    if len(fields) < n:
+        import cv2
+
+        from napari_wbcseg.core.synthetic import synthetic_smear
+
+        (tmp / "synthetic").mkdir()
+        for seed in range(n - len(fields)):
+            path = tmp / "synthetic" / f"smear-{seed:03d}.png"
+            smear = synthetic_smear(shape=(1536, 2048), n_wbc=8, seed=seed)
+            cv2.imwrite(str(path), cv2.cvtColor(smear.image, cv2.COLOR_RGB2BGR))
+            fields.append((path, "synthetic smear"))
+    order = sorted(range(len(fields)), key=lambda i: (i * 7919) % len(fields))
+    return [fields[i] for i in order]  # kinds mixed over the rounds
+
+
+def use_precision(precision: str) -> str:
+    """In a process (a worker, or the loop's): the default model loaded, in ``precision``."""
+    os.environ["NAPARI_WBCSEG_PRECISION"] = precision  # for any model loaded later
+    from napari_wbcseg.inference.predictor import load_model
+
+    net = load_model(None, "cpu")
+    net.module.precision = precision  # what the predictor cache resolves at load time
+    return net.module.precision
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_loop(fields, out: Path) -> tuple[float, list[float]]:
+    from napari_wbcseg.batching.field_outputs import segment_field_to_files
+    from napari_wbcseg.inference.segment import SegmentParams
+    from napari_wbcseg.io.imread import read_image
+
+    params = SegmentParams(device="cpu")
+    seconds = []
+    t0 = time.perf_counter()
+    for i, (path, _kind) in enumerate(fields):
+        result = segment_field_to_files(read_image(path), f"{i:04d}_{path.stem}", params, out)
+        seconds.append(float(result.timings["total_s"]))
+    return time.perf_counter() - t0, seconds
+
+
+def run_batch(client, fields, out: Path) -> tuple[float, list[float]]:
+    from napari_wbcseg import batch
+
+    t0 = time.perf_counter()
+    result = batch([str(p) for p, _ in fields], out, scheduler=client, device="cpu")
+    wall = time.perf_counter() - t0
+    bad = [e for e in result.entries if e.get("status") != "done"]
+    if bad or len(result.entries) != len(fields):
+        raise SystemExit(f"batch failed on {len(bad)} field(s): {bad[0].get('error') if bad else ''}")
+    return wall, [float(e["seconds"]) for e in result.entries]
+
+
+def _p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) >= 2 \
+        else values[0]
+
+
+def summarize(lines: dict, n_fields: int, rss: dict) -> list[dict]:
+    rows = []
+    for (layout, precision), r in lines.items():
+        slots = LAYOUTS[layout][0] if LAYOUTS[layout] else 1
+        row = {"line": layout, "precision": precision, "fields": len(r["seconds"]),
+               "wall_s": r["wall"], "fields_per_min": 60 * len(r["seconds"]) / r["wall"],
+               "median_s": statistics.median(r["seconds"]), "p95_s": _p95(r["seconds"]),
+               "outside_s": (r["wall"] * slots - sum(r["seconds"])) / len(r["seconds"]),
+               "peak_rss_mb": rss.get(layout, [])}
+        rows.append(row)
+    for row in rows:
+        ref = next(r for r in rows if r["line"] == "loop" and r["precision"] == row["precision"])
+        row["x_loop"] = row["fields_per_min"] / ref["fields_per_min"]
+        row["dask_s_per_field"] = row["outside_s"] - ref["outside_s"] if row["line"] != "loop" \
+            else 0.0
+    return rows
+
+
+def print_table(rows, meta) -> None:
+    print(f"{meta['fields']} fields ({', '.join(f'{v} {k}' for k, v in meta['kinds'].items())}), "
+          f"{meta['rounds']} rounds; load average {meta['load_before']} before, "
+          f"{meta['load_after']} after; cluster start {meta['cluster_start_s']}")
+    print(f"{'line':11}{'prec':6}{'fields/min':>11}{'x loop':>8}{'median s':>10}{'p95 s':>8}"
+          f"{'outside s':>11}{'dask s':>8}  peak RSS MB per worker")
+    for r in rows:
+        print(f"{r['line']:11}{r['precision']:6}{r['fields_per_min']:>11.1f}{r['x_loop']:>8.2f}"
+              f"{r['median_s']:>10.2f}{r['p95_s']:>8.2f}{r['outside_s']:>11.3f}"
+              f"{r['dask_s_per_field']:>8.3f}  {', '.join(f'{m:.0f}' for m in r['peak_rss_mb'])}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--fields", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the numbers here")
+    args = p.parse_args(argv)
+    if args.fields < 2 or not 1 <= args.rounds <= args.fields:
+        p.error("need --fields >= 2 and 1 <= --rounds <= --fields")
+
+    import logging
+
+    import torch
+
+    from napari_wbcseg.batching.cluster import BatchClient
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # its closing chatter
+
+    tmp = Path(tempfile.mkdtemp(prefix="wbcseg-bench-batch-"))
+    clients, cluster_start = {}, {}
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    try:
+        fields = pick_fields(args.fields, tmp)
+        torch.set_num_threads(LOOP_THREADS)
+        for layout, shape in LAYOUTS.items():
+            if shape:
+                t = time.perf_counter()
+                clients[layout] = BatchClient(None, *shape).__enter__()
+                clients[layout].client.run(use_precision, "fp32")
+                cluster_start[layout] = round(time.perf_counter() - t, 1)
+        lines = {(lay, prec): {"wall": 0.0, "seconds": []} for lay in LAYOUTS for prec in PRECISIONS}
+        combos = list(lines)
+        for prec in PRECISIONS:  # warm-up (not timed): oneDNN's kernels for each precision
+            use_precision(prec)
+            run_loop(fields[:1], _fresh(tmp, "warm"))
+            for layout, bc in clients.items():
+                bc.client.run(use_precision, prec)
+                run_batch(bc.client, fields[:LAYOUTS[layout][0]], _fresh(tmp, "warm"))
+        rounds = [fields[i::args.rounds] for i in range(args.rounds)]
+        for k, chunk in enumerate(rounds):
+            for layout, prec in combos[k % len(combos):] + combos[:k % len(combos)]:
+                out = _fresh(tmp, "out")
+                if layout == "loop":
+                    use_precision(prec)
+                    wall, seconds = run_loop(chunk, out)
+                else:
+                    clients[layout].client.run(use_precision, prec)
+                    wall, seconds = run_batch(clients[layout].client, chunk, out)
+                lines[(layout, prec)]["wall"] += wall
+                lines[(layout, prec)]["seconds"] += seconds
+                print(f"round {k + 1}/{len(rounds)} {layout} {prec}: {len(chunk)} fields "
+                      f"in {wall:.1f} s", file=sys.stderr, flush=True)
+        rss = {"loop": [peak_rss_mb()]}
+        for layout, bc in clients.items():
+            rss[layout] = sorted(bc.client.run(peak_rss_mb).values())
+    finally:
+        for bc in clients.values():
+            bc.__exit__(None, None, None)
+        shutil.rmtree(tmp, ignore_errors=True)
+    kinds: dict[str, int] = {}
+    for _, kind in fields:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    meta = {"fields": len(fields), "kinds": kinds, "rounds": args.rounds,
+            "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()],
+            "cluster_start_s": cluster_start, "cpu_cores": os.cpu_count(),
+            "torch": torch.__version__}
+    rows = summarize(lines, len(fields), rss)
+    print_table(rows, meta)
+    if args.json:
+        from napari_wbcseg.io.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps({"meta": meta, "lines": rows}, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _fresh(tmp: Path, name: str) -> Path:
+    """An empty output folder (each run writes from scratch: no manifest to skip by)."""
+    out = tmp / name
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
