@@ -51,6 +51,8 @@ def test_a_small_tiff_is_left_to_the_normal_reader(tmp_path):
     tifffile.imwrite(tmp_path / "small.tif", _rgb(64, 80), photometric="rgb")
     assert open_lazy_field(tmp_path / "small.tif") is None
     assert open_lazy_field(tmp_path / "photo.png") is None
+    (tmp_path / "broken.tif").write_bytes(b"II*\x00" + b"\xff" * 12)  # read_image says why
+    assert open_lazy_field(tmp_path / "broken.tif") is None
 
 
 def test_a_pyramid_tiff_gives_level_0(tmp_path, small_limit):

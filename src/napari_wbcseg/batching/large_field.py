@@ -25,6 +25,7 @@ from .lazy_field import (LARGE_FIELD_MEGAPIXELS, LargeFieldError, LazyField,  # 
 OUT_TILE = 512  # px: tiles of the written label TIFFs
 MARGIN_DIAMETERS = 2.0  # block margin in cell diameters
 MIN_MARGIN_PX = 64
+_BORDER_NOTE = "cells cut by the border"
 _AUTO_TRIES = 4  # blocks tried for an "auto" cell size before the model's scale
 
 __all__ = ["LARGE_FIELD_MEGAPIXELS", "LargeFieldError", "LargeFieldResult", "LazyField",
@@ -105,12 +106,18 @@ def segment_large_field(field: LazyField, params, out, stem: str, *, block: int 
     from .large_field_cells import field_table, resolve_cells
 
     kept, counts = resolve_cells(cells)
+    notes = set(messages)
     if counts["cut"]:
         messages.append(f"{counts['cut']} cells are larger than the block margin ({margin} px) "
                         "and were cut at a block edge: use a larger margin")
     table = field_table(kept, hw, _columns(params))
     if table is None:
         table = _empty_table(params)
+    if _BORDER_NOTE in messages:  # a block's classifier noted cut cells: the field's count
+        messages.remove(_BORDER_NOTE)
+    if _BORDER_NOTE in notes and table["touches_border"].any():
+        messages.append(f"{int(table['touches_border'].sum())} cell(s) cut by the image border: "
+                        "classified from the part inside the image")
     guard = write_guard or (lambda _path: contextlib.nullcontext())
     t2 = time.perf_counter()
     paths = _write_outputs(kept, table, hw, out, stem, guard)
@@ -180,13 +187,28 @@ def _run_block(field: LazyField, params, index, core, region, hw, messages):
             return []  # segment's own rule for a flat image (no cells), without its work
         result = run_to_end(segment_steps(rgb, params))
         for m in result.messages:
-            if m not in messages and "no contrast" not in m:
+            m = _field_message(m)
+            if m and m not in messages:
                 messages.append(m)
         return block_cells(result, index, region, core, hw)
 
     y0, y1, x0, x1 = region
     task = dask.delayed(segment_block, pure=False)(field.region(y0, y1, x0, x1))
     return task.compute(scheduler="synchronous")
+
+
+def _field_message(m: str) -> str | None:
+    """A block's message as said of the field: counts of one block (which include cells
+    of its margin and cells it cut) are not the field's, so they lose the number."""
+    import re
+
+    if "no contrast" in m:
+        return None
+    if re.match(r"\d+ cell\(s\) cut by the image border", m):
+        return _BORDER_NOTE  # said again with the field's own count
+    if re.match(r"\d+ object\(s\) too small", m):
+        return "object(s) too small to be a white cell: left unidentified"
+    return m
 
 
 def _columns(params):

@@ -152,7 +152,8 @@ def field_table(kept: list[BlockCell], field_hw, columns):
     H, W = field_hw
     if not kept:
         return None
-    table = pd.DataFrame([c.row for c in kept])[list(columns)]
+    # rows of mixed types come back as object Series: restore each column's dtype
+    table = pd.DataFrame([c.row for c in kept])[list(columns)].infer_objects()
     table.index = pd.Index(np.arange(1, len(kept) + 1, dtype=np.int64), name="cell_id")
     table["touches_border"] = [bool(c.y0 == 0 or c.x0 == 0 or c.y1 == H or c.x1 == W)
                                for c in kept]

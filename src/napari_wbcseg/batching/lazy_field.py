@@ -87,22 +87,26 @@ def _open_tiff(path: Path) -> LazyField | None:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tif:
+        # _multifile=False: an OME-TIFF's references to other files are not followed
+        with tifffile.TiffFile(path, _multifile=False) as tif:
             series = tif.series[0]
             levels = len(series.levels)
             level0 = series.levels[0]
             shape, axes, dtype = tuple(level0.shape), level0.axes, level0.dtype
-    except Exception as exc:  # tifffile raises many types for broken headers
-        raise LargeFieldError(f"{path.name}: not a readable TIFF ({_short(exc)})") from None
+    except Exception:  # tifffile raises many types for broken headers
+        return None  # the ordinary reader reports a broken TIFF in its own words
+    axes = str(axes).upper()
+    if "Y" not in axes or "X" not in axes or len(axes) != len(shape) or (
+            int(shape[axes.index("Y")]) * int(shape[axes.index("X")])
+            <= LARGE_FIELD_MEGAPIXELS * 1e6):
+        return None  # small (or not a plane): read whole, as segment does
     hw, channel_axis = _layout(path.name, shape, axes)
-    if hw[0] * hw[1] <= LARGE_FIELD_MEGAPIXELS * 1e6:
-        return None
     _check_dtype(path.name, dtype)
     import dask.array as da
     import zarr
 
     try:
-        store = tifffile.imread(path, aszarr=True, level=0, series=0)
+        store = tifffile.imread(path, aszarr=True, level=0, series=0, _multifile=False)
         arr = da.from_zarr(zarr.open_array(store, mode="r"))
     except Exception as exc:
         raise LargeFieldError(f"{path.name}: not a readable TIFF ({_short(exc)})") from None
