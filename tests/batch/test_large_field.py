@@ -179,3 +179,23 @@ def test_a_cell_bigger_than_the_margin_is_reported(fake_network, tmp_path):
                               margin=64)
     assert len(res.table) == 1 and not res.table.touches_border.any()  # cut by a block only
     assert any("larger than the block margin" in m for m in res.messages)
+
+
+def test_auto_cell_size_is_estimated_once_for_every_block(fake_network, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from napari_wbcseg.core import scale
+    from napari_wbcseg.inference import segment
+
+    estimates, seen = [], []
+    monkeypatch.setattr(scale, "estimate_cell_diameter", lambda rgb: estimates.append(rgb.shape) or 80.0)
+    real = segment.segment_steps
+    monkeypatch.setattr(segment, "segment_steps",
+                        lambda rgb, p: seen.append(p.cell_diameter) or (yield from real(rgb, p)))
+    img = field_image((1500, 1500), [(300, 300, 30, 14), (1100, 1100, 30, 14)])
+    events = []
+    res = segment_large_field(lazy(img), replace(params_for(fake_network), cell_diameter="auto"),
+                              tmp_path, "f", block=1024, on_progress=events.append)
+    assert len(estimates) == 1 and seen == [80.0] * 4 and res.timings["cell_diameter_px"] == 80.0
+    assert [(e.stage, e.done, e.total) for e in events] == [("block", i, 4) for i in range(1, 5)]
+    assert len(res.table) == 2
