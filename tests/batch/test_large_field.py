@@ -199,3 +199,18 @@ def test_auto_cell_size_is_estimated_once_for_every_block(fake_network, tmp_path
     assert len(estimates) == 1 and seen == [80.0] * 4 and res.timings["cell_diameter_px"] == 80.0
     assert [(e.stage, e.done, e.total) for e in events] == [("block", i, 4) for i in range(1, 5)]
     assert len(res.table) == 2
+
+
+def test_the_block_shrinks_to_fit_a_workers_memory(fake_network, tmp_path):
+    """block=4096 at the model's scale would be 19.5 MP a block: halved to 2048 (5.6 MP)."""
+    import dask.array as da
+
+    from napari_wbcseg.batching import large_field
+
+    field = LazyField(Path("flat.zarr"), da.full((9000, 9000, 3), 200, np.uint8,
+                                                 chunks=(1024, 1024, 3)), "memory", [])
+    res = segment_large_field(field, params_for(fake_network), tmp_path, "flat", block=4096)
+    side = 2048 + 2 * res.margin
+    assert res.timings["block_px"] == 2048 and res.n_blocks == 25 and len(res.table) == 0
+    assert max(h * w for h, w in field.reads) == side * side
+    assert side * side <= large_field.BLOCK_WORK_MEGAPIXELS * 1e6

@@ -25,6 +25,9 @@ from .lazy_field import (LARGE_FIELD_MEGAPIXELS, LargeFieldError, LazyField,  # 
 OUT_TILE = 512  # px: tiles of the written label TIFFs
 MARGIN_DIAMETERS = 2.0  # block margin in cell diameters
 MIN_MARGIN_PX = 64
+# One block's working copy at the model's scale: segment peaks at ~0.8 GB + 100-190 MB
+# per megapixel (inference/segment.py), so 8 MP keeps a worker near 2 GB whatever `block`.
+BLOCK_WORK_MEGAPIXELS = 8.0
 _BORDER_NOTE = "cells cut by the border"
 _AUTO_TRIES = 4  # blocks tried for an "auto" cell size before the model's scale
 
@@ -68,7 +71,9 @@ def segment_large_field(field: LazyField, params, out, stem: str, *, block: int 
 
     ``params``: :class:`~napari_wbcseg.inference.segment.SegmentParams`; an "auto" cell
     diameter is estimated once (from the first blocks with contrast) and fixed for every
-    block.  ``margin`` (px) defaults to two cell diameters.  ``on_progress`` receives a
+    block.  ``block`` is the largest core side: halved until a block with its margins is
+    at most ``BLOCK_WORK_MEGAPIXELS`` at the model's scale.  ``margin`` (px) defaults to
+    two cell diameters.  ``on_progress`` receives a
     :class:`~napari_wbcseg.inference.segment.SegmentEvent` ("block", done, total) per block;
     ``write_guard(path)`` is a context manager around each file write (as in
     :func:`.field_outputs.write_field_files`).  Raises :class:`LargeFieldError` for a block
@@ -92,6 +97,7 @@ def segment_large_field(field: LazyField, params, out, stem: str, *, block: int 
     diameter = _fixed_diameter(field, params, block, messages)
     d = float(diameter) if diameter else float(net.native_cell_diameter)
     margin = max(MIN_MARGIN_PX, math.ceil(MARGIN_DIAMETERS * d)) if margin is None else int(margin)
+    block = _fitting_block(block, margin, net.native_cell_diameter / d if diameter else 1.0)
     grid = block_grid(hw, block, margin)
     _check_block_size(grid, d if diameter else None, net.native_cell_diameter)
     fixed = replace(params, cell_diameter=diameter, device=device)
@@ -123,7 +129,7 @@ def segment_large_field(field: LazyField, params, out, stem: str, *, block: int 
     paths = _write_outputs(kept, table, hw, out, stem, guard)
     timings = {"segment_s": segment_s, "write_s": time.perf_counter() - t2,
                "cell_diameter_px": round(d, 1) if diameter else None, "margin_px": margin,
-               "blocks": len(grid), "duplicates": counts["duplicates"],
+               "blocks": len(grid), "block_px": block, "duplicates": counts["duplicates"],
                "rescued": counts["rescued"], "total_s": time.perf_counter() - t0}
     return LargeFieldResult(table, params.differential(table), net.entry.name, device, hw,
                             timings, messages, paths, len(grid), margin)
@@ -149,6 +155,14 @@ def _fixed_diameter(field: LazyField, params, block: int, messages):
             break
     messages.append("could not estimate the cell size: using the model's native scale")
     return None
+
+
+def _fitting_block(block: int, margin: int, factor: float) -> int:
+    """``block`` halved (not below 256) until one block with its margins, rescaled to the
+    model's cell size, is at most ``BLOCK_WORK_MEGAPIXELS``."""
+    while block > 256 and ((block + 2 * margin) * factor) ** 2 > BLOCK_WORK_MEGAPIXELS * 1e6:
+        block = max(256, block // 2)
+    return block
 
 
 def _check_block_size(grid, diameter, native):
