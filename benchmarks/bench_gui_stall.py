@@ -13,6 +13,11 @@ machine's load imposes, so that the numbers can be read as ratios.  The first Se
 a process is reported apart: it imports torch, timm and segmentation-models-pytorch in the
 worker, and imports hold the GIL.  The tests check only that the event loop keeps
 running; the bounds (Segment 250 ms, Train 100 ms, from issue 14) are read here.
+
+``--compare N`` runs the whole measurement in 2N fresh processes, the plugin's GC policy
+(``napari_wbcseg.core.gc_policy``) off and on in turn (NAPARI_WBCSEG_GC_POLICY=0 / 1),
+and prints them side by side: full collections (count, longest, total), the longest gaps,
+peak RSS.  ``--no-gc-policy`` is one process with the policy off.
 """
 from __future__ import annotations
 
@@ -119,7 +124,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", default=None, help="also write the distributions here")
     p.add_argument("--runs", type=int, default=3, help="warm Segment runs (default 3)")
+    p.add_argument("--no-gc-policy", action="store_true",
+                   help="NAPARI_WBCSEG_GC_POLICY=0: nothing frozen, default GC thresholds")
+    p.add_argument("--compare", type=int, default=0, metavar="N",
+                   help="N rounds of policy off / on, each a fresh process; side by side")
     args = p.parse_args(argv)
+    if args.compare:
+        return compare(args.compare, args.runs, args.json)
+    if args.no_gc_policy:
+        os.environ["NAPARI_WBCSEG_GC_POLICY"] = "0"
     import gc
 
     gc.callbacks.append(_gc_watch)
@@ -184,10 +197,59 @@ def main(argv=None) -> int:
           f"{1000 * max(full, default=0):.0f} ms; gaps over 250 ms holding one: "
           f"{getattr(_ticking, 'gc_hits', 0)}")
     dists["gc_full_collections_ms"] = [round(1000 * d) for d in full]
+    import resource
+
+    from napari_wbcseg.core import gc_policy
+
+    dists["gc_policy"] = gc_policy.enabled()
+    dists["frozen_objects"] = gc.get_freeze_count()
+    dists["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"GC policy {'on' if dists['gc_policy'] else 'off'}: {dists['frozen_objects']} "
+          f"objects frozen; peak RSS {dists['peak_rss_mb']:.0f} MB")
     if args.json:
         from napari_wbcseg.io.atomic import write_text_atomic
 
         write_text_atomic(args.json, json.dumps(dists, indent=1) + "\n")
+    return 0
+
+
+def compare(rounds: int, runs: int, json_path=None) -> int:
+    """The benchmark in fresh processes, policy off then on, ``rounds`` times; a table."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    results = {"off": [], "on": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for mode in ("off", "on"):
+                out = os.path.join(tmp, f"{mode}{r}.json")
+                cmd = [sys.executable, __file__, "--runs", str(runs), "--json", out]
+                env = {**os.environ, "NAPARI_WBCSEG_GC_POLICY": "1" if mode == "on" else "0"}
+                subprocess.run(cmd, check=True, env=env)
+                with open(out) as f:
+                    results[mode].append(json.load(f))
+    seg = ("segment again (replace)", "segment, new image (add)")
+    rows = []
+    for mode, res in results.items():
+        for d in res:
+            full = d["gc_full_collections_ms"]
+            rows.append((mode, len(full), max(full, default=0), sum(full),
+                         max(d[k]["max"] for k in seg), sum(d[k]["over_250"] for k in seg),
+                         d["train (2 epochs x 5 batches)"]["max"],
+                         d["train (2 epochs x 5 batches)"]["over_100"],
+                         d["floor: 2 busy threads"]["max"], d["frozen_objects"],
+                         d["peak_rss_mb"]))
+    head = ("policy", "full GCs", "longest", "total", "seg max", "seg>250", "train max",
+            "train>100", "floor", "frozen", "peak MB")
+    print("".join(f"{h:>10}" for h in head) + "   (ms)")
+    for row in rows:
+        print("".join(f"{v:>10.0f}" if not isinstance(v, str) else f"{v:>10}" for v in row))
+    if json_path:
+        from napari_wbcseg.io.atomic import write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(results, indent=1) + "\n")
     return 0
 
 

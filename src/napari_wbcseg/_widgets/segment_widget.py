@@ -21,6 +21,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QSizePolicy
 
+from ..core.gc_policy import RunHold, freeze_long_lived, in_run
 from .differential_view import EMPTY_COUNTS, counts_value, summary_line
 from .live_counts import live_counts
 from .segment_results import CANCEL, ResultLayers, ask_replace, corrected, image_class_table
@@ -36,9 +37,11 @@ class SegmentWidget(ResultLayers, Container):
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):  # noqa: F821
         super().__init__()
         scroll_in_dock(self)  # scrolls in its dock instead of growing the window
+        freeze_long_lived()  # napari's and the plugin's modules: never walked again (gc_policy)
         self._viewer = napari_viewer
         self._worker = None
         self._worker_done = False  # the run ends when its worker is done and its layers are in
+        self._gc_hold = None  # gc_policy.RunHold of the run in progress
         self._live = None  # the live count of the result layers the dock shows
         self._answer = None  # the answer to "replace corrected layers?" given at Segment
         # (image name) -> "replace" / "keep both" / "cancel"; tests and scripts answer it
@@ -184,13 +187,14 @@ class SegmentWidget(ResultLayers, Container):
         # that napari did not take as RGB has a third, channel, axis)
         self._source = (layer.name, tuple(layer.scale)[:2], tuple(layer.translate)[:2], params)
         # errors are shown by _on_errored (unexpected ones with their traceback in the log)
-        worker = thread_worker(reported(segment_steps), start_thread=False,
+        worker = thread_worker(reported(in_run(segment_steps)), start_thread=False,
                                ignore_errors=True)(rgb, params)
         worker.yielded.connect(self._on_event)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self._worker, self._worker_done = worker, False
+        self._gc_hold = RunHold()  # fewer full collections until the layers are in
         self.run_button.text = "Cancel"
         self.progress.visible, self.progress.value = True, 0
         self.status.value = "starting..."
@@ -231,6 +235,9 @@ class SegmentWidget(ResultLayers, Container):
 
     def _end_run(self):
         self._worker = None
+        if self._gc_hold is not None:
+            self._gc_hold, hold = None, self._gc_hold
+            hold.end()
         self.run_button.text = "Segment"
         self.progress.visible = False
 

@@ -22,6 +22,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QSizePolicy
 
+from ..core.gc_policy import freeze_long_lived, in_run
 from . import train_events, train_outcome
 from .loss_plot import LossPlot
 from .model_exchange_panel import ModelExchangePanel
@@ -57,6 +58,7 @@ def _warm_up():
         from ..training.engine import classifier, session_classifier  # noqa: F401
     except Exception:  # noqa: BLE001 - a broken install is reported when training starts
         pass
+    freeze_long_lived()  # torch's, timm's modules: never walked by a full collection again
 
 
 def _architecture(entry) -> str | None:
@@ -76,6 +78,7 @@ class TrainWidget(Container):
 
         super().__init__()
         scroll_in_dock(self)  # scrolls in its dock instead of growing the window
+        freeze_long_lived()  # napari's and the plugin's modules: never walked again (gc_policy)
         self._viewer = napari_viewer
         self._worker = None
         self._stop = threading.Event()
@@ -325,7 +328,7 @@ class TrainWidget(Container):
         self._baseline = getattr(kwargs.get("prepared"), "baseline", None)
         self._steps = params.steps_per_epoch
         # errors are shown by _on_errored (unexpected ones with their traceback in the log)
-        worker = thread_worker(reported(run), start_thread=False, ignore_errors=True)(
+        worker = thread_worker(reported(in_run(run)), start_thread=False, ignore_errors=True)(
             params, *args, should_stop=self._stop.is_set, if_worse="ask", **kwargs)
         worker.yielded.connect(self._on_event)
         worker.returned.connect(self._on_returned)
