@@ -70,6 +70,42 @@ def holders_by_type(type_names=("dict", "tuple", "list", "function"), top: int =
     return {t: dict(c.most_common(top)) for t, c in out.items()}
 
 
+def attribute_new(before_ids: set, top: int = 10) -> dict:
+    """New tracked objects (alive, not in ``before_ids``) by who made them: the package of
+    the innermost frame of their allocation (``tracemalloc``, started before the step),
+    and for those made under a call from our code, the outermost of our frames."""
+    import tracemalloc
+
+    inner, ours = collections.Counter(), collections.Counter()
+    for o in gc.get_objects():
+        if id(o) in before_ids:
+            continue
+        tb = tracemalloc.get_object_traceback(o)
+        if tb is None:
+            inner["(untraced)"] += 1
+            continue
+        frames = list(tb)  # oldest call first
+        inner[_package_of(frames[-1].filename)] += 1
+        for fr in frames:  # the outermost of our frames: which of our calls made it
+            if "napari_wbcseg" in fr.filename:
+                ours[f"{fr.filename.split('napari_wbcseg/')[-1]}:{fr.lineno}"] += 1
+                break
+    return {"innermost": dict(inner.most_common(top)),
+            "under_our_frame": dict(ours.most_common(top))}
+
+
+def _package_of(filename: str) -> str:
+    parts = filename.replace("\\", "/").split("/")
+    for key in ("site-packages", "lib", "src"):
+        if key in parts:
+            rest = parts[parts.index(key) + 1:]
+            if key == "lib" and rest and rest[0].startswith("python"):
+                rest = rest[1:]
+            if rest:
+                return rest[0].removesuffix(".py")
+    return parts[-1]
+
+
 def _diff(a: dict, b: dict, key: str, top: int = 8) -> dict:
     d = collections.Counter(b[key])
     d.subtract(a[key])
@@ -96,6 +132,8 @@ def main(argv=None) -> int:
                    help="NAPARI_WBCSEG_GC_POLICY=0: no freezes, default thresholds")
     p.add_argument("--holders", action="store_true",
                    help="also show who holds the dicts / tuples / lists at the end (slow)")
+    p.add_argument("--trace", action="store_true",
+                   help="attribute the objects a Segment of a new image leaves (tracemalloc)")
     args = p.parse_args(argv)
     if args.no_policy:
         os.environ["NAPARI_WBCSEG_GC_POLICY"] = "0"
@@ -129,10 +167,22 @@ def main(argv=None) -> int:
         seg.run()
         _wait(app, lambda: seg._worker is None)
         mark(f"segment {k + 1} (+ layers)")
+    traced = {}
+    if args.trace:
+        import tracemalloc
+
+        gc.collect()
+        before_ids = {id(o) for o in gc.get_objects()}
+        tracemalloc.start(40)
     other = viewer.add_image(image.data, name="f2", rgb=True)
     seg.image.value = other
     seg.run()
     _wait(app, lambda: seg._worker is None)
+    if args.trace:
+        gc.collect()
+        traced = attribute_new(before_ids)
+        tracemalloc.stop()
+        del before_ids
     mark("segment, new image (add)")
     for i, seed in enumerate((3, 4)):
         s = synthetic_smear(shape=(384, 512), n_wbc=4, seed=seed)
@@ -170,11 +220,14 @@ def main(argv=None) -> int:
     print("largest packages at the end:", points[-1][1]["by_package"])
     for t, h in holders.items():
         print(f"holders of {t}: {h}")
+    for k, v in traced.items():
+        print(f"segment of a new image, objects left, {k}: {v}")
     if args.json:
         from napari_wbcseg.io.atomic import write_text_atomic
 
         write_text_atomic(args.json, json.dumps(
-            {"policy": not args.no_policy, "points": dict(points), "holders": holders},
+            {"policy": not args.no_policy, "points": dict(points), "holders": holders,
+             "traced": traced},
             indent=1) + "\n")
     return 0
 
