@@ -4,8 +4,9 @@
 
 Lines (each in fp32 and in bf16, all measured side by side in one run):
 
-* ``loop``: one process, ``torch`` on all cores (2 here), each field read and written
-  by ``batching.field_outputs.segment_field_to_files`` (``napari-wbcseg segment``'s path);
+* ``loop``: one plain process (a child of the benchmark, apart from the dask clusters),
+  ``torch`` on all cores (2 here), each field read and written by
+  ``batching.field_outputs.segment_field_to_files`` (``napari-wbcseg segment``'s path);
 * ``batch 1x2``: ``napari_wbcseg.batch`` on a LocalCluster of 1 worker x 2 threads;
 * ``batch 2x1``: 2 workers x 1 thread.
 
@@ -103,6 +104,16 @@ def run_loop(fields, out: Path) -> tuple[float, list[float]]:
     return time.perf_counter() - t0, seconds
 
 
+def loop_task(precision: str, fields, out: str) -> tuple[float, list[float], float]:
+    """The loop line, run in its own plain process (no dask machinery beside it)."""
+    import torch
+
+    torch.set_num_threads(LOOP_THREADS)
+    use_precision(precision)
+    wall, seconds = run_loop(fields, Path(out))
+    return wall, seconds, peak_rss_mb()
+
+
 def run_batch(client, fields, out: Path) -> tuple[float, list[float]]:
     from napari_wbcseg import batch
 
@@ -168,11 +179,11 @@ def main(argv=None) -> int:
     logging.getLogger("distributed").setLevel(logging.ERROR)  # its closing chatter
 
     tmp = Path(tempfile.mkdtemp(prefix="wbcseg-bench-batch-"))
-    clients, cluster_start = {}, {}
+    clients, cluster_start, loop = {}, {}, None
     load_before = [round(x, 2) for x in os.getloadavg()]
     try:
         fields = pick_fields(args.fields, tmp)
-        torch.set_num_threads(LOOP_THREADS)
+        loop = _loop_process()
         for layout, shape in LAYOUTS.items():
             if shape:
                 t = time.perf_counter()
@@ -182,8 +193,7 @@ def main(argv=None) -> int:
         lines = {(lay, prec): {"wall": 0.0, "seconds": []} for lay in LAYOUTS for prec in PRECISIONS}
         combos = list(lines)
         for prec in PRECISIONS:  # warm-up (not timed): oneDNN's kernels for each precision
-            use_precision(prec)
-            run_loop(fields[:1], _fresh(tmp, "warm"))
+            loop.submit(loop_task, prec, fields[:1], str(_fresh(tmp, "warm"))).result()
             for layout, bc in clients.items():
                 bc.client.run(use_precision, prec)
                 run_batch(bc.client, fields[:LAYOUTS[layout][0]], _fresh(tmp, "warm"))
@@ -192,8 +202,7 @@ def main(argv=None) -> int:
             for layout, prec in combos[k % len(combos):] + combos[:k % len(combos)]:
                 out = _fresh(tmp, "out")
                 if layout == "loop":
-                    use_precision(prec)
-                    wall, seconds = run_loop(chunk, out)
+                    wall, seconds, loop_rss = loop.submit(loop_task, prec, chunk, str(out)).result()
                 else:
                     clients[layout].client.run(use_precision, prec)
                     wall, seconds = run_batch(clients[layout].client, chunk, out)
@@ -201,10 +210,12 @@ def main(argv=None) -> int:
                 lines[(layout, prec)]["seconds"] += seconds
                 print(f"round {k + 1}/{len(rounds)} {layout} {prec}: {len(chunk)} fields "
                       f"in {wall:.1f} s", file=sys.stderr, flush=True)
-        rss = {"loop": [peak_rss_mb()]}
+        rss = {"loop": [loop_rss]}
         for layout, bc in clients.items():
             rss[layout] = sorted(bc.client.run(peak_rss_mb).values())
     finally:
+        if loop is not None:
+            loop.shutdown()
         for bc in clients.values():
             bc.__exit__(None, None, None)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -223,6 +234,14 @@ def main(argv=None) -> int:
         write_text_atomic(args.json, json.dumps({"meta": meta, "lines": rows}, indent=1))
         print(f"wrote {args.json}")
     return 0
+
+
+def _loop_process():
+    """One spawned process for the loop line, kept (and its model warm) over the rounds."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _fresh(tmp: Path, name: str) -> Path:
