@@ -429,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: none, pixels only)")
     seg.add_argument("--tile", metavar="PX", type=int_range(64, 8192), default=512,
                      help="side of the square tiles the network sees, in pixels at the "
-                     "model's scale, 64..8192 (default 512); smaller uses less memory")
+                     "model's scale, 64..8192 (default 512); smaller uses less memory; an image "
+                     "that fits one window of 1.5x that side is predicted whole")
     seg.add_argument("--classifier", metavar="auto|none|NAME", default="auto",
                      help="per-cell classifier: auto (the one installed for the model's "
                      "classes, default), none (the network's own cell-type head), or a name "

@@ -121,3 +121,14 @@ def test_model_of_unknown_architecture_is_refused(tiny_model, tmp_path, smear):
     save_weights(alien, tmp_path / "alien.safetensors", {"config": {}})
     with pytest.raises(ModelLoadError, match="unknown architecture 'no-such-net'"):
         segment(smear.image, model=str(tmp_path / "alien.safetensors"), device="cpu")
+
+
+def test_an_image_that_fits_one_window_of_1_5_tiles_is_predicted_whole(tiny_model):
+    """Tiles would compute the overlaps twice; the evaluators predict whole images too."""
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    sm = synthetic_smear(shape=(160, 176), n_wbc=2, seed=2)
+    totals = {ev.total for ev in segment_steps(sm.image, SegmentParams(
+        model=tiny_model, device="cpu", cell_diameter=None, tile=128, overlap=32))
+        if ev.stage == "predict"}
+    assert totals == {1}  # 160x176 <= 192^2 px: one window instead of 2x2 tiles of 128

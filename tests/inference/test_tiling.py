@@ -402,3 +402,15 @@ def test_importing_inference_does_not_import_torch():
         "napari_wbcseg.inference.device; assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_window_side_predicts_an_image_whole_when_it_fits_one_window_of_1_5_tiles():
+    from napari_wbcseg.inference.tiling import window_side
+
+    # the default field at the default scale: 703x527 padded to 704x544, one window
+    assert window_side((527, 703), 512, 32) == 704
+    assert len(tile_grid((527, 703), window_side((527, 703), 512, 32), 64)) == 1
+    assert window_side((300, 400), 512, 32) == 512  # already one tile
+    assert window_side((1536, 2048), 512, 32) == 512  # too big: tiled as asked
+    assert window_side((800, 700), 512, 32) == 800  # 800x704 <= 768^2 px: whole
+    assert window_side((900, 700), 512, 32) == 512  # 928x704 > 768^2 px: tiled

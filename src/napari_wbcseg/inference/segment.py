@@ -201,7 +201,7 @@ def segment_steps(image, params: SegmentParams):
     from .device import describe_device, is_out_of_memory, resolve_device
     from .predictor import load_model
     from .segment_cell_types import classified, in_table, pick_classifier
-    from .tiling import halve_tile, predict_tiled
+    from .tiling import halve_tile, predict_tiled, window_side
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -248,7 +248,7 @@ def segment_steps(image, params: SegmentParams):
     work = rgb if small_hw == hw else resize_image(rgb, small_hw, shrink=factor < 1)
     timings["work_shape"] = small_hw
 
-    tile = params.tile
+    tile = window_side(work.shape[:2], params.tile, net.size_multiple)
     t1 = time.perf_counter()
     while True:
         try:

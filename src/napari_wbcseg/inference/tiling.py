@@ -35,7 +35,7 @@ import numpy as np
 from ..core.batch import run_to_end  # re-exported: drive the generator synchronously
 
 __all__ = ["BLEND_MODES", "TileProgress", "auto_tile_size", "halve_tile", "predict_tiled",
-           "run_to_end", "tile_grid"]
+           "run_to_end", "tile_grid", "window_side"]
 
 BLEND_MODES = ("gaussian", "linear", "constant")
 MIN_TILE = 128
@@ -118,6 +118,26 @@ def auto_tile_size(shape_hw: Sequence[int], max_pixels: int, *, multiple: int = 
     while t > minimum and min(hp, t) * min(wp, t) > max_pixels:
         t -= multiple
     return t
+
+
+#: an image whose padded area is at most (WHOLE_WINDOW_GROWTH * tile)^2 is predicted as one
+#: window: tiling it would compute up to 2.7x its pixels in the overlaps (a 2048x1536 field
+#: at the default scale, 703x527, costs 4 overlapping 512 px tiles = 64 GFLOP, or 23 GFLOP
+#: whole; benchmarks/bench_segment.py), for a window only 1.5x the tile's side
+WHOLE_WINDOW_GROWTH = 1.5
+
+
+def window_side(shape_hw: Sequence[int], tile: int, multiple: int = 32) -> int:
+    """The tile side to use for an image of ``shape_hw``: ``tile``, or the image's padded
+    longer side when the whole image fits one window of at most ``(1.5 * tile)^2`` pixels.
+
+    The evaluators predict whole images too, so a field segmented in one window is
+    predicted as the model was scored.
+    """
+    h, w = (_round_up(max(int(s), 1), max(int(multiple), 1)) for s in shape_hw[:2])
+    if max(h, w) <= tile or h * w > (WHOLE_WINDOW_GROWTH * tile) ** 2:
+        return int(tile)
+    return max(h, w)
 
 
 def halve_tile(tile: int, minimum: int = MIN_TILE) -> int:
