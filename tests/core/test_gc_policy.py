@@ -43,11 +43,13 @@ def test_no_second_freeze_without_new_imports(monkeypatch):
     assert gc_policy.freeze_long_lived() > 0
     count = gc.get_freeze_count()
     _alive = [[i] for i in range(50)]
-    assert gc_policy.freeze_long_lived() == 0 and gc.get_freeze_count() == count
+    assert gc_policy.freeze_long_lived() == 0
+    # not frozen (the frozen count itself may shrink: frozen objects still die by refcount)
+    assert id(_alive) in _tracked_ids() and gc.get_freeze_count() <= count
     for i in range(gc_policy.MIN_NEW_MODULES):  # as a lazy import of torch would
         monkeypatch.setitem(sys.modules, f"_gc_policy_fake_{i}", types.ModuleType("m"))
     assert gc_policy.freeze_long_lived() >= 50
-    assert gc.get_freeze_count() >= count + 50
+    assert id(_alive) not in _tracked_ids()
     assert gc_policy.freeze_long_lived(force=True) >= 0  # force needs no imports
     del _alive
 
