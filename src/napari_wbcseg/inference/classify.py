@@ -114,8 +114,13 @@ def cell_mean_probabilities(cells: np.ndarray, class_probs: np.ndarray, ids) -> 
     """(len(ids), K): a segmentation head's class probabilities averaged over each cell."""
     flat = cells.ravel()
     n = int(flat.max()) + 1 if flat.size else 1
+    # only the cells' pixels (a few % of a field): the same sums per cell, without five
+    # passes over every background pixel of a 2048x1536 field
+    inside = np.flatnonzero(flat)
+    flat = flat[inside]
     area = np.maximum(np.bincount(flat, minlength=n), 1)
-    sums = np.stack([np.bincount(flat, weights=c.ravel(), minlength=n) for c in class_probs], 1)
+    sums = np.stack([np.bincount(flat, weights=c.ravel()[inside], minlength=n)
+                     for c in class_probs], 1)
     ids = np.asarray(ids, np.int64)
     return sums[ids] / area[ids, None]
 
