@@ -38,7 +38,7 @@ def main(argv=None) -> int:
 
     from napari_wbcseg.inference.predictor import load_model
     from napari_wbcseg.inference.segment import segment
-    from napari_wbcseg.inference.tiling import tile_grid
+    from napari_wbcseg.inference.tiling import tile_grid, window_side
     from napari_wbcseg.io.imread import read_image
     from napari_wbcseg.models.flops import conv_macs
 
@@ -72,7 +72,8 @@ def main(argv=None) -> int:
     r = results[len(results) // 2]
     net = load_model(args.model, args.device)
     work_hw = r.timings.get("work_shape", r.nucleus.shape)
-    tiles = tile_grid(work_hw, args.tile, 64)
+    side = window_side(work_hw, args.tile, net.size_multiple)  # what segment uses
+    tiles = tile_grid(work_hw, side, 64)
     tile_h = max(s.stop - s.start for s, _ in tiles)
     tile_w = max(s.stop - s.start for _, s in tiles)
     pad = net.size_multiple
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
     print(f"image {path.name} {r.nucleus.shape[1]}x{r.nucleus.shape[0]}, model {r.model}, "
           f"device {r.device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"network input {work_hw[1]}x{work_hw[0]} (cell diameter {r.timings.get('cell_diameter_px')}), "
-          f"{len(tiles)} tile(s) of <= {args.tile} px, {len(r.table)} white cells")
+          f"{len(tiles)} window(s) of <= {side} px (tile {args.tile}), {len(r.table)} white cells")
     print(f"end to end: median {med:.2f} s  min {min(times):.2f}  max {max(times):.2f}  "
           f"(n={len(times)}; first run with model load {warm_s:.2f} s)")
     stages = {k: statistics.median(x.timings[k] for x in results)
