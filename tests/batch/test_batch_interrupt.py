@@ -23,6 +23,10 @@ def _done_entries(out) -> dict:
     return {s: e for s, e in fields.items() if e.get("status") == "done"}
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a process group is POSIX")
 def test_ctrl_c_leaves_a_complete_manifest_and_no_partial_file(tmp_path):
     root = tmp_path / "in"
@@ -32,8 +36,10 @@ def test_ctrl_c_leaves_a_complete_manifest_and_no_partial_file(tmp_path):
     cmd = [sys.executable, "-m", "napari_wbcseg.cli", "batch", str(root), "--out", str(out),
            "--workers", "1", "--device", "cpu"]
     # a new session, so that SIGINT reaches the batch and its workers as a terminal's does
+    # SIGINT's default action restored in the child: an ignored SIGINT is inherited (from a
+    # test runner that ignores it), and Python then installs no KeyboardInterrupt handler
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 240
         while not _done_entries(out) and proc.poll() is None and time.monotonic() < deadline:
