@@ -36,7 +36,7 @@ def segment_field_to_files(image, stem: str, params, out, on_event=None, *,
 
 def write_field_files(result, stem: str, out, *, write_guard=None) -> list[Path]:
     """Write the label TIFFs and the per-cell table of ``result``; the paths written."""
-    from ..io.writer import save_labels, save_table
+    from ..io.writer import save_labels
 
     guard = write_guard or (lambda _path: contextlib.nullcontext())
     out = Path(out)
@@ -47,10 +47,17 @@ def write_field_files(result, stem: str, out, *, write_guard=None) -> list[Path]
         with guard(path):
             save_labels(path, arr, name=f"{stem} {kind}")
         written.append(path)
-    table = result.table.copy()
+    written.append(write_cells_csv(result.table, stem, out, guard))
+    return written
+
+
+def write_cells_csv(table, stem: str, out, guard) -> Path:
+    """``<stem>_cells.csv``: the per-cell table with the field's stem as first column."""
+    from ..io.writer import save_table
+
+    table = table.copy()
     table.insert(0, "image", stem)
-    path = out / f"{stem}_cells.csv"
+    path = Path(out) / f"{stem}_cells.csv"
     with guard(path):
         save_table(path, table)
-    written.append(path)
-    return written
+    return path

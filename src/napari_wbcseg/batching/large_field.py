@@ -240,8 +240,7 @@ def _empty_table(params):
 
 
 def _write_outputs(kept, table, hw, out: Path, stem: str, guard) -> list[Path]:
-    from ..io.writer import save_table
-    from .field_outputs import LABEL_KINDS
+    from .field_outputs import LABEL_KINDS, write_cells_csv
 
     paths = []
     for kind in LABEL_KINDS:
@@ -249,12 +248,7 @@ def _write_outputs(kept, table, hw, out: Path, stem: str, guard) -> list[Path]:
         with guard(path):
             _write_label_tiff(path, kept, hw, kind, f"{stem} {kind}")
         paths.append(path)
-    csv_table = table.copy()
-    csv_table.insert(0, "image", stem)
-    path = out / f"{stem}_cells.csv"
-    with guard(path):
-        save_table(path, csv_table)
-    paths.append(path)
+    paths.append(write_cells_csv(table, stem, out, guard))
     return paths
 
 
