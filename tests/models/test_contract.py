@@ -149,13 +149,26 @@ def test_predict_contract(model):
 
 
 def test_inference_copy(model):
-    fused = model.inference_copy()
+    import copy
+
+    from torch import nn
+
+    trained = copy.deepcopy(model)  # norms as after training, so a wrong fold shows
+    gen = torch.Generator().manual_seed(7)
+    for bn in trained.modules():
+        if isinstance(bn, nn.BatchNorm2d) and bn.running_mean is not None:
+            n = bn.num_features
+            bn.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
+            bn.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            bn.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            bn.bias.data.copy_(torch.rand(n, generator=gen) * 0.4 - 0.2)
+    fused = trained.inference_copy()
     x = _image(1, 64, 64, seed=4)
-    a, b = model.predict(x), fused.predict(x)
+    a, b = trained.predict(x), fused.predict(x)
     for key in a:
-        torch.testing.assert_close(a[key], b[key], atol=1e-4, rtol=1e-3)
+        torch.testing.assert_close(a[key], b[key], atol=1e-3, rtol=1e-3)  # probabilities
     assert not any(p.requires_grad for p in fused.parameters())
-    assert any(p.requires_grad for p in model.parameters()), "original must stay trainable"
+    assert any(p.requires_grad for p in trained.parameters()), "original must stay trainable"
 
 
 def test_save_load_roundtrip(model, tmp_path):

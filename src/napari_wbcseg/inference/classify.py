@@ -104,7 +104,11 @@ def _module_cached(weights: str, device: str):
         raise ValueError(f"cannot load classifier {weights}: "
                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                          ) from None
-    module = module.to(device).eval().to(memory_format=torch.channels_last)
+    from ..models.fold_bn import fold_batchnorm
+
+    module = module.to(device).eval()
+    fold_batchnorm(module)  # prediction only: its norms folded into the convs
+    module = module.to(memory_format=torch.channels_last)
     module.precision = resolve_precision("auto", device, module.architecture)
     module.requires_grad_(False)
     return module
