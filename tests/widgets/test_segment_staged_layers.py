@@ -129,3 +129,72 @@ def test_dock_deleted_while_the_layers_come_in(dock, smear, qtbot):  # noqa: F81
         seg.native.deleteLater()
     qtbot.wait(100)
     assert labels(viewer) == []  # no partial set left behind
+
+
+def other_smear():
+    from napari_wbcseg.core.synthetic import synthetic_smear
+
+    return synthetic_smear(shape=(256, 320), n_wbc=3, seed=5, classes=[1, 4, 5])
+
+
+def first_result(dock, smear):  # noqa: F811
+    viewer, seg, _ = dock
+    feed(seg, smear, model="model-a")  # handed in directly: at once, unedited
+    return {k: np.array(viewer.layers[f"field {k.replace('_', ' ')}"].data)
+            for k in ("nucleus", "cytoplasm", "cell_type")}
+
+
+def test_a_replace_writes_one_layer_per_turn(dock, smear, qtbot):  # noqa: F811
+    viewer, seg, _ = dock
+    first_result(dock, smear)
+    seen = []  # per written layer: (did the event loop run since the last write, dock busy)
+    loop_ran = [True]
+
+    def on_data(event):
+        seen.append((loop_ran[0], seg._worker is not None))
+        loop_ran[0] = False
+        QTimer.singleShot(0, lambda: loop_ran.__setitem__(0, True))
+    for lay in labels(viewer):
+        lay.events.data.connect(on_data)
+    new = other_smear()
+    result = worker_returns(seg, new, model="model-b")
+    assert seg.staging is not None and seg._worker is not None
+    qtbot.waitUntil(lambda: seg._worker is None, timeout=10000)
+    assert seen == [(True, True)] * 3
+    assert len(labels(viewer)) == 3 and "replaced the layers" in seg.status.value
+    assert np.array_equal(viewer.layers["field cell type"].data, new.cell_type)
+    assert {lay.metadata["model"] for lay in labels(viewer)} == {"model-b"}
+    assert len({lay.metadata[CHECKSUM_KEY] for lay in labels(viewer)}) == 1
+    assert sum(rows(seg.counts)["count"]) == len(result.table) - sum(
+        result.table["touches_border"])  # the new result's counts
+    assert not seg.undo_replace_button.native.isHidden()  # offered once all are in
+    seg.undo_replace()
+    assert {lay.metadata["model"] for lay in labels(viewer)} == {"model-a"}
+
+
+@pytest.mark.parametrize("interrupt", ["cancel", "source removed", "layer removed"])
+def test_an_interrupted_replace_keeps_the_earlier_set_whole(dock, smear, qtbot, interrupt):  # noqa: F811
+    viewer, seg, notes = dock
+    before = first_result(dock, smear)
+    worker_returns(seg, other_smear(), model="model-b")
+    nucleus = viewer.layers["field nucleus"]
+    qtbot.waitUntil(lambda: nucleus.metadata.get("model") == "model-b", timeout=10000)
+    assert seg.staging is not None  # the other two layers are still to come
+    if interrupt == "cancel":
+        seg._on_run_clicked()  # the button says Cancel
+        assert seg.status.value == "cancelled: nothing was added"
+    elif interrupt == "source removed":
+        viewer.layers.remove("field")
+    else:
+        viewer.layers.remove("field cytoplasm")
+    qtbot.waitUntil(lambda: seg._worker is None, timeout=10000)
+    qtbot.wait(100)
+    for kind, data in before.items():
+        name = f"field {kind.replace('_', ' ')}"
+        if name in viewer.layers:
+            assert np.array_equal(viewer.layers[name].data, data), kind
+            assert viewer.layers[name].metadata["model"] == "model-a", kind
+    assert seg.undo_replace_button.native.isHidden()  # nothing was replaced
+    if interrupt != "cancel":
+        assert "earlier layers were kept" in seg.status.value
+    assert seg.run_button.text == "Segment"

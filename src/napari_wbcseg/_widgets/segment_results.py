@@ -7,7 +7,8 @@ tables and metadata are kept for one "Undo replace".  Layers that were corrected
 arrays differ from what Segment wrote, or cells were marked reviewed; layers from a
 project or a script count as corrected) are only replaced after a question: Replace, Keep
 both (new layers named ``<image> (<model>) ...``) or Cancel.  New layers are added a step
-per event-loop turn (``staged_layers``), so the viewer does not freeze while they come in.
+per event-loop turn (``staged_layers``), and a replace writes a layer per turn, so the
+viewer does not freeze while they come in.
 
 ``ResultLayers`` is a mixin of ``SegmentWidget``; ``confirm_replace(image name)`` is an
 attribute, so tests (and scripts) answer the question without a modal dialog.
@@ -18,6 +19,7 @@ project's layers do, so the counts, Correct and the gallery use it.
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +31,7 @@ from ..schemes.tables import classes_to_json
 from .correction_layers import find_layer_sets
 from .live_counts import KINDS, layer_classes, live_counts
 from .review_metadata import read_review
-from .staged_layers import StagedLayers
+from .staged_layers import StagedLayers, StagedReplace
 
 REPLACE, KEEP, CANCEL = "replace", "keep both", "cancel"
 CHECKSUM_KEY = "wbcseg_result_checksum"  # label-layer metadata: the arrays Segment wrote
@@ -98,6 +100,20 @@ def _clear_history(layer) -> None:
     layer.editable = editable
 
 
+def _write_layer(layer, data, features, metadata, scale, translate) -> None:
+    """One layer's data, table, metadata and placement; its undo history is dropped."""
+    layer.data = data  # the old array object stays as it was (Undo replace)
+    layer.features = features
+    layer.metadata = metadata
+    # each placement change re-slices the layer (and redraws the cell type's outline,
+    # ~0.1 s on a 2048x1536 field): only when it really changes
+    if not np.array_equal(layer.scale, np.asarray(scale, float)):
+        layer.scale = scale
+    if not np.array_equal(layer.translate, np.asarray(translate, float)):
+        layer.translate = translate
+    _clear_history(layer)
+
+
 class ResultLayers:
     """Adding, replacing and un-replacing result layers (expects ``SegmentWidget``'s
     ``_viewer``, ``native``, ``confirm_replace``, ``undo_replace_button``, ``_show_layers``
@@ -131,9 +147,7 @@ class ResultLayers:
             return
         previous = self.previous_results(name)
         if previous is not None and answer == REPLACE:
-            self._replace(name, previous, result, scale, translate, params)
-            then(previous, f"replaced the layers of {name!r} ('Undo replace' brings the "
-                           "earlier ones back)")
+            self._replace(name, previous, result, scale, translate, params, then, in_turns)
             return
         base = name if previous is None else f"{name} ({result.model})"
         table = (params.classes,) if params.classes else ()  # its colours, else the default
@@ -193,14 +207,49 @@ class ResultLayers:
             layer.metadata[CHECKSUM_KEY] = written
         return written
 
-    def _replace(self, name, layers, result, scale, translate, params) -> None:
+    def _replace(self, name, layers, result, scale, translate, params, then,
+                 in_turns=False) -> None:
+        """Write ``result`` into ``layers`` (a layer per event-loop turn when ``in_turns``,
+        ``staging`` meanwhile), keep what they held for "Undo replace", then ``then``."""
         before = {k: (layer.data, layer.features.copy(), dict(layer.metadata),
                       tuple(layer.scale), tuple(layer.translate)) for k, layer in layers.items()}
-        contents = [(k, d, f, m, scale, translate)
-                    for k, d, f, m in self._layer_contents(name, result, params)]
-        self._write(layers, contents, result.table)
-        self._replaced = _Replaced(name, layers, before, self._stamp(layers))
-        self.undo_replace_button.visible = True
+        contents = {k: (d, f, m, scale, translate)
+                    for k, d, f, m in self._layer_contents(name, result, params)}
+        live = live_counts(self._viewer, layers)
+        held = ExitStack()  # one recount, from the new table, after the last write
+        held.enter_context(live.hold())
+
+        def finished(_layers=None):
+            self.staging = None
+            try:
+                live.adopt(result.table)
+            finally:
+                held.close()
+            self._replaced = _Replaced(name, layers, before, self._stamp(layers))
+            self.undo_replace_button.visible = True
+            then(layers, f"replaced the layers of {name!r} ('Undo replace' brings the "
+                         "earlier ones back)")
+
+        def restore(kinds):
+            try:
+                for k in kinds:
+                    _write_layer(layers[k], *before[k])
+            finally:
+                held.close()
+
+        def dropped():
+            self.staging = None
+            then(None, f"layer {name!r} or its result layers were removed while the "
+                       "results were written; the earlier layers were kept")
+        writes = [(k, lambda k=k: _write_layer(layers[k], *contents[k])) for k in KINDS]
+        staging = StagedReplace(self._viewer, layers, writes, restore, parent=self.native,
+                                wanted=lambda: name in self._viewer.layers)
+        if not in_turns:
+            staging.run_now()
+            finished()
+            return
+        self.staging = staging
+        staging.start(finished, dropped)
 
     def _write(self, layers, contents, table=None) -> None:
         """Data, table, metadata and placement of each layer, recounted once (or counted
@@ -208,17 +257,7 @@ class ResultLayers:
         live = live_counts(self._viewer, layers)
         with live.hold():
             for kind, data, feats, meta, scale, translate in contents:
-                layer = layers[kind]
-                layer.data = data  # the old array object stays as it was (Undo replace)
-                layer.features = feats
-                layer.metadata = meta
-                # each placement change re-slices the layer (and redraws the cell type's
-                # outline, ~0.1 s on a 2048x1536 field): only when it really changes
-                if not np.array_equal(layer.scale, np.asarray(scale, float)):
-                    layer.scale = scale
-                if not np.array_equal(layer.translate, np.asarray(translate, float)):
-                    layer.translate = translate
-                _clear_history(layer)
+                _write_layer(layers[kind], data, feats, meta, scale, translate)
             if table is not None:
                 live.adopt(table)
 

@@ -92,3 +92,32 @@ class StagedLayers:
             self._timer.stop()
         if self._parent is not None:
             self._parent.destroyed.disconnect(self._on_destroyed)
+
+
+class StagedReplace(StagedLayers):
+    """Write a new result into existing ``layers``, one layer per event-loop turn.
+
+    ``writes``: ``[(kind, write())]``, each putting the new data, table and metadata into
+    ``layers[kind]`` (~0.1 s of napari's slicing and painting per 2048x1536 layer, ~0.2 s
+    for the cell type's outline: together in one turn they froze the viewer ~0.3 s).
+    ``restore(kinds)`` puts back what the writes of ``kinds`` overwrote: a stop, or a layer
+    or the source image removed before the last write, leaves the earlier set whole,
+    never half old and half new.
+    """
+
+    def __init__(self, viewer, layers, writes, restore, wanted=lambda: True, parent=None):
+        super().__init__(viewer, [], wanted, parent)
+        self.layers = dict(layers)
+        self._restore, self._written = restore, []
+        self._steps = [lambda k=k, w=w: self._write(k, w) for k, w in writes]
+
+    def _write(self, kind, write) -> None:
+        write()
+        self._written.append(kind)
+
+    def stop(self) -> None:
+        """Run no more writes and put back those done (on the layers still open)."""
+        self._release()
+        self._steps = []
+        written, self._written = self._written, []
+        self._restore([k for k in written if self.layers[k] in self._viewer.layers])
