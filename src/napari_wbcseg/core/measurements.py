@@ -3,8 +3,8 @@
 :func:`cell_table` gives one row per cell id (the layers' ``features`` table);
 :func:`differential_count` the count and percentage of each white-cell class over one
 or many tables.  All per-cell work is vectorised over the label images
-(``bincount``, ``regionprops_table``, one distance transform), never a Python loop
-over pixels.
+(``bincount``, ``regionprops_table``); the lobes are measured per nucleus in its
+bounding box, never by a Python loop over pixels.
 
 Definitions
 -----------
@@ -137,30 +137,45 @@ def _on_border(cells: np.ndarray, n: int) -> np.ndarray:
 
 
 def _lobes(nucleus: np.ndarray, n: int) -> np.ndarray:
-    """Lobe count per cell id 0..n-1 (constriction-based, see the module docstring)."""
-    nuc = nucleus.astype(np.int64)
+    """Lobe count per cell id 0..n-1 (constriction-based, see the module docstring).
+
+    Each nucleus is measured in its bounding box plus a 2-pixel margin: the nearest
+    border pixel of any of its pixels lies inside that box, so the counts are those of
+    one distance transform over the whole image (tested), at a fraction of the cost on a
+    field where the nuclei cover a few per cent of it.
+    """
+    from scipy import ndimage as ndi
+
+    nuc = np.asarray(nucleus)
+    lobes = np.zeros(n, np.int64)
+    H, W = nuc.shape
+    for i, box in enumerate(ndi.find_objects(nuc), start=1):
+        if box is None or i >= n:
+            continue
+        ys, xs = box
+        crop = nuc[max(ys.start - 2, 0):ys.stop + 2, max(xs.start - 2, 0):xs.stop + 2]
+        lobes[i] = _lobe_count(crop.astype(np.int64), i)
+    return lobes
+
+
+def _lobe_count(nuc: np.ndarray, label: int) -> int:
+    """Lobes of nucleus ``label`` in ``nuc`` (a crop holding it with a 2-pixel margin,
+    or reaching the image border)."""
     inside = nuc > 0
     # pixels next to a different cell's nucleus are border too, so touching nuclei part
     inside[:, :-1] &= nuc[:, :-1] == nuc[:, 1:]
     inside[:, 1:] &= nuc[:, 1:] == nuc[:, :-1]
     inside[:-1] &= nuc[:-1] == nuc[1:]
     inside[1:] &= nuc[1:] == nuc[:-1]
+    inside &= nuc == label
+    if not inside.any():
+        return 1  # a nucleus too thin for any core is one lobe
     dist = cv2.distanceTransform(np.pad(inside, 1).astype(np.uint8), cv2.DIST_L2,
                                  cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-    peak = np.zeros(n)
-    np.maximum.at(peak, nuc[inside], dist[inside])
-    core = inside & (dist > LOBE_CORE_RATIO * peak[nuc])
-    ncomp, comp = cv2.connectedComponents(core.astype(np.uint8), connectivity=8,
-                                          ltype=cv2.CV_32S)
-    lobes = np.zeros(n, np.int64)
-    if ncomp > 1:
-        owner = np.zeros(ncomp, np.int64)
-        owner[comp[core]] = nuc[core]  # cores lie inside one nucleus each
-        np.add.at(lobes, owner[1:], 1)
-    has_nucleus = np.bincount(nuc.ravel(), minlength=n) > 0
-    lobes[has_nucleus & (lobes == 0)] = 1  # a nucleus too thin for any core is one lobe
-    lobes[0] = 0
-    return lobes
+    core = inside & (dist > LOBE_CORE_RATIO * dist[inside].max())
+    ncomp, _ = cv2.connectedComponents(core.astype(np.uint8), connectivity=8,
+                                       ltype=cv2.CV_32S)
+    return max(ncomp - 1, 1)
 
 
 def differential_count(tables, classes=DEFAULT_CLASSES, *, include_border: bool = False,
