@@ -42,7 +42,9 @@ __all__ = ["ENV_VAR", "RUN_THRESHOLD2", "MIN_NEW_MODULES", "enabled", "freeze_lo
 
 ENV_VAR = "NAPARI_WBCSEG_GC_POLICY"
 RUN_THRESHOLD2 = 50  # generation-2 threshold during a run (CPython's default: 10)
-MIN_NEW_MODULES = 20  # imports since the last freeze that make another one worth it
+# imports since the last freeze that make another one worth it: a freeze holds the GIL
+# (~0.1-0.2 s after a run), stalling the viewer, so only after a big library (torch: 1000s)
+MIN_NEW_MODULES = 200
 
 _lock = threading.Lock()
 _modules_at_freeze = 0
