@@ -48,15 +48,21 @@ def labels(viewer):
     return [lay for lay in viewer.layers if isinstance(lay, Labels)]
 
 
-def test_layers_come_in_separate_turns_and_the_run_ends_after_the_last(dock, smear, qtbot):  # noqa: F811
-    viewer, seg, notes = dock
-    seen = []  # per added layer: (did the event loop run since the last one, dock busy)
-    loop_ran = [True]
+def turn_recorder(seg):
+    """``(seen, on_event)``: each call of ``on_event`` appends (did the event loop run
+    since the previous call, is the dock still busy)."""
+    seen, loop_ran = [], [True]
 
-    def on_inserted(event):
+    def on_event(event=None):
         seen.append((loop_ran[0], seg._worker is not None))
         loop_ran[0] = False
         QTimer.singleShot(0, lambda: loop_ran.__setitem__(0, True))
+    return seen, on_event
+
+
+def test_layers_come_in_separate_turns_and_the_run_ends_after_the_last(dock, smear, qtbot):  # noqa: F811
+    viewer, seg, notes = dock
+    seen, on_inserted = turn_recorder(seg)  # per added layer
     viewer.layers.events.inserted.connect(on_inserted)
     result = worker_returns(seg, smear)
     assert seg._worker is not None and seg.run_button.text == "Cancel"  # finished came
@@ -147,13 +153,7 @@ def first_result(dock, smear):  # noqa: F811
 def test_a_replace_writes_one_layer_per_turn(dock, smear, qtbot):  # noqa: F811
     viewer, seg, _ = dock
     first_result(dock, smear)
-    seen = []  # per written layer: (did the event loop run since the last write, dock busy)
-    loop_ran = [True]
-
-    def on_data(event):
-        seen.append((loop_ran[0], seg._worker is not None))
-        loop_ran[0] = False
-        QTimer.singleShot(0, lambda: loop_ran.__setitem__(0, True))
+    seen, on_data = turn_recorder(seg)  # per written layer
     for lay in labels(viewer):
         lay.events.data.connect(on_data)
     new = other_smear()
