@@ -148,7 +148,6 @@ def _lobes(nucleus: np.ndarray, n: int) -> np.ndarray:
 
     nuc = np.asarray(nucleus)
     lobes = np.zeros(n, np.int64)
-    H, W = nuc.shape
     for i, box in enumerate(ndi.find_objects(nuc), start=1):
         if box is None or i >= n:
             continue
