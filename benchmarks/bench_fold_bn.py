@@ -1,5 +1,6 @@
-"""BatchNorm folding at prediction time: the segmentation network and the cell classifier,
-norms kept vs folded, fp32 vs bf16, measured side by side (interleaved rounds).
+"""BatchNorm folding and conv + activation fusion at prediction time: the segmentation
+network and the cell classifier, norms kept vs folded vs folded + ReLU6 fused into the
+convs, fp32 vs bf16, measured side by side (interleaved rounds).
 
     .venv/bin/python benchmarks/bench_fold_bn.py [--rounds 5] [--threads 2]
 
@@ -28,6 +29,7 @@ def main(argv=None) -> int:
     from napari_wbcseg.inference.precision import autocast
     from napari_wbcseg.io.model_store import find_model
     from napari_wbcseg.models.fold_bn import fold_batchnorm
+    from napari_wbcseg.models.fuse_act import fuse_conv_activations
     from napari_wbcseg.models.weights import build_from_file
 
     torch.set_num_threads(args.threads)
@@ -40,16 +42,19 @@ def main(argv=None) -> int:
         kept = _unfolded_classifier(net) if name == "classifier" else copy.deepcopy(net).eval()
         folded = copy.deepcopy(kept).eval()
         fold_batchnorm(folded)
-        for m in (kept, folded):
+        fused = copy.deepcopy(folded)
+        fuse_conv_activations(fused)
+        for m in (kept, folded, fused):
             m.to(memory_format=torch.channels_last).requires_grad_(False)
-        nets[name] = (kept, folded, x.contiguous(memory_format=torch.channels_last))
+        nets[name] = ({"norms kept": kept, "folded": folded, "fused": fused},
+                      x.contiguous(memory_format=torch.channels_last))
 
-    lines = [(n, fold, prec) for n in nets for fold in (False, True) for prec in ("fp32", "bf16")]
+    lines = [(n, stage, prec) for n in nets for stage in STAGES for prec in ("fp32", "bf16")]
     times = {line: [] for line in lines}
     for _ in range(args.rounds + 1):  # the first round warms up and is dropped
         for line in lines:
-            name, fold, prec = line
-            net, x = nets[name][1 if fold else 0], nets[name][2]
+            name, stage, prec = line
+            net, x = nets[name][0][stage], nets[name][1]
             t = time.perf_counter()
             with torch.inference_mode(), autocast(prec):
                 out = net(x)
@@ -57,13 +62,16 @@ def main(argv=None) -> int:
             times[line].append(time.perf_counter() - t)
     print(f"{args.rounds} rounds, {args.threads} threads (median ms; ratio to norms kept, fp32)")
     for name in nets:
-        base = statistics.median(times[(name, False, "fp32")][1:])
-        for fold in (False, True):
+        base = statistics.median(times[(name, "norms kept", "fp32")][1:])
+        for stage in STAGES:
             for prec in ("fp32", "bf16"):
-                med = statistics.median(times[(name, fold, prec)][1:])
-                print(f"  {name:13s} {'folded' if fold else 'norms kept':10s} {prec}: "
-                      f"{1000 * med:8.1f} ms  x{base / med:.2f}")
+                med = statistics.median(times[(name, stage, prec)][1:])
+                print(f"  {name:13s} {stage:10s} {prec}: {1000 * med:8.1f} ms  x{base / med:.2f}")
     return 0
+
+
+#: norms kept; BatchNorm folded; folded, then ReLU/ReLU6 fused into the conv before it
+STAGES = ("norms kept", "folded", "fused")
 
 
 def _unfolded_classifier(folded_module):

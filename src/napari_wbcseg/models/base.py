@@ -92,13 +92,17 @@ class SegmentationModel(nn.Module):
     def inference_copy(self) -> "SegmentationModel":
         """A frozen eval-mode copy for prediction, with BatchNorm folded into the convs
         (:func:`~napari_wbcseg.models.fold_bn.fold_batchnorm`: conv + BN in an
-        ``nn.Sequential`` and timm's EfficientNet blocks): same outputs up to float
-        rounding, faster on CPU.  The copy cannot be trained; the original is untouched.
+        ``nn.Sequential`` and timm's EfficientNet blocks) and ReLU/ReLU6 fused into the
+        conv before it (:func:`~napari_wbcseg.models.fuse_act.fuse_conv_activations`):
+        same outputs up to float rounding, faster on CPU.  The copy cannot be trained;
+        the original is untouched.
         """
         from .fold_bn import fold_batchnorm
+        from .fuse_act import fuse_conv_activations
 
         model = copy.deepcopy(self).eval()
         fold_batchnorm(model)
+        fuse_conv_activations(model)
         model.requires_grad_(False)
         return model
 

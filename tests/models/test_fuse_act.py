@@ -1,0 +1,85 @@
+"""Conv + ReLU6 fused into one oneDNN call for prediction: every activation after a conv
+of the EfficientNet-Lite networks goes, and the outputs stay those of the plain network,
+in fp32 and under bf16 autocast."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from napari_wbcseg.inference.precision import autocast
+from napari_wbcseg.models import create_model
+from napari_wbcseg.models import fuse_act
+from napari_wbcseg.models.cell_classifier import create_classifier
+from napari_wbcseg.models.fold_bn import fold_batchnorm
+from napari_wbcseg.models.fuse_act import ConvAct2d, fuse_conv_activations
+
+from test_fold_bn import _as_trained
+
+pytestmark = pytest.mark.skipif(not fuse_act._HAS_OP, reason="no oneDNN fused conv in this torch")
+
+
+def _acts(model):
+    return sum(type(m) in (nn.ReLU, nn.ReLU6) for m in model.modules())
+
+
+def _outputs(model, x, precision):
+    with torch.inference_mode(), autocast(precision):
+        out = model(x.contiguous(memory_format=torch.channels_last))
+    return [o.float() for o in out.values()] if isinstance(out, dict) else [out.float()]
+
+
+@pytest.mark.parametrize("build, shape", [
+    (lambda: create_model("wbcseg-lite0"), (1, 3, 96, 64)),
+    (lambda: create_classifier("cell-classifier-lite0", crop_size=64), (3, 5, 64, 64)),
+])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_every_activation_fused_and_outputs_kept(build, shape, precision):
+    folded = _as_trained(build())
+    fold_batchnorm(folded)
+    fused = copy.deepcopy(folded)
+    n = fuse_conv_activations(fused)
+    assert n == _acts(folded) > 25 and _acts(fused) == 0
+    assert sum(isinstance(m, ConvAct2d) for m in fused.modules()) == n
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
+    tol = 1e-3 if precision == "fp32" else 2e-2  # logits; the convs' own rounding
+    for u, v in zip(_outputs(folded, x, precision), _outputs(fused, x, precision)):
+        torch.testing.assert_close(u, v, atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("size", [(17, 23), (16, 16), (9, 30)])
+def test_same_padding_of_strided_convs(size):
+    """timm's Conv2dSame pads per input size (TensorFlow's SAME): odd sizes included."""
+    from timm.layers import Conv2dSame
+
+    torch.manual_seed(0)
+    conv = Conv2dSame(6, 12, 5, stride=2, groups=6).eval()
+    x = torch.randn(2, 6, *size) * 3
+    with torch.inference_mode():
+        ref = torch.clamp(conv(x), 0, 6)
+        got = ConvAct2d(conv, nn.ReLU6(), same=True)(x)
+    assert got.shape == ref.shape
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_relu_and_off_cpu_reference_path():
+    conv = nn.Conv2d(3, 5, 3, padding=1).eval()
+    x = torch.randn(1, 3, 11, 13)
+    fused = ConvAct2d(conv, nn.ReLU())
+    with torch.inference_mode():
+        ref = torch.relu(conv(x))
+        torch.testing.assert_close(fused(x), ref)
+        torch.testing.assert_close(fused._reference(x), ref)  # the path of other devices
+
+
+def test_nothing_fused_when_the_op_fails_its_check(monkeypatch):
+    monkeypatch.setattr(fuse_act, "_OP_CHECKED", [False])
+    model = create_model("wbcseg-lite0").eval()
+    fold_batchnorm(model)
+    before = _acts(model)
+    assert fuse_conv_activations(model) == 0 and _acts(model) == before
+
+
+def test_needs_eval_mode():
+    with pytest.raises(ValueError, match="eval mode"):
+        fuse_conv_activations(create_classifier("cell-classifier-lite0", crop_size=64).train())
