@@ -40,7 +40,8 @@ def test_every_activation_fused_and_outputs_kept(build, shape, precision):
     fused = copy.deepcopy(folded)
     n = fuse_conv_activations(fused)
     assert n == _acts(folded) > 25 and _acts(fused) == 0
-    assert sum(isinstance(m, ConvAct2d) for m in fused.modules()) == n
+    assert sum(isinstance(m, ConvAct2d) and m.attr != "none" for m in fused.modules()) == n
+    assert not any(type(m) is nn.Conv2d for m in fused.modules())  # the rest: bf16 once
     x = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
     tol = 1e-3 if precision == "fp32" else 2e-2  # logits; the convs' own rounding
     for u, v in zip(_outputs(folded, x, precision), _outputs(fused, x, precision)):
@@ -62,14 +63,20 @@ def test_same_padding_of_strided_convs(size):
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
 
-def test_relu_and_off_cpu_reference_path():
+@pytest.mark.parametrize("act", [nn.ReLU(), None])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_relu_plain_and_off_cpu_reference_path(act, precision):
     conv = nn.Conv2d(3, 5, 3, padding=1).eval()
     x = torch.randn(1, 3, 11, 13)
-    fused = ConvAct2d(conv, nn.ReLU())
-    with torch.inference_mode():
-        ref = torch.relu(conv(x))
-        torch.testing.assert_close(fused(x), ref)
-        torch.testing.assert_close(fused._reference(x), ref)  # the path of other devices
+    fused = ConvAct2d(conv, act)
+    tol = 1e-5 if precision == "fp32" else 3e-2
+    with torch.inference_mode(), autocast(precision):
+        ref = conv(x) if act is None else torch.relu(conv(x))
+        got = fused(x)
+        if precision == "bf16":
+            assert got.dtype == torch.bfloat16  # bf16 weights, as autocast would use
+        torch.testing.assert_close(got.float(), ref.float(), atol=tol, rtol=tol)
+        torch.testing.assert_close(fused._reference(x).float(), ref.float(), atol=tol, rtol=tol)
 
 
 def test_nothing_fused_when_the_op_fails_its_check(monkeypatch):
