@@ -24,8 +24,8 @@ __all__ = ["ConvAct2d", "fuse_conv_activations"]
 
 class ConvAct2d(nn.Conv2d):
     """``act(conv(x))`` as one oneDNN primitive on the CPU (prediction only); ``act``
-    None is the conv alone, which still gains from weights cast to bf16 once, not on
-    every call as autocast does (the cell classifier: 0.74x).
+    None is the conv alone, which in bf16 still gains from weights cast once, not on
+    every call as autocast does.
 
     ``same`` pads as timm's ``Conv2dSame`` does (TensorFlow's "SAME", decided per input
     size) before a conv of padding 0."""
