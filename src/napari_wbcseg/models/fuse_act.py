@@ -144,7 +144,8 @@ def _op_works() -> bool:
                 conv = nn.Conv2d(4, 8, 3, padding=1).eval()
                 x = torch.randn(1, 4, 9, 7, generator=gen) * 4
                 fused = ConvAct2d(conv, nn.ReLU6())
-                with torch.inference_mode():
+                # fp32 whatever the caller's autocast: a bf16 check would fail on rounding
+                with torch.inference_mode(), torch.autocast("cpu", enabled=False):
                     ref = torch.clamp(F.conv2d(x, conv.weight, conv.bias, padding=1), 0, 6)
                     ok = torch.allclose(fused(x), ref, atol=1e-5)
             except RuntimeError:
