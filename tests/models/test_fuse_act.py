@@ -91,8 +91,3 @@ def test_needs_eval_mode():
     with pytest.raises(ValueError, match="eval mode"):
         fuse_conv_activations(create_classifier("cell-classifier-lite0", crop_size=64).train())
 
-
-def test_the_one_time_check_is_fp32_under_a_callers_autocast(monkeypatch):
-    monkeypatch.setattr(fuse_act, "_OP_CHECKED", [])
-    with autocast("bf16"):
-        assert fuse_act._op_works()
