@@ -10,6 +10,7 @@ flagged (``disk_full``) so the client stops the batch.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -49,7 +50,9 @@ def run_field(path: str, stem: str, case: str, params, out: str) -> dict:
         _set_threads()
         _test_kill_hook()
         t0 = time.perf_counter()
+        marker = None
         try:
+            marker = _mark_in_flight(Path(out), stem)
             summary = _segment(Path(path), stem, case, params, Path(out))
         except OSError as exc:
             summary = _failed(stem, case, f"{Path(path).name}: {exc.strerror or exc}",
@@ -61,9 +64,33 @@ def run_field(path: str, stem: str, case: str, params, out: str) -> dict:
             summary = _failed(stem, case, f"{Path(path).name}: unexpected "
                               f"{type(exc).__name__}: {exc}", t0)
         finally:
-            remove_leftovers(Path(out), stem)
+            if marker is not None:
+                with contextlib.suppress(OSError):
+                    marker.unlink()
         summary["worker_pid"] = os.getpid()
         return summary
+
+
+def in_flight_marker(out: Path, stem: str) -> Path:
+    """``out/.wbcseg-in-flight-<stem>`` (a long stem by its hash: names stop at 255 bytes)."""
+    if len(stem.encode("utf-8", "surrogateescape")) > 200:
+        import hashlib
+
+        stem = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return out / f".wbcseg-in-flight-{stem}"
+
+
+def _mark_in_flight(out: Path, stem: str) -> Path:
+    """Create ``stem``'s in-flight marker, first removing the temporary files of an attempt
+    that died with its marker still there (killed mid-write).  Only then is the folder
+    listed: after a lab's day of 6000 fields it holds 24000 files, and four listings a
+    field cost 58 ms (``atomic_path`` removes its own temporary file on any exception)."""
+    marker = in_flight_marker(out, stem)
+    if marker.exists():
+        remove_leftovers(out, stem)
+    out.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return marker
 
 
 def _segment(path: Path, stem: str, case: str, params, out: Path) -> dict:
@@ -91,9 +118,31 @@ def _failed(stem, case, error: str, t0: float, disk_full: bool = False) -> dict:
             "seconds": round(time.perf_counter() - t0, 3), "outputs": []}
 
 
+def sweep_in_flight(out: Path, stems) -> int:
+    """At the end of a batch: the in-flight markers and temporary files of ``stems``, left
+    by attempts that were cancelled or killed (a batch stopped by a full disk or Ctrl-C);
+    one listing of the folder.  Returns the number of files removed."""
+    stems = list(stems)
+    markers = {in_flight_marker(out, s).name for s in stems}
+    outputs = {name for s in stems for name in field_output_names(s)}
+    removed = 0
+    try:
+        entries = list(os.scandir(out))
+    except OSError:
+        return 0
+    for entry in entries:
+        name = entry.name
+        # atomic_path's temporary files: ".<output name>.<random><output suffix>"
+        if name in markers or (name.startswith(".") and name[1:].rsplit(".", 2)[0] in outputs):
+            with contextlib.suppress(OSError):
+                os.remove(entry.path)
+                removed += 1
+    return removed
+
+
 def remove_leftovers(out: Path, stem: str) -> None:
     """Delete temporary files of ``stem`` left by a killed writer (``atomic_path``'s
-    ``.<name>.<random><suffix>`` beside each output)."""
+    ``.<name>.<random><suffix>`` beside each output); lists the folder."""
     for name in field_output_names(stem):
         for tmp in out.glob(f".{_glob_escape(name)}.*"):
             try:

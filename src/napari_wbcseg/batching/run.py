@@ -89,6 +89,10 @@ def batch(inputs, out, *, workers=None, threads_per_worker=None, scheduler=None,
                      scheduler, workers, threads_per_worker, scheduler_timeout_s, len(fields))
         finally:
             _flush(manifest, result)
+            if todo:
+                from .field_task import sweep_in_flight
+
+                sweep_in_flight(out, [f.stem for f in todo])
             result.entries = [manifest.entries[f.stem] for f in fields
                               if f.stem in manifest.entries]
             result.failed = [e for e in result.entries if e.get("status") == "failed"]
