@@ -72,6 +72,7 @@ def cell_table(nucleus, cytoplasm, cell_type, *, confidence=None, pixel_size_um=
     if pixel_size_um is not None and not float(pixel_size_um) > 0:
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um!r}")
     columns = BASE_COLUMNS + (UM_COLUMNS if pixel_size_um is not None else [])
+    (y0, x0), (nucleus, cytoplasm, cell_type) = _crop_to_cells(nucleus, cytoplasm, cell_type)
     cells = np.where(nucleus > 0, nucleus, cytoplasm).astype(np.int64)
     n = int(cells.max()) + 1 if cells.size else 1
     cell_area = np.bincount(cells.ravel(), minlength=n)
@@ -90,7 +91,7 @@ def cell_table(nucleus, cytoplasm, cell_type, *, confidence=None, pixel_size_um=
     code = np.zeros(n, np.int64)
     code[cells.ravel()] = cell_type.ravel()  # one class per cell (schema): any pixel will do
     code = code[ids]
-    props = regionprops_table(cells, properties=("label", "perimeter", "centroid"))
+    props = regionprops_table(cells, properties=("label", "perimeter"))
     order = np.searchsorted(props["label"], ids)
     perim = np.asarray(props["perimeter"], float)[order]
     area = cell_area[ids].astype(float)
@@ -116,8 +117,8 @@ def cell_table(nucleus, cytoplasm, cell_type, *, confidence=None, pixel_size_um=
         "perimeter_px": perim,
         "circularity": circ,
         "nucleus_lobes": _lobes(nucleus, n)[ids],
-        "centroid_y": np.asarray(props["centroid-0"], float)[order],
-        "centroid_x": np.asarray(props["centroid-1"], float)[order],
+        "centroid_y": _centroids(cells, n, 0, y0, cell_area)[ids],
+        "centroid_x": _centroids(cells, n, 1, x0, cell_area)[ids],
     }
     if pixel_size_um is not None:
         p = float(pixel_size_um)
@@ -125,6 +126,37 @@ def cell_table(nucleus, cytoplasm, cell_type, *, confidence=None, pixel_size_um=
                     nucleus_area_um2=nuc_area * p * p, cytoplasm_area_um2=cyto_area * p * p,
                     perimeter_um=perim * p)
     return pd.DataFrame(data, index=pd.Index(ids, name="cell_id"))[columns]
+
+
+#: the crop keeps this margin around the cells: the lobes' per-nucleus boxes need 2 px
+CROP_MARGIN = 2
+
+
+def _crop_to_cells(nucleus, cytoplasm, cell_type):
+    """``((y0, x0), arrays)``: the three label images cut to the cells' bounding box plus
+    :data:`CROP_MARGIN` px (clipped to the image), so that every measurement below runs
+    on the few per cent of a field the cells cover, with the same results: each cell and
+    each nucleus's lobe box lies inside the crop, and an edge of the crop is either an
+    edge of the image or a row or column without cells (the border flags).  A
+    2048x1536 field with a few cells: 45 -> ~10 ms."""
+    fg = (nucleus > 0) | (cytoplasm > 0)
+    rows, cols = np.flatnonzero(fg.any(1)), np.flatnonzero(fg.any(0))
+    if rows.size == 0:
+        return (0, 0), (nucleus, cytoplasm, cell_type)
+    h, w = fg.shape
+    y0, y1 = max(int(rows[0]) - CROP_MARGIN, 0), min(int(rows[-1]) + 1 + CROP_MARGIN, h)
+    x0, x1 = max(int(cols[0]) - CROP_MARGIN, 0), min(int(cols[-1]) + 1 + CROP_MARGIN, w)
+    box = np.s_[y0:y1, x0:x1]
+    return (y0, x0), (nucleus[box], cytoplasm[box], cell_type[box])
+
+
+def _centroids(cells: np.ndarray, n: int, axis: int, offset: int, area) -> np.ndarray:
+    """Per cell id: the mean ``axis`` coordinate of its pixels in the whole image.  The sums
+    are of integers (exact in float64), so the value is the same wherever the crop lies."""
+    coord = np.nonzero(cells)[axis]
+    sums = np.bincount(cells[cells > 0], weights=coord, minlength=n) + offset * area
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return sums / area
 
 
 def _on_border(cells: np.ndarray, n: int) -> np.ndarray:
