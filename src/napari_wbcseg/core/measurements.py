@@ -105,6 +105,7 @@ def cell_table(nucleus, cytoplasm, cell_type, *, confidence=None, pixel_size_um=
         get = mapping.get
         conf = np.array([np.nan if get(int(i)) is None else float(get(int(i))) for i in ids])
     by_code = class_by_code(classes)
+    cy, cx = _centroids(cells, n, (y0, x0), cell_area)
     data = {
         "class_code": code,
         "class": [_class_name(c, by_code) for c in code],
@@ -117,8 +118,8 @@ def cell_table(nucleus, cytoplasm, cell_type, *, confidence=None, pixel_size_um=
         "perimeter_px": perim,
         "circularity": circ,
         "nucleus_lobes": _lobes(nucleus, n)[ids],
-        "centroid_y": _centroids(cells, n, 0, y0, cell_area)[ids],
-        "centroid_x": _centroids(cells, n, 1, x0, cell_area)[ids],
+        "centroid_y": cy[ids],
+        "centroid_x": cx[ids],
     }
     if pixel_size_um is not None:
         p = float(pixel_size_um)
@@ -138,7 +139,7 @@ def _crop_to_cells(nucleus, cytoplasm, cell_type):
     on the few per cent of a field the cells cover, with the same results: each cell and
     each nucleus's lobe box lies inside the crop, and an edge of the crop is either an
     edge of the image or a row or column without cells (the border flags).  A
-    2048x1536 field with a few cells: 45 -> ~10 ms."""
+    2048x1536 field with a few cells: 45 -> 15 ms."""
     fg = (nucleus > 0) | (cytoplasm > 0)
     rows, cols = np.flatnonzero(fg.any(1)), np.flatnonzero(fg.any(0))
     if rows.size == 0:
@@ -150,13 +151,15 @@ def _crop_to_cells(nucleus, cytoplasm, cell_type):
     return (y0, x0), (nucleus[box], cytoplasm[box], cell_type[box])
 
 
-def _centroids(cells: np.ndarray, n: int, axis: int, offset: int, area) -> np.ndarray:
-    """Per cell id: the mean ``axis`` coordinate of its pixels in the whole image.  The sums
-    are of integers (exact in float64), so the value is the same wherever the crop lies."""
-    coord = np.nonzero(cells)[axis]
-    sums = np.bincount(cells[cells > 0], weights=coord, minlength=n) + offset * area
+def _centroids(cells: np.ndarray, n: int, offset, area):
+    """Per cell id: the mean row and column of its pixels in the whole image (``offset``:
+    the crop's corner).  The sums are of integers (exact in float64), so the values are
+    the same wherever the crop lies."""
+    coords = np.nonzero(cells)
+    labels = cells[coords]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return sums / area
+        return tuple((np.bincount(labels, weights=c, minlength=n) + o * area) / area
+                     for c, o in zip(coords, offset))
 
 
 def _on_border(cells: np.ndarray, n: int) -> np.ndarray:

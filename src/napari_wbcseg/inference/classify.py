@@ -104,12 +104,9 @@ def _module_cached(weights: str, device: str):
         raise ValueError(f"cannot load classifier {weights}: "
                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                          ) from None
-    from ..models.fold_bn import fold_batchnorm
-    from ..models.fuse_act import fuse_conv_activations
+    from ..models.fuse_act import prepare_for_prediction
 
-    module = module.to(device).eval()
-    fold_batchnorm(module)  # prediction only: its norms folded into the convs,
-    fuse_conv_activations(module)  # and the ReLU6 after each conv fused into it
+    module = prepare_for_prediction(module.to(device).eval())  # norms folded, ReLU6 fused
     module = module.to(memory_format=torch.channels_last)
     module.precision = resolve_precision("auto", device, module.architecture)
     module.requires_grad_(False)

@@ -97,12 +97,9 @@ class SegmentationModel(nn.Module):
         same outputs up to float rounding, faster on CPU.  The copy cannot be trained;
         the original is untouched.
         """
-        from .fold_bn import fold_batchnorm
-        from .fuse_act import fuse_conv_activations
+        from .fuse_act import prepare_for_prediction
 
-        model = copy.deepcopy(self).eval()
-        fold_batchnorm(model)
-        fuse_conv_activations(model)
+        model = prepare_for_prediction(copy.deepcopy(self).eval())
         model.requires_grad_(False)
         return model
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from .fold_bn import TIMM_PAIRS
 
-__all__ = ["ConvAct2d", "fuse_conv_activations"]
+__all__ = ["ConvAct2d", "fuse_conv_activations", "prepare_for_prediction"]
 
 
 class ConvAct2d(nn.Conv2d):
@@ -152,3 +152,13 @@ def _op_works() -> bool:
                 ok = False
         _OP_CHECKED.append(ok)
     return _OP_CHECKED[0]
+
+
+def prepare_for_prediction(model: nn.Module) -> nn.Module:
+    """``model`` (eval mode) in place: BatchNorm folded, then conv + activation fused; the
+    one recipe of the segmentation networks' ``inference_copy`` and the cell classifier."""
+    from .fold_bn import fold_batchnorm
+
+    fold_batchnorm(model)
+    fuse_conv_activations(model)
+    return model
