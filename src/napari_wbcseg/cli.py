@@ -466,7 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_classifier import add_parsers as add_classifier_parsers
     from .cli_report import add_parser as add_report_parser
     from .cli_batch import add_parser as add_batch_parser
+    from .cli_reproduce import add_parser as add_reproduce_parser
     add_train_parser(sub)
+    add_reproduce_parser(sub)
     add_evaluate_parser(sub)
     add_classifier_parsers(sub)
     add_report_parser(sub)

@@ -71,10 +71,12 @@ def freeze_long_lived(*, force: bool = False) -> int:
         if not force and n_modules - _modules_at_freeze < MIN_NEW_MODULES:
             return 0
         _modules_at_freeze = n_modules
-        before = gc.get_freeze_count()
         gc.collect(1)
+        # counted right around the freeze: frozen objects freed by refcount elsewhere
+        # (another thread, a finaliser) would otherwise make the difference negative
+        before = gc.get_freeze_count()
         gc.freeze()
-        return gc.get_freeze_count() - before
+        return max(0, gc.get_freeze_count() - before)
 
 
 def _enter() -> bool:
