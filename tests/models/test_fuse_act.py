@@ -91,3 +91,34 @@ def test_needs_eval_mode():
     with pytest.raises(ValueError, match="eval mode"):
         fuse_conv_activations(create_classifier("cell-classifier-lite0", crop_size=64).train())
 
+
+
+def test_forced_bf16_without_the_bf16_op_runs_the_reference_path(monkeypatch):
+    """CPUs without AVX-512 / AVX-NE-CONVERT: oneDNN raises for a bf16 conv, so a forced
+    bf16 prediction takes autocast's own conv instead of failing."""
+    monkeypatch.setattr(fuse_act, "_BF16_CHECKED", [False])
+
+    def refuses(*a, **kw):
+        raise RuntimeError("mkldnn_convolution: bf16 path needs the cpu support avx512bw")
+
+    conv = nn.Conv2d(3, 5, 3, padding=1).eval()
+    fused = ConvAct2d(conv, nn.ReLU6())
+    x = torch.randn(1, 3, 11, 13)
+    with torch.inference_mode(), autocast("fp32"):
+        expected = torch.clamp(conv(x), 0, 6)
+        assert torch.allclose(fused(x), expected, atol=1e-5)  # fp32 keeps the fused op
+    monkeypatch.setattr(torch.ops.mkldnn, "_convolution_pointwise", refuses)
+    with torch.inference_mode(), autocast("bf16"):
+        got = fused(x)
+    torch.testing.assert_close(got.float(), expected, atol=5e-2, rtol=5e-2)
+
+
+def test_the_bf16_check_says_no_when_the_op_raises(monkeypatch):
+    monkeypatch.setattr(fuse_act, "_BF16_CHECKED", [])
+    monkeypatch.setattr(fuse_act, "_OP_CHECKED", [True])
+
+    def refuses(*a, **kw):
+        raise RuntimeError("bf16 path needs the cpu support")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_convolution_pointwise", refuses)
+    assert fuse_act._bf16_op_works() is False

@@ -58,6 +58,8 @@ class ConvAct2d(nn.Conv2d):
             return self._reference(x)
         w, b = self.weight, self.bias
         if _autocast_bf16():
+            if not _bf16_op_works():  # e.g. AVX2-only CPUs: oneDNN has no bf16 conv there
+                return self._reference(x)
             if self._bf16 is None or self._bf16[0].device != w.device:
                 self._bf16 = (w.detach().to(torch.bfloat16),
                               None if b is None else b.detach().to(torch.bfloat16))
@@ -152,6 +154,32 @@ def _op_works() -> bool:
                 ok = False
         _OP_CHECKED.append(ok)
     return _OP_CHECKED[0]
+
+
+_BF16_CHECKED: list[bool] = []
+
+
+def _bf16_op_works() -> bool:
+    """Whether the fused op also runs in bf16 here, near the fp32 result (checked once).
+    oneDNN refuses bf16 convs on CPUs without AVX-512 or AVX-NE-CONVERT; there a forced
+    bf16 prediction runs the reference path under autocast instead of raising."""
+    if not _BF16_CHECKED:
+        ok = _op_works()
+        if ok:
+            try:
+                gen = torch.Generator().manual_seed(0)
+                x = torch.randn(1, 4, 9, 7, generator=gen)
+                w = torch.randn(8, 4, 3, 3, generator=gen) * 0.3
+                with torch.inference_mode(), torch.autocast("cpu", enabled=False):
+                    ref = torch.clamp(F.conv2d(x, w, padding=1), 0, 6)
+                    y = torch.ops.mkldnn._convolution_pointwise(
+                        x.bfloat16(), w.bfloat16(), None, [1, 1], [1, 1], [1, 1], 1,
+                        "hardtanh", [0.0, 6.0], "")
+                    ok = torch.allclose(y.float(), ref, atol=0.1, rtol=0.05)
+            except RuntimeError:
+                ok = False
+        _BF16_CHECKED.append(ok)
+    return _BF16_CHECKED[0]
 
 
 def prepare_for_prediction(model: nn.Module) -> nn.Module:
