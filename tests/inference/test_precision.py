@@ -69,3 +69,18 @@ def test_cpu_flag_detection_reads_cpuinfo(monkeypatch, tmp_path):
         assert prec.cpu_has_bf16() is False
     finally:
         prec.cpu_has_bf16.cache_clear()
+
+
+def test_forced_bf16_on_a_cpu_without_it_warns_once(monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(prec, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(prec, "_warned", [])
+    with pytest.warns(UserWarning, match="no native bf16"):
+        assert prec.resolve_precision("bf16", "cpu", "wbcseg-lite0") == "bf16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert prec.resolve_precision("bf16", "cpu", "wbcseg-lite0") == "bf16"  # once
+        monkeypatch.setattr(prec, "_warned", [])
+        monkeypatch.setattr(prec, "cpu_has_bf16", lambda: True)
+        assert prec.resolve_precision("bf16", "cpu", "wbcseg-lite0") == "bf16"  # native
