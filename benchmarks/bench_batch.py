@@ -166,7 +166,21 @@ def main(argv=None) -> int:
     p.add_argument("--fields", type=int, default=200)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--json", default=None, metavar="FILE", help="also write the numbers here")
+    p.add_argument("--precisions", default=None, metavar="LIST",
+                   help="comma-separated, from fp32,bf16 (default: both on a CPU with native "
+                   "bf16, fp32 alone elsewhere: emulated bf16 is ~15x slower)")
     args = p.parse_args(argv)
+    from napari_wbcseg.inference.precision import cpu_has_bf16
+
+    precisions = PRECISIONS
+    if args.precisions:
+        precisions = tuple(x.strip() for x in args.precisions.split(","))
+        if not precisions or not set(precisions) <= {"fp32", "bf16"}:
+            p.error("--precisions takes fp32, bf16 or fp32,bf16")
+    elif not cpu_has_bf16():
+        precisions = ("fp32",)
+        print("this CPU has no native bf16: fp32 lines only (--precisions fp32,bf16 to "
+              "time emulated bf16 too)", file=sys.stderr)
     if args.fields < 2 or not 1 <= args.rounds <= args.fields:
         p.error("need --fields >= 2 and 1 <= --rounds <= --fields")
 
@@ -190,9 +204,9 @@ def main(argv=None) -> int:
                 clients[layout] = BatchClient(None, *shape).__enter__()
                 clients[layout].client.run(use_precision, "fp32")
                 cluster_start[layout] = round(time.perf_counter() - t, 1)
-        lines = {(lay, prec): {"wall": 0.0, "seconds": []} for lay in LAYOUTS for prec in PRECISIONS}
+        lines = {(lay, prec): {"wall": 0.0, "seconds": []} for lay in LAYOUTS for prec in precisions}
         combos = list(lines)
-        for prec in PRECISIONS:  # warm-up (not timed): oneDNN's kernels for each precision
+        for prec in precisions:  # warm-up (not timed): oneDNN's kernels for each precision
             loop.submit(loop_task, prec, fields[:1], str(_fresh(tmp, "warm"))).result()
             for layout, bc in clients.items():
                 bc.client.run(use_precision, prec)
@@ -225,6 +239,7 @@ def main(argv=None) -> int:
     meta = {"fields": len(fields), "kinds": kinds, "rounds": args.rounds,
             "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()],
             "cluster_start_s": cluster_start, "cpu_cores": os.cpu_count(),
+            "precisions": list(precisions), "native_bf16": cpu_has_bf16(),
             "torch": torch.__version__}
     rows = summarize(lines, len(fields), rss)
     print_table(rows, meta)
