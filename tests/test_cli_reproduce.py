@@ -96,6 +96,7 @@ def test_dry_run_prints_the_stages_for_this_machine(tmp_path, capsys):
     ("napari-wbcseg train --model m --name n --out RUN1 --checkpoint-dir=/x",
      "placed by reproduce"),
     ("napari-wbcseg train --model m --out RUN1", "needs --name"),
+    ("napari-wbcseg train --model m --name ../../x --out RUN1", "plain file name"),
     ("napari-wbcseg train --model m --name 'unclosed", "stage 1"),
 ])
 def test_a_card_recipe_cannot_leave_its_folder_or_run_anything_else(tmp_path, command, message):

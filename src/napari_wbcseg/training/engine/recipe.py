@@ -18,7 +18,8 @@ MAX_STAGES = 20
 MAX_COMMAND_CHARS = 4000
 # flags a recipe may not carry: the stage's files are placed by recipe_stages alone
 _REFUSED = ("--resume", "--checkpoint-dir")
-_CONTINUES = re.compile(r"RUN(\d{1,2})/([A-Za-z0-9][A-Za-z0-9._-]{0,99})\.safetensors")
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+_CONTINUES = re.compile(rf"RUN(\d{{1,2}})/({_NAME})\.safetensors")
 
 
 class RecipeError(ValueError):
@@ -108,6 +109,9 @@ def _stage(k: int, tokens: list, data: list, out: Path) -> Stage:
             continue
         if t == "--name":
             name = tokens[i + 1]
+            if not re.fullmatch(_NAME, name) or ".." in name:
+                raise RecipeError(f"recipe stage {k}: --name must be a plain file name, "
+                                  f"got {name[:80]!r}")
         argv.append(t)
         i += 1
     if name is None or not seen_out:
