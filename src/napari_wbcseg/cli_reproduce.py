@@ -134,11 +134,12 @@ def _keep_best(model: str, stages, rows, args) -> int:
 
 
 def _read_json(path) -> dict:
-    from .io.safe_json import UnsafeJSONError, loads_bounded
+    """A stage's mark or card ({} when unreadable); its size is checked before reading."""
+    from .io.safe_json import UnsafeJSONError, load_json_file
 
     try:
-        value = loads_bounded(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, UnsafeJSONError):
+        value = load_json_file(path)
+    except UnsafeJSONError:
         return {}
     return value if isinstance(value, dict) else {}
 
