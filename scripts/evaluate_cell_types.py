@@ -10,7 +10,9 @@ weight in the classifier's card for this model (``head_weights``).  ``--part sel
 inner selection split of the card's split (for choices: ``--choose-weight`` picks the
 head weight there and writes it into the classifier's card); ``--part validation``
 (default) scores the validation split, once, for the report.  Prints accuracy per
-dataset, recall per class and the coverage / accuracy above the default 0.5 confidence.
+dataset, recall per class, the classifier's negative log-likelihood of the true class
+(calibrated; lower is better, and unlike accuracy it does not saturate) and the coverage /
+accuracy above the default 0.5 confidence.
 """
 from __future__ import annotations
 
@@ -96,7 +98,10 @@ def main(argv=None) -> int:
         f = np.asarray(codes)[fuse(np.stack([r[4] for r in rs]), np.stack([r[5] for r in rs]),
                                    weight).argmax(1)]
         sure = conf >= 0.5
+        col = {int(c["code"]): i for i, c in enumerate(clf.entry.card["classes"])}
+        p_true = np.array([r[4][col[r[0]]] for r in rs])
         report[source] = {
+            "classifier_nll": float(-np.mean(np.log(np.clip(p_true, 1e-12, 1)))),
             "cells": int(len(t)), "head_accuracy": float(np.mean(h == t)),
             "combined_accuracy": float(np.mean(f == t)),
             "classifier_accuracy": float(np.mean(c == t)),

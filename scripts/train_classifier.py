@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--minutes", type=float, default=None)
+    p.add_argument("--folds", type=int, default=1, help="> 1: cross-validated ensemble "
+                   "(epoch and temperature chosen out of fold on the inner-train cells)")
     args = p.parse_args(argv)
 
     from napari_wbcseg.schema import DEFAULT_CLASSES
@@ -53,6 +55,8 @@ def main(argv=None) -> int:
     print(f"loaded {len(samples)} samples in {time.perf_counter() - t0:.0f} s", flush=True)
     deadline = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
 
+    held = "out-of-fold" if args.folds > 1 else "selection"
+
     def log(ev):
         if isinstance(ev, NoticeEvent):
             print("note:", ev.message, flush=True)
@@ -60,7 +64,7 @@ def main(argv=None) -> int:
             print(f"  epoch {ev.epoch} step {ev.step}/{ev.steps} loss {ev.loss:.3f}", flush=True)
         elif isinstance(ev, EpochEvent):
             v = ev.validation
-            print(f"epoch {ev.epoch}: loss {ev.train_loss:.3f} selection accuracy "
+            print(f"epoch {ev.epoch}: loss {ev.train_loss:.3f} {held} accuracy "
                   f"{v.get('accuracy', float('nan')):.3f} balanced "
                   f"{v.get('balanced_accuracy', float('nan')):.3f} "
                   f"{json.dumps({k: round(x, 3) for k, x in v.get('per_source', {}).items()})}"
@@ -75,7 +79,13 @@ def main(argv=None) -> int:
         samples, spec, classes, config, segmenter=segmenter, out_dirs=[args.out],
         name=args.name, log=lambda m: print(m, flush=True), on_event=log,
         should_stop=lambda: time.monotonic() > deadline,
-        notes=f"Trained by scripts/train_classifier.py (masks from {segmenter or 'truth'})")
+        folds=args.folds,
+        notes=f"Trained by scripts/train_classifier.py (masks from {segmenter or 'truth'}"
+              + (f", {args.folds}-fold cross-validated ensemble" if args.folds > 1 else "")
+              + ")")
+    if "selection_split" in report_data(card):
+        print("selection split (scored only):", json.dumps(
+            {k: v for k, v in report_data(card)["selection_split"].items() if k != "confusion"}))
     print(f"validation (selection-free): accuracy {report.get('accuracy', float('nan')):.3f}, "
           f"balanced {report.get('balanced_accuracy', float('nan')):.3f}, per source "
           f"{json.dumps(report.get('per_source', {}))}, recall {json.dumps(report.get('recall', {}))}, "
@@ -83,6 +93,10 @@ def main(argv=None) -> int:
     print(f"best epoch {result.best_epoch} ({result.stopped}), T={result.temperature:.2f}, "
           f"{result.seconds / 60:.1f} min -> {card}")
     return 0
+
+
+def report_data(card) -> dict:
+    return json.loads(Path(card).read_text())["training"]["data"] if card else {}
 
 
 if __name__ == "__main__":

@@ -127,7 +127,8 @@ def test_hostile_classifier_files_get_one_line_and_never_stop_auto(tmp_path, use
 def test_training_refuses_bad_names_and_settings_before_writing(tmp_path, user_models, capsys):
     data = _layer_folder(tmp_path / "layers", range(10))
     for extra in (["--name", "../evil"], ["--name", "/tmp/evil"], ["--lr", "inf"],
-                  ["--minutes", "-1"], ["--out", str(data / "s0.png")]):
+                  ["--minutes", "-1"], ["--out", str(data / "s0.png")], ["--folds", "0"],
+                  ["--folds", "9"], ["--folds", "2", "--init", "some-classifier"]):
         capsys.readouterr()
         assert main(["train-classifier", "--data", str(data), *FAST, *extra]) == 2, extra
         err = capsys.readouterr().err.strip()
@@ -146,3 +147,20 @@ def test_an_installed_classifier_is_not_replaced_without_overwrite(tmp_path, use
     assert (user_models / "classifiers" / "mine.safetensors").read_bytes() == before
     assert main(["train-classifier", "--data", str(data), "--name", "mine", "--overwrite",
                  *FAST, "--seed", "1"]) == 0
+
+
+def test_folds_train_an_ensemble_that_loads_and_classifies(tmp_path, user_models, capsys):
+    from napari_wbcseg.inference.classify import load_classifier
+
+    data = _layer_folder(tmp_path / "layers", range(10))
+    assert main(["train-classifier", "--data", str(data), "--name", "cv", "--folds", "2",
+                 *FAST]) == 0
+    assert "fold 2 of 2" in capsys.readouterr().out
+    card = json.loads((user_models / "classifiers" / "cv.json").read_text())
+    assert card["config"]["members"] == 2 and card["training"]["settings"]["folds"] == 2
+    assert card["selection"]["out_of_fold"]["folds"] == 2
+    clf = load_classifier("cv")
+    assert len(clf.module.nets) == 2
+    crops = np.random.default_rng(0).integers(0, 255, (3, 5, 128, 128), dtype=np.uint8)
+    p = clf(crops)
+    assert p.shape == (3, 5) and np.allclose(p.sum(1), 1, atol=1e-4)

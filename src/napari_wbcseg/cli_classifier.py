@@ -43,6 +43,11 @@ def add_parsers(sub) -> None:
                    help="cell crops per batch, 2..1024 (default 32)")
     p.add_argument("--lr", type=float, default=1e-3,
                    help="learning rate, (0, 10] (default 0.001)")
+    p.add_argument("--folds", metavar="K", type=int, default=1,
+                   help="1 (default): one model, its epoch and temperature chosen on the "
+                   "inner selection split; 2..8: K group-aware folds of the training cells, "
+                   "epoch and temperature chosen out of fold, the K models kept as an "
+                   "ensemble (K times the training time; starts from ImageNet)")
     p.add_argument("--seed", metavar="N", type=int, default=0,
                    help="seed of the split and the training, 0..2**32-1 (default 0)")
     p.add_argument("--synthetic", metavar="N", type=int, default=0,
@@ -119,6 +124,11 @@ def cmd_train_classifier(args) -> int:
     if not 0 <= args.synthetic <= 10_000 or (args.minutes is not None and not (
             math.isfinite(args.minutes) and args.minutes > 0)):
         raise CliError("--synthetic must be >= 0 (at most 10000) and --minutes > 0")
+    if not 1 <= args.folds <= 8:
+        raise CliError(f"--folds must be 1..8, got {args.folds}")
+    if args.folds > 1 and args.init not in ("auto", "imagenet", "scratch"):
+        raise CliError("--folds > 1 trains every fold afresh: use --init imagenet or scratch, "
+                       f"not {args.init!r}")
     if not 0 <= args.seed <= 2**32 - 1:
         raise CliError(f"--seed must be 0..{2**32 - 1}, got {args.seed}")
     name = args.name or f"cell-classifier-{time.strftime('%Y%m%d-%H%M')}"
@@ -138,7 +148,7 @@ def cmd_train_classifier(args) -> int:
         samples = _load(args.data, classes, args.synthetic)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    init = args.init
+    init = "imagenet" if args.folds > 1 and args.init == "auto" else args.init
     if init == "auto":
         from .io.classifier_store import classifier_for
 
@@ -175,7 +185,8 @@ def cmd_train_classifier(args) -> int:
         if not bars:
             from tqdm import tqdm
 
-            bars.append(tqdm(total=config.epochs * config.steps_per_epoch, unit="batch",
+            bars.append(tqdm(total=config.epochs * config.steps_per_epoch * args.folds,
+                             unit="batch",
                              desc="training", dynamic_ncols=True, leave=False))
         return bars[0]
 
@@ -189,7 +200,8 @@ def cmd_train_classifier(args) -> int:
             bar_().update(1)
             bar_().set_postfix(epoch=ev.epoch, loss=f"{ev.loss:.3f}")
         elif isinstance(ev, EpochEvent) and ev.validation:
-            write(f"epoch {ev.epoch}: selection accuracy {ev.validation['accuracy']:.3f}, "
+            write(f"epoch {ev.epoch}: {'out-of-fold' if args.folds > 1 else 'selection'} "
+                  f"accuracy {ev.validation['accuracy']:.3f}, "
                   f"balanced {ev.validation['balanced_accuracy']:.3f}"
                   f"{' (best)' if ev.improved else ''}")
 
@@ -197,7 +209,7 @@ def cmd_train_classifier(args) -> int:
     try:
         card, result, report = run_classifier_training(
             samples, spec, classes, config, segmenter=segmenter, out_dirs=out_dirs, name=name,
-            log=write, on_event=on_event, initial_state=initial,
+            log=write, on_event=on_event, initial_state=initial, folds=args.folds,
             should_stop=lambda: time.monotonic() > deadline,
             notes=f"Trained by `napari-wbcseg train-classifier` (masks from "
                   f"{segmenter or 'truth'}, init {init})")

@@ -20,6 +20,7 @@ KIND = "cell-classifier"
 #: bounds on what a card may ask for (a colleague's file must not allocate without limit)
 CROP_SIZES = (32, 512)
 MAX_CLASSES = 254
+MAX_MEMBERS = 8  # = models.cell_classifier.MAX_MEMBERS (no torch import here)
 
 
 class ClassifierCardError(ValueError):
@@ -31,7 +32,8 @@ def check_card(card, where: str = "classifier card") -> dict:
 
     Checked: a JSON object of kind cell-classifier; ``classes`` a list of 2..254
     ``{"code": 1..254, "name": str}`` with distinct codes; ``config.crop_size`` an integer
-    in 32..512 and ``config.num_classes`` the number of classes; ``head_weights`` a mapping
+    in 32..512, ``config.members`` (an ensemble's size) 1..8, and ``config.num_classes`` the
+    number of classes; ``head_weights`` a mapping
     of model names to numbers in [0, 1]; ``temperature`` a positive number.
     """
     def bad(why):
@@ -54,6 +56,9 @@ def check_card(card, where: str = "classifier card") -> dict:
     crop = config.get("crop_size", 128)
     if type(crop) is not int or not CROP_SIZES[0] <= crop <= CROP_SIZES[1]:
         bad(f"config.crop_size must be an integer in {CROP_SIZES[0]}..{CROP_SIZES[1]}")
+    members = config.get("members", 1)
+    if type(members) is not int or not 1 <= members <= MAX_MEMBERS:
+        bad(f"config.members must be an integer in 1..{MAX_MEMBERS}")
     if config.get("num_classes", len(classes)) != len(classes):
         bad(f"config.num_classes ({config.get('num_classes')!r}) differs from the "
             f"{len(classes)} classes listed")

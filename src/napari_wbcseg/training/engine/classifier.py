@@ -149,11 +149,14 @@ def _balanced_draw(labels: np.ndarray, rng, n: int) -> np.ndarray:
 
 
 def train_classifier_steps(train: CellSet, select: CellSet, classes, config=ClassifierConfig(),
-                           *, initial_state=None, should_stop=lambda: False):
+                           *, initial_state=None, should_stop=lambda: False,
+                           keep_states=None):
     """Train; yields Notice/Batch/Epoch events, returns a :class:`ClassifierResult`.
 
     ``classes``: the class table (list of ``{"code", "name", "color"}``), index i <->
     ``classes[i]``.  Raises ``ValueError`` for no labelled cells or only one class.
+    ``keep_states``: a list that gets a copy of the weights after every epoch (for
+    cross-validation, which chooses the epoch over all folds).
     """
     import torch
 
@@ -167,8 +170,12 @@ def train_classifier_steps(train: CellSet, select: CellSet, classes, config=Clas
     model = create_classifier(config.architecture, num_classes=len(classes),
                               crop_size=config.crop_size)
     if initial_state is not None:
-        model.load_state_dict(initial_state)
-        yield NoticeEvent("starting from the given classifier's weights")
+        from ...models.cell_classifier import first_member_state
+
+        state = first_member_state(initial_state)
+        model.load_state_dict(state)
+        yield NoticeEvent("starting from the given classifier's weights" + (
+            " (the first model of its ensemble)" if state is not initial_state else ""))
     elif config.imagenet:
         try:
             model.load_imagenet()
@@ -218,6 +225,8 @@ def train_classifier_steps(train: CellSet, select: CellSet, classes, config=Clas
             if len(select) else {}
         score = (report["accuracy"] + report["balanced_accuracy"]) / 2 if report \
             else -float(np.mean(losses))
+        if keep_states is not None:
+            keep_states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
         improved = score > best[0]
         if improved:
             best, since = (score, epoch, report, copy.deepcopy(model.state_dict())), 0

@@ -37,8 +37,14 @@ def segmenter_predict(model_name, device: str = "cpu"):
 
 def run_classifier_training(samples, spec, classes, config, *, segmenter=None, out_dirs=(),
                             name="cell-classifier", log=print, on_event=None,
-                            should_stop=lambda: False, initial_state=None, notes=""):
-    """Train and save a classifier; returns ``(card path, result, validation report)``."""
+                            should_stop=lambda: False, initial_state=None, notes="",
+                            folds=1):
+    """Train and save a classifier; returns ``(card path, result, validation report)``.
+
+    ``folds`` > 1: cross-validated on the inner-train cells (:mod:`.classifier_cv`), an
+    ensemble of the fold models; the inner selection split is then only scored (for the
+    card and the later head-weight choice), never trained or chosen on.
+    """
     from ...core.batch import run_to_end
     from ..data.cell_data import collect_cells
     from .classifier import classifier_scores, predict_logits, train_classifier_steps
@@ -64,9 +70,19 @@ def run_classifier_training(samples, spec, classes, config, *, segmenter=None, o
     for folder in out_dirs:  # fail before training, not after
         if Path(folder).exists() and not Path(folder).is_dir():
             raise ValueError(f"{folder} exists and is not a folder")
-    result = run_to_end(train_classifier_steps(cells["train"], cells["selection"], classes,
-                                               config, initial_state=initial_state,
-                                               should_stop=should_stop), on_event)
+    if folds > 1:
+        if initial_state is not None:
+            raise ValueError("cross-validation (folds > 1) trains from ImageNet; it cannot "
+                             "start from a given classifier")
+        from .classifier_cv import group_folds, train_cross_validated
+
+        group_folds(cells["train"], folds, config.seed)  # too few groups: say so first
+        steps = train_cross_validated(cells["train"], classes, config, folds=folds,
+                                      should_stop=should_stop)
+    else:
+        steps = train_classifier_steps(cells["train"], cells["selection"], classes, config,
+                                       initial_state=initial_state, should_stop=should_stop)
+    result = run_to_end(steps, on_event)
     if result.best_epoch < 1:
         raise ValueError(f"training stopped ({result.stopped}) before its first epoch ended: "
                          "nothing was saved")
@@ -76,12 +92,22 @@ def run_classifier_training(samples, spec, classes, config, *, segmenter=None, o
         report["calibration"] = _calibration(result, cells["val"])
         report["selection_free"] = True
     data = {"split_spec": spec.to_card(), "masks_from": seg_name, "cells": counts}
+    if folds > 1 and len(cells["selection"]):  # scored, not chosen on
+        logits = predict_logits(result.model, cells["selection"].crops)
+        data["selection_split"] = {**classifier_scores(logits, cells["selection"], len(codes)),
+                                   "nll": _nll(logits / result.temperature,
+                                               cells["selection"].labels)}
     from ...io.classifier_store import check_name
 
     check_name(name)
     cards = [write_classifier(folder, name, result, classes=classes, data=data,
                               validation=report, notes=notes) for folder in out_dirs]
     return (cards[0] if cards else None), result, report
+
+
+def _nll(logits, labels) -> float:
+    z = logits - logits.max(1, keepdims=True)
+    return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(labels)), labels]))
 
 
 def _per_class(labels, k) -> list[int]:
