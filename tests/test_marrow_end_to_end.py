@@ -114,7 +114,10 @@ def test_classified_cells_get_marrow_codes_and_feed_a_marrow_report(marrow_proje
         save_image_entry(marrow_project, name, None, data.nucleus, data.cytoplasm, layer,
                          reviewed=True)
         written += [int(c) for c in np.unique(layer) if c]
-    assert set(written) <= set(CODES) and max(written) > 5
+        # over all 16 marrow classes; which one wins is left to the network: after 3
+        # batches from scratch it is near chance, and "some code > 5" was flaky
+        assert all(len(p) == len(CODES) for p in result.probabilities.values())
+    assert set(written) <= set(CODES)
 
     case = Case("M-1", "slide-1", images=["field-0", "field-1", "field-2"], kind="marrow",
                 target=500)
