@@ -19,7 +19,7 @@ from ..data.cell_data import CellSet, class_table_of
 from .loop import BatchEvent, EpochEvent, NoticeEvent, settings_from_dict
 
 __all__ = ["ClassifierConfig", "ClassifierResult", "augment_crops", "classifier_scores",
-           "fit_temperature", "predict_logits", "train_classifier_steps"]
+           "fit_temperature", "mean_nll", "predict_logits", "train_classifier_steps"]
 
 
 @dataclass(frozen=True)
@@ -127,15 +127,19 @@ def classifier_scores(logits: np.ndarray, cells: CellSet, num_classes: int) -> d
             "confusion": confusion.tolist()}
 
 
+def mean_nll(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood of ``labels`` under softmax(``logits``)."""
+    z = logits - logits.max(1, keepdims=True)
+    return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(labels)), labels]))
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The softmax temperature minimising the negative log-likelihood (grid 0.25..4)."""
     if len(labels) == 0:
         return 1.0
     best, best_t = float("inf"), 1.0
     for t in np.exp(np.linspace(np.log(0.25), np.log(4.0), 81)):
-        z = logits / t
-        z = z - z.max(1, keepdims=True)
-        nll = float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(labels)), labels]))
+        nll = mean_nll(logits / t, labels)
         if nll < best:
             best, best_t = nll, float(t)
     return best_t
@@ -155,8 +159,9 @@ def train_classifier_steps(train: CellSet, select: CellSet, classes, config=Clas
 
     ``classes``: the class table (list of ``{"code", "name", "color"}``), index i <->
     ``classes[i]``.  Raises ``ValueError`` for no labelled cells or only one class.
-    ``keep_states``: a list that gets a copy of the weights after every epoch (for
-    cross-validation, which chooses the epoch over all folds).
+    ``keep_states``: a list that gets ``(weights, report)`` after every epoch: a copy of
+    the weights and the epoch's score on ``select`` (for cross-validation, which chooses
+    the epoch over all folds).
     """
     import torch
 
@@ -226,7 +231,8 @@ def train_classifier_steps(train: CellSet, select: CellSet, classes, config=Clas
         score = (report["accuracy"] + report["balanced_accuracy"]) / 2 if report \
             else -float(np.mean(losses))
         if keep_states is not None:
-            keep_states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            keep_states.append(({k: v.detach().clone() for k, v in model.state_dict().items()},
+                                report))
         improved = score > best[0]
         if improved:
             best, since = (score, epoch, report, copy.deepcopy(model.state_dict())), 0

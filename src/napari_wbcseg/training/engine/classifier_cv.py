@@ -16,7 +16,7 @@ import numpy as np
 
 from .classifier import (ClassifierResult, classifier_scores, fit_temperature, predict_logits,
                          train_classifier_steps)
-from .loop import EpochEvent, NoticeEvent
+from .loop import NoticeEvent
 
 __all__ = ["MAX_FOLDS", "group_folds", "train_cross_validated"]
 
@@ -84,24 +84,15 @@ def train_cross_validated(cells, classes, config, *, folds: int = 4,
         held = cells.subset(np.flatnonzero(fold == f))
         yield NoticeEvent(f"fold {f + 1} of {folds}: training on {len(train)} cells, "
                           f"scoring {len(held)} out of fold")
-        kept, per_epoch = [], []
-        gen = train_classifier_steps(train, held, classes, cfg, should_stop=should_stop,
-                                     keep_states=kept)
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            if isinstance(ev, EpochEvent):
-                per_epoch.append(np.asarray(ev.validation["confusion"]))
-            yield ev
+        kept = []  # (weights, report on the held-out fold) per epoch
+        result = yield from train_classifier_steps(train, held, classes, cfg,
+                                                   should_stop=should_stop, keep_states=kept)
         first = result if first is None else first
         if result.stopped in ("user", "non-finite loss") or len(kept) < cfg.epochs:
             return ClassifierResult(result.model, 0, float("nan"), {}, 1.0, [], result.stopped,
                                     time.perf_counter() - t0, {**asdict(config), "folds": folds})
-        states.append(kept)
-        confusions.append(per_epoch)
+        states.append([state for state, _ in kept])
+        confusions.append([np.asarray(report["confusion"]) for _, report in kept])
     history = []
     for e in range(cfg.epochs):
         score, parts = _pooled_score([c[e] for c in confusions])

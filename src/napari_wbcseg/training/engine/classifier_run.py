@@ -47,7 +47,8 @@ def run_classifier_training(samples, spec, classes, config, *, segmenter=None, o
     """
     from ...core.batch import run_to_end
     from ..data.cell_data import collect_cells
-    from .classifier import classifier_scores, predict_logits, train_classifier_steps
+    from .classifier import (classifier_scores, mean_nll, predict_logits,
+                             train_classifier_steps)
     from ..evaluation.protocol import three_way_split
 
     codes = [int(c["code"]) for c in classes]
@@ -74,9 +75,8 @@ def run_classifier_training(samples, spec, classes, config, *, segmenter=None, o
         if initial_state is not None:
             raise ValueError("cross-validation (folds > 1) trains from ImageNet; it cannot "
                              "start from a given classifier")
-        from .classifier_cv import group_folds, train_cross_validated
+        from .classifier_cv import train_cross_validated
 
-        group_folds(cells["train"], folds, config.seed)  # too few groups: say so first
         steps = train_cross_validated(cells["train"], classes, config, folds=folds,
                                       should_stop=should_stop)
     else:
@@ -95,7 +95,7 @@ def run_classifier_training(samples, spec, classes, config, *, segmenter=None, o
     if folds > 1 and len(cells["selection"]):  # scored, not chosen on
         logits = predict_logits(result.model, cells["selection"].crops)
         data["selection_split"] = {**classifier_scores(logits, cells["selection"], len(codes)),
-                                   "nll": _nll(logits / result.temperature,
+                                   "nll": mean_nll(logits / result.temperature,
                                                cells["selection"].labels)}
     from ...io.classifier_store import check_name
 
@@ -103,11 +103,6 @@ def run_classifier_training(samples, spec, classes, config, *, segmenter=None, o
     cards = [write_classifier(folder, name, result, classes=classes, data=data,
                               validation=report, notes=notes) for folder in out_dirs]
     return (cards[0] if cards else None), result, report
-
-
-def _nll(logits, labels) -> float:
-    z = logits - logits.max(1, keepdims=True)
-    return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(labels)), labels]))
 
 
 def _per_class(labels, k) -> list[int]:
