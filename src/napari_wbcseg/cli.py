@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from .cli_args import (OneLineParser, add_device_option, check_out_dir, finite_float,
-                       int_range, seed, unique_stems, writing)
+from .cli_args import (OneLineParser, add_device_option, add_tta_option, check_out_dir,
+                       finite_float, int_range, seed, unique_stems, writing)
 
 EXIT_BAD_INPUT = 2
 
@@ -252,7 +252,8 @@ def cmd_segment(args) -> int:
                                cell_diameter=args.cell_diameter, pixel_size_um=args.pixel_size,
                                tile=args.tile, classifier=args.classifier,
                                class_threshold=args.threshold,
-                               include_border_cells=args.include_border_cells, classes=classes)
+                               include_border_cells=args.include_border_cells, classes=classes,
+                               tta=args.tta)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     stems = unique_stems(args.images)
@@ -449,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="count cells cut by the image border in differential.csv (default: "
                      "left out, as hematologists count; the per-image *_cells.csv always lists "
                      "them, with touches_border)")
+    add_tta_option(seg)
     seg.set_defaults(func=cmd_segment)
 
     models = sub.add_parser(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from .cli_args import add_device_option, finite_float, int_range
+from .cli_args import add_device_option, add_tta_option, finite_float, int_range
 
 
 def add_parser(sub) -> None:
@@ -57,6 +57,7 @@ def add_parser(sub) -> None:
     p.add_argument("--include-border-cells", action="store_true",
                    help="count cells cut by the field border in the differentials "
                    "(default: left out)")
+    add_tta_option(p)
     p.set_defaults(func=cmd_batch)
 
 
@@ -67,7 +68,7 @@ def cmd_batch(args) -> int:
     options = dict(device=args.device, cell_diameter=args.cell_diameter,
                    pixel_size_um=args.pixel_size, classifier=args.classifier,
                    class_threshold=args.threshold,
-                   include_border_cells=args.include_border_cells)
+                   include_border_cells=args.include_border_cells, tta=args.tta)
     bar, seen = _FieldBar(), []
     try:
         if args.scheme:

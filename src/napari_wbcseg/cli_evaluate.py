@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from .cli_args import add_device_option, check_out_file, seed, writing
+from .cli_args import add_device_option, add_tta_option, check_out_file, seed, writing
 
 
 def add_parser(sub) -> None:
@@ -35,6 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--csv", default=None, metavar="FILE",
                    help="also write the numbers to this CSV file (default: none)")
     add_device_option(p)
+    add_tta_option(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -53,7 +54,7 @@ def cmd_evaluate(args) -> int:
         check_out_file(args.csv, "--csv")
     device = _check_device(args.device)
     try:
-        model = load_model(args.model, device)
+        model = load_model(args.model, device, tta=args.tta)
     except (ModelNotFoundError, ModelLoadError, ValueError) as exc:
         raise CliError(str(exc)) from None
     try:
@@ -78,8 +79,9 @@ def cmd_evaluate(args) -> int:
     split = (f"validation split (seed {plan.seed}, {plan.val_fraction:.0%})"
              if args.split == "validation" else "all images")
     print(f"model {model.entry.name} ({model.entry.architecture}), {split}, "
-          f"metrics in % (region metrics: per-image means, ME = misclassification error; "
-          f"five-class pixel metrics: one confusion matrix pooled over each dataset's pixels)")
+          + ("test-time mirror augmentation (--tta), " if args.tta else "") +
+          "metrics in % (region metrics: per-image means, ME = misclassification error; "
+          "five-class pixel metrics: one confusion matrix pooled over each dataset's pixels)")
     print(format_report(report))
     if args.csv:
         from .io.atomic import atomic_path

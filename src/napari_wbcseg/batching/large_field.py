@@ -92,7 +92,7 @@ def segment_large_field(field: LazyField, params, out, stem: str, *, block: int 
         raise ValueError(f"block must be a whole number of pixels in [256, 16384], got {block!r}")
     out, hw = Path(out), field.shape
     device = resolve_device(params.device)
-    net = load_model(params.model, device)
+    net = load_model(params.model, device, tta=bool(params.tta))
     messages: list[str] = []
     diameter = _fixed_diameter(field, params, block, messages)
     d = float(diameter) if diameter else float(net.native_cell_diameter)

@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import BatchError, DiskFullError
 
 SEGMENT_OPTIONS = ("device", "preprocess", "cell_diameter", "pixel_size_um", "tile",
-                   "classifier", "class_threshold", "include_border_cells", "classes")
+                   "classifier", "class_threshold", "include_border_cells", "classes", "tta")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,10 @@ from functools import lru_cache
 
 import numpy as np
 
+# test-time augmentation: the input as it is and mirrored left-right, top-bottom and both
+# (numpy axes of an (N, C, h, w) batch); 4 flips beat 2 on the inner selection split
+TTA_FLIPS = ((), (3,), (2,), (2, 3))
+
 from ..io.model_store import ModelEntry, find_model
 
 
@@ -28,6 +32,8 @@ class LoadedModel:
     module: object  # the torch module, in eval mode on ``device``
     num_classes: int
     size_multiple: int
+    # average the probabilities over TTA_FLIPS (mirrored back): ~4x the network's time
+    tta: bool = False
 
     @property
     def card(self) -> dict:
@@ -47,8 +53,19 @@ class LoadedModel:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, h, w) float32 in 0..255 -> (N, 3 + K, h, w) probabilities.
 
+        With ``tta`` the mean over the four mirror images of the batch, each mirrored back.
         Raises :class:`ModelOutputError` when the network's output is NaN/inf.
         """
+        if not self.tta:
+            return self._forward(batch)
+        total = None
+        for axes in TTA_FLIPS:
+            probs = self._forward(np.flip(batch, axes) if axes else batch)
+            probs = np.flip(probs, axes) if axes else probs
+            total = probs if total is None else total + probs
+        return np.ascontiguousarray(total / len(TTA_FLIPS))
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32) / 255.0)
@@ -63,15 +80,17 @@ class LoadedModel:
         return probs.cpu().numpy()
 
 
-def load_model(name=None, device: str = "cpu") -> LoadedModel:
-    """Load a model by name or weight-file path on a resolved device (module cached).
+def load_model(name=None, device: str = "cpu", tta: bool = False) -> LoadedModel:
+    """Load a model by name or weight-file path on a resolved device (module cached);
+    ``tta`` averages each prediction over the input's four mirror images.
 
     Raises :class:`~napari_wbcseg.io.model_store.ModelNotFoundError` for an unknown name
     and :class:`ModelLoadError` for a corrupt file or one with NaN/inf weights.
     """
     entry = find_model(name)
     module = _module_cached(str(entry.weights), device)
-    return LoadedModel(entry, device, module, int(module.num_classes), int(module.size_multiple))
+    return LoadedModel(entry, device, module, int(module.num_classes), int(module.size_multiple),
+                       tta=bool(tta))
 
 
 @lru_cache(maxsize=8)

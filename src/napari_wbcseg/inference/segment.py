@@ -83,6 +83,9 @@ class SegmentParams:
     # the class table to write the cell types in (a project's): a ClassScheme, a built-in
     # scheme's name, or CellClass items / {code, name, color} dicts; None = the model's
     classes: tuple | None = None
+    # test-time augmentation: probabilities averaged over the four mirror images of each
+    # tile (~4x the network's time; +0.03..0.3 points of cell Dice on the selection split)
+    tta: bool = False
 
     def __post_init__(self):
         """``ValueError`` (one line) for settings out of their documented range."""
@@ -112,6 +115,8 @@ class SegmentParams:
         if not isinstance(self.include_border_cells, (bool, np.bool_)):
             raise ValueError(f"include_border_cells must be True or False, "
                              f"got {self.include_border_cells!r}")
+        if not isinstance(self.tta, (bool, np.bool_)):
+            raise ValueError(f"tta must be True or False, got {self.tta!r}")
         if self.classes is not None:
             object.__setattr__(self, "classes", _class_table(self.classes))
 
@@ -215,7 +220,7 @@ def segment_steps(image, params: SegmentParams):
     check_image_size(rgb.shape[:2])
     device = resolve_device(params.device)
     yield SegmentEvent("load", 0, 1, f"loading model on {describe_device(device)}")
-    net = load_model(params.model, device)
+    net = load_model(params.model, device, tta=bool(params.tta))
     timings["load_s"] = time.perf_counter() - t0
     spread = int(rgb.max()) - int(rgb.min()) if rgb.size else 0
     if spread <= NO_CONTRAST_LEVELS:
@@ -277,7 +282,7 @@ def segment_steps(image, params: SegmentParams):
                     raise
                 messages.append(f"out of memory on {device} even with small tiles: using the CPU")
                 device, tile = "cpu", params.tile
-                net = load_model(params.model, device)
+                net = load_model(params.model, device, tta=bool(params.tta))
             yield SegmentEvent("predict", 0, 1, messages[-1])
     timings["predict_s"] = time.perf_counter() - t1
 
