@@ -26,20 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 FIELD = REPO.parent / "shared" / "data" / "BCISC" / "original-images" / "neut" / "1-1.jpg"
 
 
-def matmul_ceiling(n: int = 2048, reps: int = 5) -> float:
-    """Best fp32 GFLOP/s of an n x n matmul here and now (the ceiling the table divides by)."""
-    import torch
-
-    a, b = torch.rand(n, n), torch.rand(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best / 1e9
-
-
 def macs(model, shape) -> int:
     """Multiply-adds of convolutions and linear layers for one forward pass."""
     from napari_wbcseg.models.flops import conv_macs
@@ -115,7 +101,10 @@ def main(argv=None) -> int:
         if entry.origin == "bundled":
             weights.setdefault(entry.architecture, str(entry.weights))
     field, field_name = (None, "-") if args.no_field else field_image()
-    ceiling = matmul_ceiling()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_segment import matmul_ceiling_gflops
+
+    ceiling = matmul_ceiling_gflops("fp32")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; field: {field_name}; "
           f"fp32 matmul ceiling {ceiling:.0f} GFLOP/s", flush=True)
     head = ("| architecture | weights | parameters (M) | GFLOPs at 256x256 | CPU ms at 256x256 "

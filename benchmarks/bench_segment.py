@@ -1,6 +1,7 @@
 """End-to-end speed and peak memory of segmenting one 2048x1536 field on this machine.
 
     .venv/bin/python benchmarks/bench_segment.py [--image FIELD] [--model NAME] [--repeats 5]
+        [--classifier auto|none|NAME] [--tta]
 
 Each run: read the file, preprocess as the model was trained, tiled inference,
 post-processing and the per-cell table (the CLI's path without writing files).
@@ -48,6 +49,8 @@ def main(argv=None) -> int:
                    help="pixels, 'auto' (estimate from the image) or 'native' (no resizing)")
     p.add_argument("--tile", type=int, default=512)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--classifier", default="auto", help="as segment's --classifier")
+    p.add_argument("--tta", action="store_true", help="test-time mirror augmentation")
     args = p.parse_args(argv)
 
     import torch
@@ -76,7 +79,7 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         image = read_image(path)
         result = segment(image, model=args.model, device=args.device, cell_diameter=diameter,
-                         tile=args.tile)
+                         tile=args.tile, classifier=args.classifier, tta=args.tta)
         return time.perf_counter() - t, result
 
     warm_s, result = run()  # includes loading the model once (cached afterwards)
@@ -94,12 +97,13 @@ def main(argv=None) -> int:
     tile_w = max(s.stop - s.start for _, s in tiles)
     pad = net.size_multiple
     macs = conv_macs(net.module, (1, 3, -(-tile_h // pad) * pad, -(-tile_w // pad) * pad))
-    gflop = 2 * macs * len(tiles) / 1e9
+    gflop = 2 * macs * len(tiles) * (4 if args.tta else 1) / 1e9
     predict_s = statistics.median(x.timings["predict_s"] for x in results)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     med = statistics.median(times)
     print(f"image {path.name} {r.nucleus.shape[1]}x{r.nucleus.shape[0]}, model {r.model}, "
-          f"device {r.device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"device {r.device}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+          + (", test-time mirror augmentation" if args.tta else ""))
     print(f"network input {work_hw[1]}x{work_hw[0]} (cell diameter {r.timings.get('cell_diameter_px')}), "
           f"{len(tiles)} window(s) of <= {side} px (tile {args.tile}), {len(r.table)} white cells")
     print(f"end to end: median {med:.2f} s  min {min(times):.2f}  max {max(times):.2f}  "
