@@ -1,6 +1,7 @@
 """Cell-type accuracy behind a segmentation model: its own head vs the per-cell classifier.
 
     .venv/bin/python scripts/evaluate_cell_types.py [--model wbcseg-lite0] [--classifier NAME]
+        [--part validation|selection] [--choose-weight] [--tta]
 
 Scored on the cells the segmentation model finds (as a user gets them): a found cell
 counts when one labelled class covers at least half of it.  Three readings classify the
@@ -38,7 +39,12 @@ def main(argv=None) -> int:
     p.add_argument("--choose-weight", action="store_true",
                    help="with --part selection: pick the head weight (0, 0.25, 0.5, 0.75, 1) "
                    "and write it into the classifier's card")
+    p.add_argument("--tta", action="store_true", help="the segmentation network with "
+                   "test-time mirror augmentation (as segment --tta); the head weight in the "
+                   "card is used as it is")
     args = p.parse_args(argv)
+    if args.tta and args.choose_weight:
+        p.error("--choose-weight chooses the head weight without --tta (the one the card keeps)")
 
     from napari_wbcseg.core.postprocessing import instances_from_probabilities
     from napari_wbcseg.inference.classify import (cell_mean_probabilities, classify_cells,
@@ -51,7 +57,7 @@ def main(argv=None) -> int:
     from napari_wbcseg.training.evaluation.evaluate import predict_sample
     from napari_wbcseg.training.evaluation.protocol import SplitSpec, three_way_split
 
-    net = load_model(args.model, "cpu")
+    net = load_model(args.model, "cpu", tta=args.tta)
     spec = SplitSpec.from_card(net.card) or SplitSpec(seed=0)
     clf = load_classifier(classifier_for(net.card["classes"]) if args.classifier == "auto"
                           else args.classifier)
@@ -116,7 +122,7 @@ def main(argv=None) -> int:
                                        "classifier": float(np.mean(c[t == k] == k)),
                                        "combined": float(np.mean(f[t == k] == k))}
                         for k in codes if (t == k).any()}
-    report["head_weight"], report["part"] = weight, args.part
+    report["head_weight"], report["part"], report["tta"] = weight, args.part, args.tta
     report["model"], report["classifier"] = net.entry.name, clf.entry.name
     report["split"] = spec.to_card()
     print(json.dumps(report, indent=1))
