@@ -157,3 +157,22 @@ def test_cell_types_from_the_chosen_classifier_and_threshold(widget, qtbot, smea
     unsure = _segment_in_dock(qtbot, viewer, w, smear.image, "unsure")
     cells = viewer.layers["unsure nucleus"].data + viewer.layers["unsure cytoplasm"].data > 0
     assert cells.any() and (unsure.data[cells] == 255).all() and not unsure.data[~cells].any()
+
+
+def test_mirror_tta_box_runs_the_network_on_four_views(widget, qtbot, smear, monkeypatch):
+    from napari_wbcseg.inference.predictor import LoadedModel
+
+    viewer, w = widget
+    assert w.tta.value is False and w.params().tta is False
+    calls = []
+    real = LoadedModel._forward
+    monkeypatch.setattr(LoadedModel, "_forward",
+                        lambda self, b: calls.append(self.tta) or real(self, b))
+    w.tta.value = True
+    assert w.params().tta is True
+    layer = viewer.add_image(smear.image.copy(), name="field", rgb=True)
+    w.image.value = layer
+    w.run()
+    qtbot.waitUntil(lambda: w._worker is None and "field cell type" in viewer.layers,
+                    timeout=60000)
+    assert calls and set(calls) == {True} and len(calls) % 4 == 0
