@@ -69,10 +69,10 @@ class SegmentWidget(ResultLayers, Container):
                                      tooltip="count cells cut by the image border in the "
                                      "differential (off: left out, as hematologists count; "
                                      "the per-cell table flags them in touches_border)")
-        self.tta = CheckBox(text="mirror test-time augmentation (4x slower)", value=False,
+        self.tta = CheckBox(text="mirror test-time augmentation (slower)", value=False,
                             tooltip="average the network over the image and its three mirror "
-                            "images: a few tenths of a Dice point better, 4x the network's "
-                            "time (docs/segmentation.md)")
+                            "images: a few tenths of a Dice point better; the network runs "
+                            "4 times, a field takes about 2.5x longer (docs/segmentation.md)")
         self.run_button = PushButton(text="Segment")
         self.progress = ProgressBar(min=0, max=1, value=0, visible=False)
         self.status = Label(value="")
