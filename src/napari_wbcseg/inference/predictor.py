@@ -10,11 +10,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..io.model_store import ModelEntry, find_model
+
 # test-time augmentation: the input as it is and mirrored left-right, top-bottom and both
 # (numpy axes of an (N, C, h, w) batch); 4 flips beat 2 on the inner selection split
 TTA_FLIPS = ((), (3,), (2,), (2, 3))
-
-from ..io.model_store import ModelEntry, find_model
 
 
 class ModelLoadError(ValueError):
