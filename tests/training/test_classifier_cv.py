@@ -3,19 +3,16 @@ import numpy as np
 import pytest
 import torch
 
+from classifier_helpers import CLASSES, CODES, tiny_config
+
 from napari_wbcseg.core.batch import run_to_end
 from napari_wbcseg.models.cell_classifier import create_classifier, first_member_state
 from napari_wbcseg.training.data.cell_data import collect_cells
 from napari_wbcseg.training.data.datasets import synthetic_samples
-from napari_wbcseg.training.engine.classifier import (ClassifierConfig, predict_logits,
-                                                      train_classifier_steps)
+from napari_wbcseg.training.engine.classifier import predict_logits, train_classifier_steps
 from napari_wbcseg.training.engine.classifier_cv import group_folds, train_cross_validated
 
-CODES = (1, 2, 3, 4, 5)
-CLASSES = [{"code": c, "name": n, "color": "#ffffff"} for c, n in
-           zip(CODES, ("neutrophil", "lymphocyte", "monocyte", "eosinophil", "basophil"))]
-TINY = ClassifierConfig(crop_size=64, epochs=2, steps_per_epoch=2, batch_size=4,
-                        imagenet=False, precision="fp32")
+TINY = tiny_config(epochs=2)
 
 
 @pytest.fixture(scope="module")
