@@ -7,6 +7,18 @@ from napari_wbcseg.inference.segment import SegmentParams, segment
 
 
 @pytest.fixture
+def calls(monkeypatch):
+    """The ``tta`` flag of every network run, in order."""
+    from napari_wbcseg.inference.predictor import LoadedModel
+
+    seen = []
+    real = LoadedModel._forward
+    monkeypatch.setattr(LoadedModel, "_forward",
+                        lambda self, b: seen.append(self.tta) or real(self, b))
+    return seen
+
+
+@pytest.fixture
 def batch():
     return np.random.default_rng(0).uniform(0, 255, (2, 3, 64, 96)).astype(np.float32)
 
@@ -30,15 +42,10 @@ def test_tta_output_of_a_mirrored_input_is_the_mirrored_output(tiny_model, batch
     np.testing.assert_allclose(tta(batch[..., ::-1])[..., ::-1], tta(batch), atol=1e-5)
 
 
-def test_segment_with_tta_runs_the_network_on_four_views_of_each_tile(tiny_model, monkeypatch):
+def test_segment_with_tta_runs_the_network_on_four_views_of_each_tile(tiny_model, calls):
     from napari_wbcseg.core.synthetic import synthetic_smear
-    from napari_wbcseg.inference.predictor import LoadedModel
     from napari_wbcseg.schema import check_labels
 
-    calls = []
-    real = LoadedModel._forward
-    monkeypatch.setattr(LoadedModel, "_forward",
-                        lambda self, b: calls.append(self.tta) or real(self, b))
     image = synthetic_smear(shape=(192, 256), n_wbc=2, seed=3).image
     kw = dict(model=tiny_model, device="cpu", tile=128, overlap=32, cell_diameter=None)
     segment(image, **kw)
@@ -64,17 +71,12 @@ def test_tta_changes_the_batch_checksum_only_when_on(tiny_model):
     assert "tta" not in plain[1]["settings"] and mirrored[1]["settings"]["tta"] is True
 
 
-def test_cli_segment_and_evaluate_take_tta(tiny_model, tmp_path, monkeypatch, capsys):
+def test_cli_segment_and_evaluate_take_tta(tiny_model, tmp_path, calls, capsys):
     import cv2
 
     from napari_wbcseg.cli import main
     from napari_wbcseg.core.synthetic import synthetic_smear
-    from napari_wbcseg.inference.predictor import LoadedModel
 
-    calls = []
-    real = LoadedModel._forward
-    monkeypatch.setattr(LoadedModel, "_forward",
-                        lambda self, b: calls.append(self.tta) or real(self, b))
     sm = synthetic_smear(shape=(96, 128), n_wbc=1, seed=0)
     img = tmp_path / "s0.png"
     cv2.imwrite(str(img), np.ascontiguousarray(sm.image[..., ::-1]))
