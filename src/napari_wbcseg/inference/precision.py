@@ -1,8 +1,8 @@
 """bf16 on CPUs that have it: detection, the per-architecture choice, autocast.
 
-Measured on this project's 2-core AMX CPU (``benchmarks/bench_precision.py``):
-bf16 autocast + channels-last runs the ImageNet-encoder U-Nets 2-4x faster than fp32,
-in training and inference.  Where a network was not measured to gain (or its
+Measured on this project's 2-core AMX CPU and on a 2-core AVX-512 BF16 CPU without AMX
+(``benchmarks/bench_precision.py``, docs/models.md): bf16 autocast + channels-last runs the
+ImageNet-encoder U-Nets 2-4x faster than fp32 in inference and 1.1-2.2x in training.  Where a network was not measured to gain (or its
 operators are not bf16-safe, e.g. Mask R-CNN's box arithmetic), it stays fp32.  CPUs
 without AMX / AVX-512 BF16 always run fp32: bf16 there is emulated and slower.
 
