@@ -2,8 +2,9 @@
 
 Measured on this project's 2-core AMX CPU and on a 2-core AVX-512 BF16 CPU without AMX
 (``benchmarks/bench_precision.py``, docs/models.md): bf16 autocast + channels-last runs the
-ImageNet-encoder U-Nets 2-4x faster than fp32 in inference and 1.1-2.2x in training.  Where a network was not measured to gain (or its
-operators are not bf16-safe, e.g. Mask R-CNN's box arithmetic), it stays fp32.  CPUs
+ImageNet-encoder U-Nets 2-4x faster than fp32 in inference and 1.1-2.2x in training.
+Where a network was not measured to gain (or its operators are not bf16-safe, e.g. Mask
+R-CNN's box arithmetic), it stays fp32.  CPUs
 without AMX / AVX-512 BF16 always run fp32: bf16 there is emulated and slower.
 
 ``NAPARI_WBCSEG_PRECISION=fp32|bf16`` overrides the choice (for benchmarks and
