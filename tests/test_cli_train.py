@@ -127,6 +127,16 @@ def test_evaluate_uses_the_card_split_and_refuses_other_seeds(tmp_path, small_da
     assert f"{DATASET} ({len(val3)} images)" in captured.out
     assert "warning" not in captured.err
 
+    from napari_wbcseg.training.evaluation.protocol import SplitSpec, three_way_split
+
+    sel3 = [s.name for s in three_way_split(samples, SplitSpec(3))[1]]
+    assert sel3 and not set(sel3) & set(val3)
+    assert main(["evaluate", "--model", "s3", "--data", str(small_data),
+                 "--split", "selection"]) == 0
+    captured = capsys.readouterr()
+    assert scored[-1] == sel3 and "inner selection split (seed 3, 15%" in captured.out
+    assert "warning" not in captured.err
+
     assert main(["evaluate", "--model", "s3", "--data", str(small_data), "--seed", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "trained with seed 3" in err and "training images" in err

@@ -26,9 +26,11 @@ def add_parser(sub) -> None:
     p.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="labelled folder(s): public layouts, annotation projects, saved label "
                    "layers or image + mask pairs (see `napari-wbcseg train --help`)")
-    p.add_argument("--split", default="validation", choices=["validation", "all"],
+    p.add_argument("--split", default="validation", choices=["validation", "selection", "all"],
                    help="validation (default): the held-out part of the model card's split; "
-                   "all: every image (for data the model never saw)")
+                   "selection: its inner selection split (the part to compare models or "
+                   "settings on, so that validation stays selection-free); all: every image "
+                   "(for data the model never saw)")
     p.add_argument("--seed", metavar="N",
                    type=seed, default=None, help="seed of the group-aware split "
                    "(default: the one in the model card, else 0)")
@@ -69,6 +71,9 @@ def cmd_evaluate(args) -> int:
         print(f"warning: {line}", file=sys.stderr)
     if args.split == "validation":
         samples = split_by_group(samples, plan.val_fraction, seed=plan.seed)[1]
+    elif args.split == "selection":
+        samples = split_by_group(split_by_group(samples, plan.val_fraction, seed=plan.seed)[0],
+                                 plan.inner_fraction, seed=plan.seed)[1]
     bar = tqdm(total=len(samples), unit="image", desc="evaluating", dynamic_ncols=True)
 
     try:  # LoadedModel takes 0..255 pixel values, as every evaluator's predict does
@@ -76,8 +81,10 @@ def cmd_evaluate(args) -> int:
                                    on_sample=lambda i, n: bar.update(1))
     finally:
         bar.close()
-    split = (f"validation split (seed {plan.seed}, {plan.val_fraction:.0%})"
-             if args.split == "validation" else "all images")
+    split = {"validation": f"validation split (seed {plan.seed}, {plan.val_fraction:.0%})",
+             "selection": f"inner selection split (seed {plan.seed}, {plan.inner_fraction:.0%}"
+                          f" of the {1 - plan.val_fraction:.0%} outside validation)",
+             "all": "all images"}[args.split]
     print(f"model {model.entry.name} ({model.entry.architecture}), {split}, "
           + ("test-time mirror augmentation (--tta), " if args.tta else "") +
           "metrics in % (region metrics: per-image means, ME = misclassification error; "

@@ -89,3 +89,18 @@ def test_evaluation_plan_without_split_info_warns_and_uses_seed_0():
     plan = evaluation_plan(old, ["/x/data"], {"segmentation_WBC-2"})
     assert plan.seed == 0 and plan.refusal is None and "unknown" in plan.warnings[0]
     assert evaluation_plan(old, ["/x/data"], {"segmentation_WBC-2"}, seed=1).refusal
+
+
+def test_selection_plan_takes_the_card_inner_fraction_and_warns_for_older_cards():
+    src = {"segmentation_WBC-2"}
+    card = _card()
+    card["training"]["data"]["split_spec"]["inner_fraction"] = 0.3
+    plan = evaluation_plan(card, ["/x/data"], src, split="selection")
+    assert (plan.seed, plan.inner_fraction, plan.warnings) == (3, 0.3, [])
+    assert evaluation_plan(card, ["/x/data"], src, seed=0, split="selection").refusal
+    old = {"name": "bundled", "training": {"data": {"split": "group-aware 80/20, seed 0"}}}
+    plan = evaluation_plan(old, ["/x/data"], src, split="selection")
+    assert plan.inner_fraction == SplitSpec.inner_fraction == 0.15
+    assert any("among its training images" in w for w in plan.warnings)
+    assert not any("among its training images" in w
+                   for w in evaluation_plan(old, ["/x/data"], src).warnings)

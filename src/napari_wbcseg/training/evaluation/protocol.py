@@ -111,6 +111,7 @@ class EvaluationPlan:
     val_fraction: float
     warnings: list
     refusal: str | None = None
+    inner_fraction: float = SplitSpec.inner_fraction  # of --split selection
 
 
 def trained_sources(card: dict) -> set[str]:
@@ -142,6 +143,8 @@ def evaluation_plan(card: dict, folders, sources, *, seed: int | None = None,
                         f"using seed {use}; the scored images may include its training images")
         if split == "all" and overlap:
             warnings.append(_all_warning(overlap))
+        if split == "selection":
+            warnings.append(_no_inner_warning(name))
         return EvaluationPlan(use, 0.2, warnings)
     use = spec.seed if seed is None else seed
     if spec.note:
@@ -167,7 +170,17 @@ def evaluation_plan(card: dict, folders, sources, *, seed: int | None = None,
                 "none of them was seen in training, --split all would score every image"
                 if unseen else "the validation split is that of training only for the "
                 "datasets both hold"))
-    return EvaluationPlan(use, spec.val_fraction, warnings)
+    inner = spec.inner_fraction
+    if split == "selection" and not inner:
+        warnings.append(_no_inner_warning(name))
+        inner = SplitSpec.inner_fraction
+    return EvaluationPlan(use, spec.val_fraction, warnings, inner_fraction=inner)
+
+
+def _no_inner_warning(name: str) -> str:
+    return (f"{name}'s card records no inner selection split: the selection split of "
+            f"`train` ({SplitSpec.inner_fraction:.0%} of the part outside validation) is "
+            "scored, and those images were among its training images")
 
 
 def card_blocks(result, validation_report: dict, spec: SplitSpec) -> tuple[dict, dict]:
