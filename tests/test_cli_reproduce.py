@@ -136,3 +136,43 @@ def test_a_bad_stage_names_its_number_and_keeps_the_finished_ones(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: recipe stage 2: ") and "lr" in err[-1]
     assert (out / "RUN1" / "stage.json").is_file() and not (out / "tiny.json").exists()
+
+
+def test_classifier_stages_start_from_imagenet_or_scratch_and_are_never_installed(tmp_path):
+    card = {"training": {"reproduce": {"commands": [
+        "napari-wbcseg train-classifier --data a --name c --out RUN1 --epochs 2"]}}}
+    (stage,) = recipe_stages(card, ["mine"], tmp_path)
+    assert stage.argv == ["train-classifier", "--data", "mine", "--name", "c", "--out",
+                          str(tmp_path / "RUN1"), "--epochs", "2", "--init", "imagenet",
+                          "--no-install"]
+    for init in ("auto", "someones-classifier"):
+        card["training"]["reproduce"]["commands"] = [
+            f"napari-wbcseg train-classifier --data a --name c --out RUN1 --init {init}"]
+        with pytest.raises(RecipeError, match="imagenet or scratch"):
+            recipe_stages(card, ["mine"], tmp_path)
+    assert selection_score({"kind": "cell-classifier", "selection": {"accuracy": 0.75}}) == 0.75
+
+
+def test_reproduce_rebuilds_a_classifier_without_installing_it(tmp_path, monkeypatch, capsys):
+    from test_cli_classifier import _layer_folder
+
+    monkeypatch.setenv("NAPARI_WBCSEG_MODELS", str(tmp_path / "user-models"))
+    data = _layer_folder(tmp_path / "layers", range(10))
+    recipe = ("napari-wbcseg train-classifier --data ../shared/data --name cc --out RUN1 "
+              "--init scratch --segmenter truth --epochs 1 --steps 2 --batch 4 --patience 3")
+    assert main(["train-classifier", "--data", str(data), "--name", "cc", "--no-install",
+                 "--out", str(tmp_path / "colleague"), *recipe.split()[8:]]) == 0
+    assert not (tmp_path / "user-models" / "classifiers").exists()
+    card_path = tmp_path / "colleague" / "cc.json"
+    card = json.loads(card_path.read_text())
+    assert card["training"]["settings"]["patience"] == 3
+    card["training"]["reproduce"] = {"commands": [recipe]}
+    card_path.write_text(json.dumps(card))
+    out = tmp_path / "rebuilt"
+    assert main(["reproduce", str(tmp_path / "colleague" / "cc.safetensors"), "--data",
+                 str(data), "--out", str(out)]) == 0
+    assert "stage 1/1: napari-wbcseg train-classifier" in capsys.readouterr().out
+    final = json.loads((out / "cc.json").read_text())
+    assert final["kind"] == "cell-classifier" and final["training"]["reproduced"]["of"] == "cc"
+    assert (out / "cc.safetensors").read_bytes() == (out / "RUN1" / "cc.safetensors").read_bytes()
+    assert not (tmp_path / "user-models" / "classifiers").exists()  # nothing installed

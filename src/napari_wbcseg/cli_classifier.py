@@ -57,6 +57,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", default=None, metavar="DIR",
                    help="also write the classifier to this folder (default: only the user "
                    "classifier folder)")
+    p.add_argument("--patience", metavar="EPOCHS", type=int, default=5,
+                   help="stop after this many epochs without a better selection score, "
+                   "1..100000 (default 5)")
+    p.add_argument("--no-install", action="store_true",
+                   help="write the classifier only to --out, not to the user classifiers "
+                   "(needs --out; what `reproduce` runs)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an installed user classifier of the same name (default: "
                    "refuse)")
@@ -124,6 +130,10 @@ def cmd_train_classifier(args) -> int:
     if not 0 <= args.synthetic <= 10_000 or (args.minutes is not None and not (
             math.isfinite(args.minutes) and args.minutes > 0)):
         raise CliError("--synthetic must be >= 0 (at most 10000) and --minutes > 0")
+    if not 1 <= args.patience <= 100_000:
+        raise CliError(f"--patience must be 1..100000, got {args.patience}")
+    if args.no_install and not args.out:
+        raise CliError("--no-install needs --out (the only place the classifier is written)")
     if not 1 <= args.folds <= 8:
         raise CliError(f"--folds must be 1..8, got {args.folds}")
     if args.folds > 1 and args.init not in ("auto", "imagenet", "scratch"):
@@ -136,7 +146,8 @@ def cmd_train_classifier(args) -> int:
         check_name(name)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    if (user_classifier_dir() / f"{name}.json").exists() and not args.overwrite:
+    if ((user_classifier_dir() / f"{name}.json").exists() and not args.overwrite
+            and not args.no_install):
         raise CliError(f"a user classifier named {name!r} exists; choose another --name or "
                        "pass --overwrite")
     if args.out:
@@ -176,7 +187,7 @@ def cmd_train_classifier(args) -> int:
         segmenter = DEFAULT_MODEL
     config = ClassifierConfig(crop_size=crop, epochs=args.epochs, steps_per_epoch=args.steps,
                               batch_size=args.batch, lr=args.lr, seed=args.seed,
-                              imagenet=imagenet)
+                              imagenet=imagenet, patience=args.patience)
     spec = SplitSpec(seed=args.seed, data=data_names(args.data, args.synthetic))
     deadline = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
     bars = []  # made at the first batch, so that an early error stays one line
@@ -205,7 +216,8 @@ def cmd_train_classifier(args) -> int:
                   f"balanced {ev.validation['balanced_accuracy']:.3f}"
                   f"{' (best)' if ev.improved else ''}")
 
-    out_dirs = [user_classifier_dir()] + ([Path(args.out)] if args.out else [])
+    out_dirs = ([] if args.no_install else [user_classifier_dir()]) + (
+        [Path(args.out)] if args.out else [])
     try:
         card, result, report = run_classifier_training(
             samples, spec, classes, config, segmenter=segmenter, out_dirs=out_dirs, name=name,

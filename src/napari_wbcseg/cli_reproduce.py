@@ -28,8 +28,9 @@ def add_parser(sub) -> None:
         "inner selection split is copied to OUT/NAME.safetensors, with a card recording the "
         "command, the hardware and the time.  Nothing is installed.")
     p.add_argument("model", metavar="MODEL",
-                   help="model name (see `napari-wbcseg models`) or .safetensors file whose "
-                   "card holds the recipe")
+                   help="model or per-cell classifier name (see `napari-wbcseg models`, "
+                   "`napari-wbcseg classifiers`) or .safetensors file whose card holds the "
+                   "recipe")
     p.add_argument("--data", metavar="DIR", nargs="+", required=True,
                    help="the training data folder(s), in place of the recipe's own "
                    "(e.g. ../shared/data)")
@@ -42,11 +43,11 @@ def add_parser(sub) -> None:
 
 def cmd_reproduce(args) -> int:
     from .cli import CliError
-    from .io.model_store import ModelNotFoundError, find_model
+    from .io.model_store import ModelNotFoundError
     from .training.engine.recipe import RecipeError, recipe_stages
 
     try:
-        entry = find_model(args.model)
+        entry = _find_entry(args.model)
         stages = recipe_stages(entry.card, args.data, Path(args.out))
     except (ModelNotFoundError, RecipeError) as exc:
         raise CliError(str(exc.args[0] if exc.args else exc)) from None
@@ -60,6 +61,20 @@ def cmd_reproduce(args) -> int:
     check_out_dir(args.out)
     rows = [_run_stage(stage, len(stages)) for stage in stages]
     return _keep_best(entry.name, stages, rows, args)
+
+
+def _find_entry(name):
+    """A segmentation model, else a per-cell classifier, of this name or file."""
+    from .io.classifier_store import find_classifier
+    from .io.model_store import ModelNotFoundError, find_model
+
+    try:
+        return find_model(name)
+    except ModelNotFoundError as not_a_model:
+        try:
+            return find_classifier(name)
+        except ModelNotFoundError:
+            raise not_a_model from None
 
 
 def _run_stage(stage, n: int) -> dict:
@@ -129,7 +144,9 @@ def _keep_best(model: str, stages, rows, args) -> int:
         print(f"stage {s.number}: {(r['seconds'] or 0) / 60:.1f} min, selection score "
               f"{sc:.4f}{' (kept)' if s is stage else ''}")
     print(f"reproduced {model!r} in {total / 60:.1f} min -> {out / (stage.name + '.safetensors')}"
-          f" (stage {stage.number}; `napari-wbcseg evaluate --model` it to compare)")
+          f" (stage {stage.number}; " + (
+              "scripts/evaluate_cell_types.py --classifier" if card.get("kind") ==
+              "cell-classifier" else "`napari-wbcseg evaluate --model`") + " it to compare)")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 A card's ``training.reproduce.commands`` lists the ``napari-wbcseg train`` commands that
 made the model: the first from ImageNet or scratch, each later one continuing an earlier
-stage's output (``--continues RUNj/NAME.safetensors``).  :func:`recipe_stages` turns them
+stage's output (``--continues RUNj/NAME.safetensors``).  A per-cell classifier's recipe
+holds ``napari-wbcseg train-classifier`` commands instead.  :func:`recipe_stages` turns them
 into argument lists for this machine: the user's data folders, every output and
 checkpoint inside one folder, never installed.  A card is data from a file, so only the
 flags of ``train`` pass, and nothing a command names may point outside that folder.
@@ -24,7 +25,7 @@ _CONTINUES = re.compile(rf"RUN(\d{{1,2}})/({_NAME})\.safetensors")
 
 class RecipeError(ValueError):
     """A card without a usable recipe (no commands, or a command that is not a plain
-    ``napari-wbcseg train`` of this folder's stages)."""
+    ``napari-wbcseg train`` or ``train-classifier`` of this folder's stages)."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,12 @@ def recipe_stages(card: dict, data: list, out: Path) -> list:
             tokens = shlex.split(command)
         except ValueError as exc:
             raise RecipeError(f"recipe stage {k}: {exc}") from None
-        if tokens[:2] != ["napari-wbcseg", "train"]:
-            raise RecipeError(f"recipe stage {k} is not a `napari-wbcseg train` command: "
-                              f"{command[:80]!r}")
-        stages.append(_stage(k, _split_equals(tokens[2:]), [str(d) for d in data], out))
+        if tokens[:1] != ["napari-wbcseg"] or tokens[1:2] not in (["train"],
+                                                                   ["train-classifier"]):
+            raise RecipeError(f"recipe stage {k} is not a `napari-wbcseg train` or "
+                              f"`train-classifier` command: {command[:80]!r}")
+        stages.append(_stage(k, tokens[1], _split_equals(tokens[2:]), [str(d) for d in data],
+                             out))
     return stages
 
 
@@ -76,12 +79,18 @@ def _split_equals(tokens: list) -> list:
     return flat
 
 
-def _stage(k: int, tokens: list, data: list, out: Path) -> Stage:
-    argv, name, i, seen_out, seen_data = ["train"], None, 0, False, False
+def _stage(k: int, command: str, tokens: list, data: list, out: Path) -> Stage:
+    argv, name, i, seen_out, seen_data = [command], None, 0, False, False
+    classifier = command == "train-classifier"
     while i < len(tokens):
         t = tokens[i]
         if t in _REFUSED:
             raise RecipeError(f"recipe stage {k}: {t} is placed by reproduce, not by a card")
+        if classifier and t == "--init" and tokens[i + 1:i + 2] not in (["imagenet"],
+                                                                        ["scratch"]):
+            # auto or a name would start from whatever this machine has installed
+            raise RecipeError(f"recipe stage {k}: a classifier stage starts from --init "
+                              "imagenet or scratch")
         if t == "--data":  # its values: up to the next flag
             i += 1
             while i < len(tokens) and not tokens[i].startswith("--"):
@@ -118,9 +127,12 @@ def _stage(k: int, tokens: list, data: list, out: Path) -> Stage:
         raise RecipeError(f"recipe stage {k}: needs --name and --out RUN{k}")
     if not seen_data:
         argv += ["--data", *data]
+    if classifier and "--init" not in argv:
+        argv += ["--init", "imagenet"]  # not auto: see above
     if "--no-install" not in argv:
         argv.append("--no-install")  # a rebuilt bundled model must not shadow the bundled one
-    argv += ["--checkpoint-dir", str(out / "checkpoints" / f"RUN{k}")]
+    if not classifier:  # the classifier's few minutes keep no checkpoints
+        argv += ["--checkpoint-dir", str(out / "checkpoints" / f"RUN{k}")]
     return Stage(k, out / f"RUN{k}", argv, name)
 
 
@@ -129,6 +141,9 @@ def selection_score(card: dict) -> float:
     stage is kept by); NaN without one."""
     from .loop import _score
 
+    if card.get("kind") == "cell-classifier":  # its selection accuracy
+        accuracy = (card.get("selection") or {}).get("accuracy")
+        return float(accuracy) if isinstance(accuracy, (int, float)) else float("nan")
     summary = (card.get("selection") or {}).get("summary") or {}
     settings = (card.get("training") or {}).get("settings") or {}
     return _score(summary, not settings.get("score_without_classes", False))
