@@ -114,7 +114,7 @@ def test_stages_read_the_users_data_and_are_never_installed(tmp_path):
                           "--checkpoint-dir", str(tmp_path / "checkpoints" / "RUN1")]
 
 
-@pytest.mark.parametrize("model", ["wbc-net-compact", "no-such-model"])
+@pytest.mark.parametrize("model", ["leukocytemask-compact", "no-such-model"])
 def test_a_model_without_recipe_is_one_line_and_exit_2(tmp_path, capsys, model):
     assert main(["reproduce", model, "--data", str(tmp_path), "--out",
                  str(tmp_path / "o")]) == 2
