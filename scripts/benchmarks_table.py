@@ -196,6 +196,44 @@ def target_rows(reports: dict[str, dict]) -> list[dict]:
     return out
 
 
+#: the cell-type file that scripts/evaluate_cell_types.py --part validation --json writes
+CELL_TYPES_JSON = REPO / "docs" / "cell_types_validation.json"
+_PIPELINE_SOURCES = (("segmentation_WBC-1", "Dataset 1"), ("segmentation_WBC-2", "Dataset 2"),
+                     ("BCISC-sub", "BCISC sub-images"), ("BCISC-field", "BCISC full fields"))
+
+
+def pipeline_cell_type_section(cell_types: dict | None) -> list[str]:
+    """The cell-type targets as Segment meets them (the default segmentation network, then
+    the per-cell classifier combined with its head), from ``evaluate_cell_types.py``'s JSON;
+    nothing when there is none."""
+    if not cell_types or cell_types.get("part") != "validation":
+        return []
+    w = cell_types.get("head_weight")
+    L = ["### Cell types as Segment gives them", "",
+         f"The table above scores the networks' heads alone. Segment puts the per-cell "
+         f"classifier `{cell_types.get('classifier')}` behind `{cell_types.get('model')}`, "
+         f"combined with its head at weight {w} (chosen on the selection split). Scored on "
+         "the validation cells that the network *finds*, a found cell counting when one "
+         "expert class covers at least half of it (`scripts/evaluate_cell_types.py --part "
+         "validation`, file `docs/cell_types_validation.json`"
+         + (", with `--tta`" if cell_types.get("tta") else ", without TTA")
+         + "; see [classifier.md](classifier.md)):", ""]
+    body, met = [], 0
+    rows = [(f"cell-type accuracy, {title}", cell_types.get(src, {}), "combined_accuracy", 0.95)
+            for src, title in _PIPELINE_SOURCES]
+    rows += [(f"{t} recall, all found cells", cell_types.get("recall", {}).get(t, {}),
+              "combined", 0.85) for t in CELL_TYPES]
+    for label, row, key, threshold in rows:
+        v = row.get(key)
+        ok = v is not None and v >= threshold
+        met += ok
+        body.append([label, f"≥ {100 * threshold:.1f}", str(row.get("cells", "–")),
+                     pct(v), "met" if ok else "**not met**"])
+    L += _table(["target", "threshold", "cells", "classifier + head", "met?"], body, "llrrl")
+    L += ["", f"{met} of {len(rows)} of these targets met this way.", ""]
+    return L
+
+
 def render_markdown(reports: dict[str, dict], meta: dict) -> str:
     """docs/benchmarks.md from ``{model name: evaluate_datasets report}`` and ``meta``
     (``date``, ``device``, ``seconds`` per model, ``architectures`` and ``parameters`` per
@@ -237,9 +275,9 @@ def render_markdown(reports: dict[str, dict], meta: dict) -> str:
     L += ["The cell-type rows score the segmentation networks' own per-pixel class heads: "
           "each annotated cell's type is the argmax of the class probabilities averaged "
           "over its *true* area, as in [Per dataset](#per-dataset). The per-cell "
-          "classifier stage (crops of the segmented cells, `inference.classify`) is not "
-          "scored here; `scripts/evaluate_cell_types.py` scores it, see "
-          "[classifier.md](classifier.md).", ""]
+          "classifier stage (crops of the segmented cells, `inference.classify`) is "
+          "not in these rows; `scripts/evaluate_cell_types.py` scores it (below, where "
+          "its validation file exists, and in [classifier.md](classifier.md)).", ""]
     head = ["target", "threshold"] + [f"`{n}`" for n in names] + ["best", "met?"]
     body = []
     for t in rows:
@@ -269,6 +307,7 @@ def render_markdown(reports: dict[str, dict], meta: dict) -> str:
                  f"({', '.join(leaders)})." if top < len(rows) else
                  f"{', '.join(leaders)} meet{'s' if len(leaders) == 1 else ''} all of them.")
     L.append("")
+    L += pipeline_cell_type_section(meta.get("cell_types"))
 
     # per dataset
     L += ["## Per dataset", ""]
@@ -533,6 +572,9 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", default=None, help="only these bundled models")
     p.add_argument("--json", default=None, help="also save the raw reports here")
     p.add_argument("--from-json", default=None, help="render a saved --json, evaluate nothing")
+    p.add_argument("--cell-types", default=str(CELL_TYPES_JSON),
+                   help="evaluate_cell_types.py --part validation --json file for the "
+                   "'Cell types as Segment gives them' section ('none': leave it out)")
     args = p.parse_args(argv)
     from napari_wbcseg.io.atomic import write_text_atomic
 
@@ -549,6 +591,8 @@ def main(argv=None) -> int:
         if args.json:
             write_text_atomic(args.json, json.dumps(
                 _jsonable({"reports": reports, "meta": meta}), indent=1) + "\n")
+    if args.cell_types != "none" and Path(args.cell_types).is_file():
+        meta["cell_types"] = json.loads(Path(args.cell_types).read_text(encoding="utf-8"))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, render_markdown(reports, meta))

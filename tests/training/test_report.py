@@ -298,7 +298,7 @@ def test_benchmarks_json_round_trip(tmp_path):
     import json
     saved.write_text(json.dumps(bt._jsonable({"reports": reports, "meta": {}})))
     out = tmp_path / "b.md"
-    assert bt.main(["--from-json", str(saved), "--out", str(out)]) == 0
+    assert bt.main(["--from-json", str(saved), "--out", str(out), "--cell-types", "none"]) == 0
     assert out.read_text() == bt.render_markdown(reports, {})
 
 
@@ -420,3 +420,27 @@ def test_scores_are_taken_at_the_sample_own_resolution():
     assert got == pytest.approx(want)
     assert evaluate_datasets(_dark_is_cell, [s], 8)["src"]["regions"]["cell"]["dice"] \
         == pytest.approx(want)
+
+
+def test_benchmarks_pipeline_cell_types_from_the_classifier_file():
+    bt = _benchmarks_module()
+    reports = {"model-b": {"segmentation_WBC-1": _fake_row(0.98, nucleus=0.96, acc=0.9)}}
+    ct = {"part": "validation", "model": "model-b", "classifier": "clf", "head_weight": 0.5,
+          "tta": False,
+          "segmentation_WBC-1": {"cells": 50, "combined_accuracy": 0.96},
+          "segmentation_WBC-2": {"cells": 18, "combined_accuracy": 17 / 18},
+          "BCISC-sub": {"cells": 48, "combined_accuracy": 0.958},
+          "recall": {t: {"cells": 20, "combined": 0.9} for t in bt.CELL_TYPES}}
+    ct["recall"]["monocyte"]["combined"] = 0.8
+    text = bt.render_markdown(reports, {"cell_types": ct})
+    assert "### Cell types as Segment gives them" in text
+    assert "`clf` behind `model-b`, combined with its head at weight 0.5" in text
+    assert "| cell-type accuracy, Dataset 1 | ≥ 95.0 | 50 | 96.00 | met |" in text
+    assert "| cell-type accuracy, Dataset 2 | ≥ 95.0 | 18 | 94.44 | **not met** |" in text
+    assert "| cell-type accuracy, BCISC full fields | ≥ 95.0 | – | – | **not met** |" in text
+    assert "| monocyte recall, all found cells | ≥ 85.0 | 20 | 80.00 | **not met** |" in text
+    assert "6 of 9 of these targets met this way." in text
+    # a selection-split file is not a validation number: no section
+    assert "Segment gives them" not in bt.render_markdown(reports, {"cell_types": {
+        **ct, "part": "selection"}})
+    assert "Segment gives them" not in bt.render_markdown(reports, {})
