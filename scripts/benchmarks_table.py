@@ -198,8 +198,6 @@ def target_rows(reports: dict[str, dict]) -> list[dict]:
 
 #: the cell-type file that scripts/evaluate_cell_types.py --part validation --json writes
 CELL_TYPES_JSON = REPO / "docs" / "cell_types_validation.json"
-_PIPELINE_SOURCES = (("segmentation_WBC-1", "Dataset 1"), ("segmentation_WBC-2", "Dataset 2"),
-                     ("BCISC-sub", "BCISC sub-images"), ("BCISC-field", "BCISC full fields"))
 
 
 def pipeline_cell_type_section(cell_types: dict | None) -> list[str]:
@@ -219,10 +217,14 @@ def pipeline_cell_type_section(cell_types: dict | None) -> list[str]:
          + (", with `--tta`" if cell_types.get("tta") else ", without TTA")
          + "; see [classifier.md](classifier.md)):", ""]
     body, met = [], 0
-    rows = [(f"cell-type accuracy, {title}", cell_types.get(src, {}), "combined_accuracy", 0.95)
-            for src, title in _PIPELINE_SOURCES]
-    rows += [(f"{t} recall, all found cells", cell_types.get("recall", {}).get(t, {}),
-              "combined", 0.85) for t in CELL_TYPES]
+    rows = []  # the cell-type rows of TARGETS, read from the classifier file instead
+    for label, source, key, threshold in TARGETS:
+        if key == "cell_type_accuracy":
+            rows.append((label, cell_types.get(source, {}), "combined_accuracy", threshold))
+        elif key.startswith("recall_"):
+            rows.append((label.replace("all validation cells", "all found cells"),
+                         cell_types.get("recall", {}).get(key[len("recall_"):], {}),
+                         "combined", threshold))
     for label, row, key, threshold in rows:
         v = row.get(key)
         ok = v is not None and v >= threshold
