@@ -50,6 +50,38 @@ def test_decoder_widths_and_heads():
         create_model("unet-resnet18", loss="hinge")
 
 
+def test_deep_supervision_trains_every_scale_and_leaves_inference_alone():
+    from napari_wbcseg.training.engine.loop import batch_loss
+
+    torch.manual_seed(0)
+    plain = create_model("wbcseg-lite0")
+    assert plain.config["deep_supervision"] is False
+    model = create_model("wbcseg-lite0", deep_supervision=True)
+    assert model.config["deep_supervision"] is True
+    x = torch.rand(2, 3, 64, 96)
+    model.train()
+    out = model(x)
+    branches = out["deep_supervision"]
+    assert [b.get("weight", 1.0) for b in branches] == [1.0, 0.5, 0.5, 0.5]
+    for b, f in zip(branches, (1, 8, 4, 2)):
+        assert b["semantic"].shape == (2, 3, 64 // f, 96 // f)
+        assert b["cell_type"].shape == (2, 5, 64 // f, 96 // f)
+    sem = torch.randint(0, 3, (2, 64, 96), dtype=torch.uint8)
+    cls = torch.randint(0, 6, (2, 64, 96), dtype=torch.uint8)
+    loss, _ = batch_loss(model, {"image": x.numpy(), "semantic": sem.numpy(),
+                                 "cell_class": cls.numpy()})
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in [*model.aux_semantic.parameters(), *model.aux_cell_type.parameters()])
+    # the same weights without the auxiliary heads predict the same: inference ignores them
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("aux_")})
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        a, b = model(x), plain(x)
+    assert set(a) == {"semantic", "cell_type"}
+    assert torch.allclose(a["semantic"], b["semantic"], atol=1e-5)
+
+
 def test_loss_choice_maps_to_the_paper():
     ce = create_model("unet-resnet18").loss_config
     dice = create_model("unet-resnet18", loss="dice").loss_config

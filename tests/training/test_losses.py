@@ -137,6 +137,15 @@ def test_output_forms_and_deep_supervision():
     t_deep, parts = segmentation_loss([out, perfect], sem, cls)
     t_perf, _ = segmentation_loss(perfect, sem, cls)
     assert float(t_deep) == pytest.approx((float(t_dict) + float(t_perf)) / 2, rel=1e-5)
+    t_weighted, _ = segmentation_loss([out, dict(perfect, weight=0.5)], sem, cls)
+    assert float(t_weighted) == pytest.approx((float(t_dict) + 0.5 * float(t_perf)) / 1.5,
+                                              rel=1e-5)
+    coarse = {k: v[..., ::2, ::2] for k, v in out.items()}  # a half-scale output
+    t_coarse, _ = segmentation_loss(coarse, sem, cls)
+    t_sub, _ = segmentation_loss(coarse, sem[..., ::2, ::2], cls[..., ::2, ::2])
+    assert float(t_coarse) == pytest.approx(float(t_sub), rel=1e-6)
+    with pytest.raises(ValueError):
+        segmentation_loss({k: v[..., :5, :] for k, v in out.items()}, sem, cls)
     with pytest.raises(ValueError):
         segmentation_loss(out["semantic"][:, :2], sem, cls)
     with pytest.raises(ValueError):

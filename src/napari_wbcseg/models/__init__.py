@@ -274,7 +274,8 @@ for _suffix, _encoder in UNET_ENCODERS.items():
         f"unet-{_suffix}", "napari_wbcseg.models.smp_unet:SmpUNet", family="U-Net (ImageNet encoder)",
         paper=_UNET_PAPER,
         default_config={"encoder": _encoder, "num_classes": 5,
-                        "decoder_channels": [256, 128, 64, 32, 16], "loss": "cross-entropy"},
+                        "decoder_channels": [256, 128, 64, 32, 16], "loss": "cross-entropy",
+                        "deep_supervision": False},
         description=(f"U-Net decoder (smp widths 256-128-64-32-16) on the {_suffix} encoder "
                      f"(segmentation-models-pytorch '{_encoder}'), semantic + cell-type heads, "
                      "cross-entropy loss; ImageNet initialisation when online."))
@@ -283,7 +284,8 @@ register_architecture(
     "wbcseg-lite0", "napari_wbcseg.models.smp_unet:SmpUNet",
     family="U-Net (ImageNet encoder)", paper=_UNET_PAPER,
     default_config={"encoder": "tu-tf_efficientnet_lite0", "num_classes": 5,
-                    "decoder_channels": [128, 64, 48, 32, 16], "loss": "cross-entropy+dice"},
+                    "decoder_channels": [128, 64, 48, 32, 16], "loss": "cross-entropy+dice",
+                    "deep_supervision": False},
     description=("The product's flagship for CPUs: an ImageNet-initialised EfficientNet-Lite0 "
                  "encoder (offline weights, `napari-wbcseg[pretrained]`) under a light U-Net "
                  "decoder (128-64-48-32-16) with the semantic (background / cytoplasm / "

@@ -21,8 +21,9 @@ Contract (checked for every registered architecture by
 * Training: ``loss_config`` holds the keywords of
   ``training.losses.segmentation_loss`` that give the paper's loss (e.g. Tversky for
   WBC-Net, focal + Dice for the CBAM U-Net).  A model with deep supervision adds, in
-  training mode only, ``"deep_supervision"``: a list of ``{"semantic", "cell_type"}``
-  dicts, every one of which the loss supervises.  A model whose loss is not a dense
+  training mode only, ``"deep_supervision"``: a list of ``{"semantic", "cell_type"[, "weight"]}``
+  dicts, every one of which the loss supervises, each at the input's size or that size
+  divided by a whole factor (the loss then subsamples the targets).  A model whose loss is not a dense
   per-pixel loss (Mask R-CNN) defines
   ``training_loss(x, semantic, cell_class, *, class_weight, class_weights)`` returning
   ``(loss, parts)``; the training loop uses it instead.

@@ -19,6 +19,12 @@ Points where the paper is silent or ambiguous, and the choices made here:
   cross-entropy on background/cytoplasm/nucleus plus the whole-cell binary
   cross-entropy that lets whole-cell masks (BCISC) teach too; ``loss="dice"``: soft
   Dice only.  The cell-type head always trains with cross-entropy.
+* **Deep supervision** (``deep_supervision=True``, off by default): in training only,
+  1x1 semantic and cell-type heads on the decoder's outputs at 1/8, 1/4 and 1/2 scale
+  are supervised too, against every 8th, 4th and 2nd target pixel (cheaper than
+  upsampling them), each at half the final output's weight
+  (WBC-Net supervises every scale, sec. 3.3).  Inference uses the final output alone,
+  so it costs nothing there.
 * **Input.**  Images in [0, 1] are normalised with the ImageNet mean and std inside
   the model, as the pretrained encoders expect.
 
@@ -41,6 +47,8 @@ LOSSES = {
     # the flagship's: cross-entropy + soft Dice (WBC-Net's and Zhu et al.'s region term)
     "cross-entropy+dice": {"dice_weight": 1.0},
 }
+AUX_BLOCKS = (1, 2, 3)  # decoder blocks at 1/8, 1/4 and 1/2 of the input
+AUX_WEIGHT = 0.5  # of each auxiliary output's loss, against 1 for the final output
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -51,7 +59,8 @@ class SmpUNet(SegmentationModel):
     size_multiple = 32
 
     def __init__(self, encoder: str = "resnet50", num_classes: int = 5,
-                 decoder_channels=(256, 128, 64, 32, 16), loss: str = "cross-entropy"):
+                 decoder_channels=(256, 128, 64, 32, 16), loss: str = "cross-entropy",
+                 deep_supervision: bool = False):
         import segmentation_models_pytorch as smp
 
         if encoder not in ENCODERS.values():
@@ -62,10 +71,14 @@ class SmpUNet(SegmentationModel):
         if len(decoder_channels) != 5:
             raise ValueError("decoder_channels needs 5 widths (one per upsampling)")
         super().__init__(num_classes, {"encoder": encoder, "num_classes": int(num_classes),
-                                       "decoder_channels": decoder_channels, "loss": loss})
+                                       "decoder_channels": decoder_channels, "loss": loss,
+                                       "deep_supervision": bool(deep_supervision)})
         self.net = smp.Unet(encoder, encoder_weights=None, in_channels=3,
                             classes=SEMANTIC_CHANNELS, decoder_channels=decoder_channels)
         self.cell_type_head = nn.Conv2d(decoder_channels[-1], self.num_classes, 3, padding=1)
+        aux_channels = decoder_channels[AUX_BLOCKS[0]:AUX_BLOCKS[-1] + 1] if deep_supervision else []
+        self.aux_semantic = nn.ModuleList(nn.Conv2d(c, SEMANTIC_CHANNELS, 1) for c in aux_channels)
+        self.aux_cell_type = nn.ModuleList(nn.Conv2d(c, self.num_classes, 1) for c in aux_channels)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
@@ -78,9 +91,18 @@ class SmpUNet(SegmentationModel):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.check_input(x)
         features = self.net.encoder((x - self.mean) / self.std)
-        decoded = self.net.decoder(features)
-        return {"semantic": self.net.segmentation_head(decoded),
-                "cell_type": self.cell_type_head(decoded)}
+        if not (self.training and len(self.aux_semantic)):
+            decoded = self.net.decoder(features)
+            return {"semantic": self.net.segmentation_head(decoded),
+                    "cell_type": self.cell_type_head(decoded)}
+        decoded, intermediate = _decode_with_intermediates(self.net.decoder, features)
+        out = {"semantic": self.net.segmentation_head(decoded),
+               "cell_type": self.cell_type_head(decoded)}
+        branches = [dict(out)]  # the coarse outputs stay coarse: the loss subsamples the targets
+        branches += [{"semantic": sem(feat), "cell_type": cls(feat), "weight": AUX_WEIGHT}
+                     for feat, sem, cls in zip(intermediate, self.aux_semantic, self.aux_cell_type)]
+        out["deep_supervision"] = branches
+        return out
 
     def encoder_parameters(self):
         return self.net.encoder.parameters()
@@ -108,3 +130,18 @@ class SmpUNet(SegmentationModel):
                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         self.net.encoder.load_state_dict(pretrained.state_dict())
 
+
+
+def _decode_with_intermediates(decoder, features):
+    """smp's ``UnetDecoder.forward``, also returning the outputs of :data:`AUX_BLOCKS`."""
+    shapes = [f.shape[2:] for f in features][::-1]
+    features = features[1:][::-1]
+    skips = features[1:]
+    x = decoder.center(features[0])
+    kept = []
+    for i, block in enumerate(decoder.blocks):
+        height, width = shapes[i + 1]
+        x = block(x, height, width, skip_connection=skips[i] if i < len(skips) else None)
+        if i in AUX_BLOCKS:
+            kept.append(x)
+    return x, kept

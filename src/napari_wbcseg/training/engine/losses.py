@@ -115,6 +115,14 @@ def _unpack(outputs):
     return sem, (rest[0] if rest else None)
 
 
+def _subsample_factor(target_hw, logits_hw) -> int:
+    """``f`` when the logits are the targets' size divided by a whole ``f`` > 1, else 1."""
+    (th, tw), (lh, lw) = (tuple(int(v) for v in target_hw), tuple(int(v) for v in logits_hw))
+    if lh < 1 or lh >= th or th % lh or tw % max(lw, 1) or th // lh != tw // lw:
+        return 1
+    return th // lh
+
+
 def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor, *,
                       ignore_index: int = 255, dice_weight: float = 1.0,
                       cell_weight: float = 1.0, class_weight: float = 1.0,
@@ -128,7 +136,10 @@ def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor,
 
     ``outputs``: the model's dict ``{"semantic": (N, 3, H, W), "cell_type": (N, K, H, W)}``
     of logits (``cell_type`` optional), a (semantic, cell_type) pair, or the semantic
-    logits alone; a list of such dicts (deep supervision) averages their losses.
+    logits alone; a list of such dicts (deep supervision) averages their losses, each
+    weighted by its optional ``"weight"`` (1 when absent).  An output smaller than the
+    targets by a whole factor ``f`` (a coarse deep-supervision head) is scored on every
+    ``f``-th target pixel.
     ``semantic`` and ``cell_class``: (N, H, W) integer targets.
 
     Terms (``parts`` holds each as a float, plus ``total``):
@@ -160,8 +171,11 @@ def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor,
                                      class_mask=class_mask,
                                      class_log_prior=class_log_prior)
                    for o in outputs]
-        total = sum(r[0] for r in results) / len(results)
-        parts = {k: sum(r[1][k] for r in results) / len(results) for k in results[0][1]}
+        weights = [float(o.get("weight", 1.0)) for o in outputs]
+        norm = sum(weights)
+        total = sum(w * r[0] for w, r in zip(weights, results)) / norm
+        parts = {k: sum(w * r[1][k] for w, r in zip(weights, results)) / norm
+                 for k in results[0][1]}
         return total, parts
     if region not in ("dice", "tversky"):
         raise ValueError(f"region must be 'dice' or 'tversky', got {region!r}")
@@ -170,6 +184,9 @@ def segmentation_loss(outputs, semantic: torch.Tensor, cell_class: torch.Tensor,
         raise ValueError(f"semantic logits must be (N, 3, H, W), got {tuple(sem_logits.shape)}")
     semantic = semantic.to(sem_logits.device).long()
     cell_class = cell_class.to(sem_logits.device).long()
+    factor = _subsample_factor(semantic.shape[-2:], sem_logits.shape[-2:])
+    if factor > 1:  # a coarse deep-supervision output: targets taken every factor-th pixel
+        semantic, cell_class = semantic[..., ::factor, ::factor], cell_class[..., ::factor, ::factor]
     if semantic.shape != sem_logits.shape[:1] + sem_logits.shape[2:]:
         raise ValueError(f"semantic target {tuple(semantic.shape)} does not match logits "
                          f"{tuple(sem_logits.shape)}")
