@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from .cli_args import (OneLineParser, add_device_option, add_tta_option, check_out_dir,
+from .cli_args import (OneLineParser, add_coarse_pass_option, add_device_option, add_tta_option,
+                       check_out_dir,
                        finite_float, int_range, seed, unique_stems, writing)
 
 EXIT_BAD_INPUT = 2
@@ -253,7 +254,7 @@ def cmd_segment(args) -> int:
                                tile=args.tile, classifier=args.classifier,
                                class_threshold=args.threshold,
                                include_border_cells=args.include_border_cells, classes=classes,
-                               tta=args.tta)
+                               tta=args.tta, coarse_pass=args.coarse_pass)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     stems = unique_stems(args.images)
@@ -451,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "left out, as hematologists count; the per-image *_cells.csv always lists "
                      "them, with touches_border)")
     add_tta_option(seg)
+    add_coarse_pass_option(seg)
     seg.set_defaults(func=cmd_segment)
 
     models = sub.add_parser(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 import warnings
 
-from .cli_args import add_device_option, add_tta_option, finite_float, int_range
+from .cli_args import (add_coarse_pass_option, add_device_option, add_tta_option, finite_float,
+                       int_range)
 
 
 def add_parser(sub) -> None:
@@ -58,6 +59,7 @@ def add_parser(sub) -> None:
                    help="count cells cut by the field border in the differentials "
                    "(default: left out)")
     add_tta_option(p)
+    add_coarse_pass_option(p)
     p.set_defaults(func=cmd_batch)
 
 
@@ -68,7 +70,8 @@ def cmd_batch(args) -> int:
     options = dict(device=args.device, cell_diameter=args.cell_diameter,
                    pixel_size_um=args.pixel_size, classifier=args.classifier,
                    class_threshold=args.threshold,
-                   include_border_cells=args.include_border_cells, tta=args.tta)
+                   include_border_cells=args.include_border_cells, tta=args.tta,
+                   coarse_pass=args.coarse_pass)
     bar, seen = _FieldBar(), []
     try:
         if args.scheme:

@@ -68,6 +68,8 @@ def model_checksum(params) -> tuple[str, dict]:
     settings["classes"] = [(c.code, c.name) for c in params.classes or ()]
     if params.tta:  # only when on, so that manifests written before it existed stay current
         settings["tta"] = True
+    if not params.coarse_pass:  # likewise: only when off
+        settings["coarse_pass"] = False
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return h.hexdigest(), {"model": model.name, "model_file": str(model.weights),
                            "model_sha256": sha256_file(model.weights),

@@ -17,7 +17,8 @@ from pathlib import Path
 from .errors import BatchError, DiskFullError
 
 SEGMENT_OPTIONS = ("device", "preprocess", "cell_diameter", "pixel_size_um", "tile",
-                   "classifier", "class_threshold", "include_border_cells", "classes", "tta")
+                   "classifier", "class_threshold", "include_border_cells", "classes", "tta",
+                   "coarse_pass")
 
 
 @dataclass(frozen=True)

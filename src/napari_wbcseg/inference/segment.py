@@ -86,6 +86,9 @@ class SegmentParams:
     # test-time augmentation: probabilities averaged over the four mirror images of each
     # tile (~4x the network's time; +0.03..0.3 points of cell Dice on the selection split)
     tta: bool = False
+    # an image that needs many windows is first predicted at 0.7x to find the cells, then
+    # at its own scale only around them (inference/sparse_windows.py); False = every window
+    coarse_pass: bool = True
 
     def __post_init__(self):
         """``ValueError`` (one line) for settings out of their documented range."""
@@ -206,6 +209,7 @@ def segment_steps(image, params: SegmentParams):
     from .device import describe_device, is_out_of_memory, resolve_device
     from .predictor import load_model
     from .segment_cell_types import classified, in_table, pick_classifier
+    from .sparse_windows import predict_two_pass, worth_a_coarse_pass
     from .tiling import halve_tile, predict_tiled, window_side
 
     t0 = time.perf_counter()
@@ -255,19 +259,22 @@ def segment_steps(image, params: SegmentParams):
 
     tile = window_side(work.shape[:2], params.tile, net.size_multiple)
     t1 = time.perf_counter()
-    while True:
+    probs = None
+    if params.coarse_pass and worth_a_coarse_pass(work.shape[:2], tile, params.overlap):
         try:
-            gen = predict_tiled(work, net, tile=tile, overlap=params.overlap,
-                                batch_size=params.batch_size, pad_multiple=net.size_multiple)
-            while True:
-                try:
-                    ev = next(gen)
-                except StopIteration as stop:
-                    probs = stop.value
-                    break
-                yield SegmentEvent("predict", ev.done, ev.total,
-                                   f"tile {ev.done}/{ev.total} on {device}")
-            break
+            probs, boxes = yield from _progress(predict_two_pass(
+                work, net, tile=tile, overlap=params.overlap, batch_size=params.batch_size,
+                pad_multiple=net.size_multiple), device)
+            timings["coarse_pass_boxes"] = len(boxes) if probs is not None else None
+        except Exception as exc:  # out of memory: the plain windows below handle it
+            if not is_out_of_memory(exc):
+                raise
+            probs = None
+    while probs is None:
+        try:
+            probs = yield from _progress(predict_tiled(
+                work, net, tile=tile, overlap=params.overlap, batch_size=params.batch_size,
+                pad_multiple=net.size_multiple), device)
         except Exception as exc:  # only out-of-memory is handled; everything else propagates
             if not is_out_of_memory(exc):
                 raise
@@ -317,6 +324,16 @@ def segment_steps(image, params: SegmentParams):
                         params.differential(table), net.entry.name, device, timings, messages,
                         classifier.entry.name if classifier is not None else "", head_weight,
                         params.classes or ())
+
+
+def _progress(gen, device):
+    """Pass ``gen``'s tile progress on as predict events; return its value."""
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield SegmentEvent("predict", ev.done, ev.total, f"tile {ev.done}/{ev.total} on {device}")
 
 
 def _empty(hw, net, device, timings, messages, t0, params) -> Segmentation:
