@@ -1,6 +1,7 @@
 """Batch speed: the same fields through the plain loop and through ``batch``, fp32 and bf16.
 
     .venv/bin/python benchmarks/bench_batch.py [--fields 200] [--rounds 4] [--json F]
+        [--precisions fp32,bf16] [--coarse-pass on|off|both]
 
 Lines (each in fp32 and in bf16, all measured side by side in one run):
 
@@ -90,12 +91,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_loop(fields, out: Path) -> tuple[float, list[float]]:
+def run_loop(fields, out: Path, coarse_pass: bool = True) -> tuple[float, list[float]]:
     from napari_wbcseg.batching.field_outputs import segment_field_to_files
     from napari_wbcseg.inference.segment import SegmentParams
     from napari_wbcseg.io.imread import read_image
 
-    params = SegmentParams(device="cpu")
+    params = SegmentParams(device="cpu", coarse_pass=coarse_pass)
     seconds = []
     t0 = time.perf_counter()
     for i, (path, _kind) in enumerate(fields):
@@ -104,21 +105,23 @@ def run_loop(fields, out: Path) -> tuple[float, list[float]]:
     return time.perf_counter() - t0, seconds
 
 
-def loop_task(precision: str, fields, out: str) -> tuple[float, list[float], float]:
+def loop_task(precision: str, fields, out: str,
+              coarse_pass: bool = True) -> tuple[float, list[float], float]:
     """The loop line, run in its own plain process (no dask machinery beside it)."""
     import torch
 
     torch.set_num_threads(LOOP_THREADS)
     use_precision(precision)
-    wall, seconds = run_loop(fields, Path(out))
+    wall, seconds = run_loop(fields, Path(out), coarse_pass)
     return wall, seconds, peak_rss_mb()
 
 
-def run_batch(client, fields, out: Path) -> tuple[float, list[float]]:
+def run_batch(client, fields, out: Path, coarse_pass: bool = True) -> tuple[float, list[float]]:
     from napari_wbcseg import batch
 
     t0 = time.perf_counter()
-    result = batch([str(p) for p, _ in fields], out, scheduler=client, device="cpu")
+    result = batch([str(p) for p, _ in fields], out, scheduler=client, device="cpu",
+                   coarse_pass=coarse_pass)
     wall = time.perf_counter() - t0
     bad = [e for e in result.entries if e.get("status") != "done"]
     if bad or len(result.entries) != len(fields):
@@ -133,16 +136,18 @@ def _p95(values: list[float]) -> float:
 
 def summarize(lines: dict, n_fields: int, rss: dict) -> list[dict]:
     rows = []
-    for (layout, precision), r in lines.items():
+    for (layout, precision, coarse), r in lines.items():
         slots = LAYOUTS[layout][0] if LAYOUTS[layout] else 1
-        row = {"line": layout, "precision": precision, "fields": len(r["seconds"]),
+        row = {"line": layout, "precision": precision, "coarse_pass": coarse,
+               "fields": len(r["seconds"]),
                "wall_s": r["wall"], "fields_per_min": 60 * len(r["seconds"]) / r["wall"],
                "median_s": statistics.median(r["seconds"]), "p95_s": _p95(r["seconds"]),
                "outside_s": (r["wall"] * slots - sum(r["seconds"])) / len(r["seconds"]),
                "peak_rss_mb": rss.get(layout, [])}
         rows.append(row)
     for row in rows:
-        ref = next(r for r in rows if r["line"] == "loop" and r["precision"] == row["precision"])
+        ref = next(r for r in rows if r["line"] == "loop" and r["precision"] == row["precision"]
+                   and r["coarse_pass"] == row["coarse_pass"])
         row["x_loop"] = row["fields_per_min"] / ref["fields_per_min"]
         row["dask_s_per_field"] = row["outside_s"] - ref["outside_s"] if row["line"] != "loop" \
             else 0.0
@@ -153,10 +158,11 @@ def print_table(rows, meta) -> None:
     print(f"{meta['fields']} fields ({', '.join(f'{v} {k}' for k, v in meta['kinds'].items())}), "
           f"{meta['rounds']} rounds; load average {meta['load_before']} before, "
           f"{meta['load_after']} after; cluster start {meta['cluster_start_s']}")
-    print(f"{'line':11}{'prec':6}{'fields/min':>11}{'x loop':>8}{'median s':>10}{'p95 s':>8}"
+    print(f"{'line':11}{'prec':6}{'coarse':7}{'fields/min':>11}{'x loop':>8}{'median s':>10}{'p95 s':>8}"
           f"{'outside s':>11}{'dask s':>8}  peak RSS MB per worker")
     for r in rows:
-        print(f"{r['line']:11}{r['precision']:6}{r['fields_per_min']:>11.1f}{r['x_loop']:>8.2f}"
+        print(f"{r['line']:11}{r['precision']:6}{'on' if r['coarse_pass'] else 'off':7}"
+              f"{r['fields_per_min']:>11.1f}{r['x_loop']:>8.2f}"
               f"{r['median_s']:>10.2f}{r['p95_s']:>8.2f}{r['outside_s']:>11.3f}"
               f"{r['dask_s_per_field']:>8.3f}  {', '.join(f'{m:.0f}' for m in r['peak_rss_mb'])}")
 
@@ -169,9 +175,14 @@ def main(argv=None) -> int:
     p.add_argument("--precisions", default=None, metavar="LIST",
                    help="comma-separated, from fp32,bf16 (default: both on a CPU with native "
                    "bf16, fp32 alone elsewhere: emulated bf16 is ~15x slower)")
+    p.add_argument("--coarse-pass", default="on", choices=["on", "off", "both"],
+                   help="segment with the coarse pass (the default), without, or both side by "
+                   "side (twice the lines; the ratio column compares to the loop with the same "
+                   "setting)")
     args = p.parse_args(argv)
     from napari_wbcseg.inference.precision import cpu_has_bf16
 
+    coarse_settings = {"on": (True,), "off": (False,), "both": (True, False)}[args.coarse_pass]
     precisions = PRECISIONS
     if args.precisions:
         precisions = tuple(x.strip() for x in args.precisions.split(","))
@@ -204,7 +215,8 @@ def main(argv=None) -> int:
                 clients[layout] = BatchClient(None, *shape).__enter__()
                 clients[layout].client.run(use_precision, "fp32")
                 cluster_start[layout] = round(time.perf_counter() - t, 1)
-        lines = {(lay, prec): {"wall": 0.0, "seconds": []} for lay in LAYOUTS for prec in precisions}
+        lines = {(lay, prec, coarse): {"wall": 0.0, "seconds": []}
+                 for lay in LAYOUTS for prec in precisions for coarse in coarse_settings}
         combos = list(lines)
         for prec in precisions:  # warm-up (not timed): oneDNN's kernels for each precision
             loop.submit(loop_task, prec, fields[:1], str(_fresh(tmp, "warm"))).result()
@@ -213,16 +225,18 @@ def main(argv=None) -> int:
                 run_batch(bc.client, fields[:LAYOUTS[layout][0]], _fresh(tmp, "warm"))
         rounds = [fields[i::args.rounds] for i in range(args.rounds)]
         for k, chunk in enumerate(rounds):
-            for layout, prec in combos[k % len(combos):] + combos[:k % len(combos)]:
+            for layout, prec, coarse in combos[k % len(combos):] + combos[:k % len(combos)]:
                 out = _fresh(tmp, "out")
                 if layout == "loop":
-                    wall, seconds, loop_rss = loop.submit(loop_task, prec, chunk, str(out)).result()
+                    wall, seconds, loop_rss = loop.submit(loop_task, prec, chunk, str(out),
+                                                          coarse).result()
                 else:
                     clients[layout].client.run(use_precision, prec)
-                    wall, seconds = run_batch(clients[layout].client, chunk, out)
-                lines[(layout, prec)]["wall"] += wall
-                lines[(layout, prec)]["seconds"] += seconds
-                print(f"round {k + 1}/{len(rounds)} {layout} {prec}: {len(chunk)} fields "
+                    wall, seconds = run_batch(clients[layout].client, chunk, out, coarse)
+                lines[(layout, prec, coarse)]["wall"] += wall
+                lines[(layout, prec, coarse)]["seconds"] += seconds
+                print(f"round {k + 1}/{len(rounds)} {layout} {prec} coarse pass "
+                      f"{'on' if coarse else 'off'}: {len(chunk)} fields "
                       f"in {wall:.1f} s", file=sys.stderr, flush=True)
         rss = {"loop": [loop_rss]}
         for layout, bc in clients.items():
@@ -240,6 +254,7 @@ def main(argv=None) -> int:
             "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()],
             "cluster_start_s": cluster_start, "cpu_cores": os.cpu_count(),
             "precisions": list(precisions), "native_bf16": cpu_has_bf16(),
+            "coarse_pass": args.coarse_pass,
             "torch": torch.__version__}
     rows = summarize(lines, len(fields), rss)
     print_table(rows, meta)

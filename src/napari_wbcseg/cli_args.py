@@ -100,7 +100,7 @@ def add_coarse_pass_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-coarse-pass", dest="coarse_pass", action="store_false",
                         help="predict every window of an image that needs many (default: find "
                         "the cells at 0.7x first and predict at full scale only around them, "
-                        "about 1.9x faster on such images; see docs/segmentation.md)")
+                        "about 1.6x faster on such images; see docs/segmentation.md)")
 
 
 def check_out_dir(path, flag: str = "--out") -> Path:

@@ -59,7 +59,7 @@ def test_two_passes_give_the_cells_of_every_window_for_fewer_pixels():
                                                batch_size=1, pad_multiple=32))
     assert probs is not None and len(boxes) == 3
     np.testing.assert_array_equal(probs[2] > 0.5, plain[2] > 0.5)
-    assert two_net.pixels < 0.5 * plain_net.pixels
+    assert two_net.pixels < 0.6 * plain_net.pixels
     inner = np.zeros(img.shape[:2], bool)
     for b in boxes:
         inner[b.inner] = True
