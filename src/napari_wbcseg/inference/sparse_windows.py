@@ -1,14 +1,14 @@
 """Find the cells first, then look closely only there: two passes for tiled images.
 
 White cells cover a few percent of a smear.  An image that needs many windows at the
-model's scale is first predicted at 0.7x that scale (cells of ~56 px: at half scale the
-network missed a plain neutrophil of a synthetic smear), and then at its own scale only in boxes around what the coarse
-pass calls cell (P(cell) >= :data:`CANDIDATE_THRESHOLD`, grown by
-:data:`GROW_PX`), each with :data:`CONTEXT_PX` of context that is predicted but not
-kept.  Outside the boxes the image is background: there the network saw no cell even at
-a low threshold (specks under :data:`MIN_BLOB_PX` are below any cell's size).  :func:`sparse_plan` says whether this pays
-(fewer network pixels than the plain tiling, by :data:`MIN_SAVING`), so an image with
-cells everywhere is predicted as before.
+model's scale is first predicted at 0.7x that scale (cells of ~56 px; at half scale the
+network missed a plain neutrophil of a synthetic smear), and then at its own scale only
+in boxes around what the coarse pass calls cell (P(cell) >= :data:`CANDIDATE_THRESHOLD`,
+grown by :data:`GROW_PX`), each with :data:`CONTEXT_PX` of context that is predicted but
+not kept.  Outside the boxes the image is background: there the network saw no cell even
+at a low threshold (specks under :data:`MIN_BLOB_PX` are below any cell's size).
+:func:`sparse_plan` says whether this pays (at most :data:`MIN_SAVING` of the plain
+tiling's network pixels), so an image with cells everywhere is predicted as before.
 
 numpy and OpenCV only; the network is the ``predictor`` callable of
 :func:`~.tiling.predict_tiled`.
@@ -138,12 +138,14 @@ def predict_two_pass(work: np.ndarray, predictor, *, tile: int, overlap: int, ba
     caller then predicts the plain way)."""
     import cv2
 
-    from .tiling import predict_tiled
+    from .tiling import predict_tiled, window_side
 
     h, w = work.shape[:2]
-    coarse_hw = (max(pad_multiple, round(h * COARSE_SCALE)), max(pad_multiple, round(w * COARSE_SCALE)))
+    coarse_hw = (max(pad_multiple, round(h * COARSE_SCALE)),
+                 max(pad_multiple, round(w * COARSE_SCALE)))
     small = cv2.resize(work, coarse_hw[::-1], interpolation=cv2.INTER_AREA)
-    coarse_tile = balanced_tile(coarse_hw, tile, overlap, pad_multiple)  # 1.5x tile: +130 MB RSS
+    # windows of at most ``tile``: at 1.5x the tile, peak RSS rose by 130 MB
+    coarse_tile = balanced_tile(coarse_hw, tile, overlap, pad_multiple)
     coarse = yield from predict_tiled(small, predictor, tile=coarse_tile, overlap=overlap,
                                       batch_size=batch_size, pad_multiple=pad_multiple)
     boxes = candidate_boxes(coarse[1] + coarse[2], (h, w))
@@ -157,8 +159,6 @@ def predict_two_pass(work: np.ndarray, predictor, *, tile: int, overlap: int, ba
     for box in boxes:
         (r, c), (ir, ic) = box.outer, box.inner
         crop = work[r, c]
-        from .tiling import window_side
-
         side = window_side(crop.shape[:2], tile, pad_multiple)
         fine = yield from predict_tiled(crop, predictor, tile=side, overlap=overlap,
                                         batch_size=batch_size, pad_multiple=pad_multiple)

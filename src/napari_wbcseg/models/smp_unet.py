@@ -76,7 +76,7 @@ class SmpUNet(SegmentationModel):
         self.net = smp.Unet(encoder, encoder_weights=None, in_channels=3,
                             classes=SEMANTIC_CHANNELS, decoder_channels=decoder_channels)
         self.cell_type_head = nn.Conv2d(decoder_channels[-1], self.num_classes, 3, padding=1)
-        aux_channels = decoder_channels[AUX_BLOCKS[0]:AUX_BLOCKS[-1] + 1] if deep_supervision else []
+        aux_channels = [decoder_channels[i] for i in AUX_BLOCKS] if deep_supervision else []
         self.aux_semantic = nn.ModuleList(nn.Conv2d(c, SEMANTIC_CHANNELS, 1) for c in aux_channels)
         self.aux_cell_type = nn.ModuleList(nn.Conv2d(c, self.num_classes, 1) for c in aux_channels)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
@@ -129,7 +129,6 @@ class SmpUNet(SegmentationModel):
                 f"could not download ImageNet weights for {self.config['encoder']}: "
                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         self.net.encoder.load_state_dict(pretrained.state_dict())
-
 
 
 def _decode_with_intermediates(decoder, features):
