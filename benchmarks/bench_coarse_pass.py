@@ -1,8 +1,9 @@
 """The coarse pass (``SegmentParams.coarse_pass``) against every window, side by side.
 
-    .venv/bin/python benchmarks/bench_coarse_pass.py [--smears 8] [--real 40] [--threads 1]
+    .venv/bin/python benchmarks/bench_coarse_pass.py [--smears 8] [--real 40] [--sizes 2]
+        [--threads 1]
 
-Two sets, each segmented twice by ``segment`` (coarse pass on and off, in alternating
+Three sets, each segmented twice by ``segment`` (coarse pass on and off, in alternating
 order, the model loaded once):
 
 * synthetic 2048x1536 smears (seeds 100 on: no test or other benchmark draws them), whose
@@ -13,6 +14,11 @@ order, the model loaded once):
   fields and sub-images, segmentation_WBC, at the model's scale), segmented with 256 px
   windows so that they need several (at 512 they are one window and the coarse pass never
   runs).  Scored as the evaluators do, per image: whole-cell Dice against the expert mask.
+
+* ``--sizes N``: synthetic smears of 400x400 to 1200x1600 px with 2 to 24 white cells, N
+  seeds each, segmented at the model's scale with 256 px windows (4 to 63 windows): where the
+  pass is skipped, where its boxes run and where it falls back to every window, and what each
+  costs against every window.
 
 Both paths also give cell types; the number of found cells whose type differs is printed.
 Without ``../shared/data`` only the smears run.
@@ -149,10 +155,48 @@ def real(n: int) -> None:
           f"({seconds[False] / seconds[True]:.2f}x); of {cells} cells, {changed} change type")
 
 
+SIZES = ((400, 400, 2), (640, 800, 3), (640, 800, 12), (900, 1300, 6), (900, 1300, 24),
+         (1200, 1600, 8))
+
+
+def sizes(n: int) -> None:
+    from napari_wbcseg.core.synthetic import synthetic_smear
+    from napari_wbcseg.inference.segment import SegmentParams
+
+    params = SegmentParams(cell_diameter=None, tile=256, classifier="none")
+    print(f"\nsynthetic smears at the model's scale, 256 px windows, {n} seeds each (200 on)")
+    print("| size | white cells | windows | coarse pass | seconds, every window | coarse pass | "
+          "x every window | cells found (of true), every window / coarse pass |")
+    print("|---|---:|---:|---|---:|---:|---:|---|")
+    from napari_wbcseg.inference.sparse_windows import _grid
+
+    k = 0
+    for h, w, n_wbc in SIZES:
+        sec = {True: 0.0, False: 0.0}
+        found = {True: 0, False: 0}
+        what, true = set(), 0
+        for seed in range(200, 200 + n):
+            smear = synthetic_smear(shape=(h, w), n_wbc=n_wbc, seed=seed)
+            truth = _instances(smear.nucleus, smear.cytoplasm)
+            true += len([t for t in np.unique(truth) if t])
+            both = _pair(smear.image, params, k)
+            k += 1
+            for on, (res, s) in both.items():
+                sec[on] += s
+                found[on] += len(match(_instances(res.nucleus, res.cytoplasm), truth)[0])
+            boxes = both[True][0].timings.get("coarse_pass_boxes", "skipped")
+            what.add("skipped" if boxes == "skipped" else
+                     "fell back" if boxes is None else "boxes")
+        print(f"| {h}x{w} | {n_wbc} | {len(_grid((h, w), 256, 64, 32))} | "
+              f"{', '.join(sorted(what))} | {sec[False]:.1f} | {sec[True]:.1f} | "
+              f"{sec[False] / sec[True]:.2f} | {found[False]} / {found[True]} of {true} |")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smears", type=int, default=8)
     p.add_argument("--real", type=int, default=40)
+    p.add_argument("--sizes", type=int, default=0, metavar="SEEDS")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     import torch
@@ -161,6 +205,8 @@ def main(argv=None) -> int:
     print(f"torch threads: {args.threads}")
     if args.smears:
         smears(args.smears)
+    if args.sizes:
+        sizes(args.sizes)
     if args.real and DATA.is_dir():
         real(args.real)
     return 0

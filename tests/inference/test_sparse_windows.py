@@ -2,9 +2,9 @@
 import numpy as np
 
 from napari_wbcseg.inference.sparse_windows import (
-    CONTEXT_PX, GROW_PX, balanced_tile, candidate_boxes, predict_two_pass, tiled_pixels,
-    worth_a_coarse_pass)
-from napari_wbcseg.inference.tiling import predict_tiled, run_to_end
+    CONTEXT_PX, GROW_PX, WINDOW_COST_PX, balanced_tile, candidate_boxes, network_cost,
+    predict_two_pass, sparse_plan, worth_a_coarse_pass)
+from napari_wbcseg.inference.tiling import predict_tiled, run_to_end, tile_grid
 
 
 class DiscFinder:
@@ -74,13 +74,35 @@ def test_cells_everywhere_fall_back_to_every_window():
     assert probs is None and boxes
 
 
-def test_balanced_tile_needs_no_more_windows_and_less_overlap():
+def test_balanced_tile_needs_no_more_windows_and_costs_less():
     for shape in ((1118, 1490), (700, 3000), (300, 200)):
         t = balanced_tile(shape, 768, 64)
         assert all(side % 32 == 0 and side <= max(768, 32) for side in t)
-        n_plain, px_plain = tiled_pixels(shape, 768, 64)
-        n, px = tiled_pixels(shape, t, 64)
-        assert n <= n_plain and px <= px_plain
+        assert len(tile_grid(shape, t, 64)) <= len(tile_grid(shape, 768, 64))
+        assert network_cost(shape, t, 64) <= network_cost(shape, 768, 64)
+
+
+def test_network_cost_counts_padded_overlapping_windows():
+    # 600 px at 256 px windows, overlap 64: 3 windows an axis; a 100 px axis is one, padded to 128
+    assert network_cost((600, 600), 256, 64) == 9 * (256 * 256 + WINDOW_COST_PX)
+    assert network_cost((100, 600), 256, 64) == 3 * (128 * 256 + WINDOW_COST_PX)
+
+
+def test_the_coarse_pass_is_skipped_where_it_cannot_pay():
+    assert worth_a_coarse_pass((2980, 2235), 512, 64)  # a smear at the model's scale
+    assert worth_a_coarse_pass((640, 800), 256, 64)  # 12 windows; 6 at 0.7x: half the cost
+    # 2 x 2 windows of 256 px, and still 2 x 2 (of 192 px) at 0.7x: 69 % of the cost
+    assert not worth_a_coarse_pass((400, 400), 256, 64)
+
+
+def test_boxes_run_while_they_cost_less_than_every_window():
+    from napari_wbcseg.inference.sparse_windows import Box
+
+    def box(n):  # a square box of n px at the image's corner
+        return Box((slice(0, n), slice(0, n)), (slice(0, n), slice(0, n)))
+
+    assert sparse_plan([box(256)], (1400, 1800), 256, 64)
+    assert not sparse_plan([box(1400)] * 2, (1400, 1800), 256, 64)
 
 
 def test_segment_finds_the_same_cells_with_and_without_the_coarse_pass():

@@ -176,3 +176,24 @@ def test_mirror_tta_box_runs_the_network_on_four_views(widget, qtbot, smear, mon
     qtbot.waitUntil(lambda: w._worker is None and "field cell type" in viewer.layers,
                     timeout=60000)
     assert calls and set(calls) == {True} and len(calls) % 4 == 0
+
+
+def test_coarse_pass_box_reaches_the_segmentation(widget, qtbot, smear, monkeypatch):
+    import napari_wbcseg.inference.sparse_windows as sparse
+
+    viewer, w = widget
+    assert w.coarse_pass.value is True and w.params().coarse_pass is True
+    calls = []
+    real = sparse.predict_two_pass
+    monkeypatch.setattr(sparse, "worth_a_coarse_pass", lambda *a, **k: True)  # a small smear
+    monkeypatch.setattr(sparse, "predict_two_pass",
+                        lambda *a, **k: calls.append(1) or (yield from real(*a, **k)))
+    layer = viewer.add_image(smear.image.copy(), name="field", rgb=True)
+    w.image.value = layer
+    for on, name in ((True, "field"), (False, "field")):
+        w.coarse_pass.value = on
+        calls.clear()
+        w.run()
+        qtbot.waitUntil(lambda: w._worker is None and f"{name} cell type" in viewer.layers,
+                        timeout=60000)
+        assert len(calls) == (1 if on else 0)

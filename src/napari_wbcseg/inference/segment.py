@@ -260,7 +260,8 @@ def segment_steps(image, params: SegmentParams):
     tile = window_side(work.shape[:2], params.tile, net.size_multiple)
     t1 = time.perf_counter()
     probs = None
-    if params.coarse_pass and worth_a_coarse_pass(work.shape[:2], tile, params.overlap):
+    if params.coarse_pass and worth_a_coarse_pass(work.shape[:2], tile, params.overlap,
+                                                  net.size_multiple):
         try:
             probs, boxes = yield from _progress(predict_two_pass(
                 work, net, tile=tile, overlap=params.overlap, batch_size=params.batch_size,

@@ -7,8 +7,11 @@ in boxes around what the coarse pass calls cell (P(cell) >= :data:`CANDIDATE_THR
 grown by :data:`GROW_PX`), each with :data:`CONTEXT_PX` of context that is predicted but
 not kept.  Outside the boxes the image is background: there the network saw no cell even
 at a low threshold (specks under :data:`MIN_BLOB_PX` are below any cell's size).
-:func:`sparse_plan` says whether this pays (at most :data:`MIN_SAVING` of the plain
-tiling's network pixels), so an image with cells everywhere is predicted as before.
+Whether it pays is judged on the network's cost (:func:`network_cost`: each window's padded
+pixels plus a fixed :data:`WINDOW_COST_PX`): the coarse pass runs only where it costs at most
+:data:`MAX_COARSE_SHARE` of the plain tiling, and the boxes only where they cost less than
+the plain tiling (:func:`sparse_plan`; the coarse pass is spent by then), so an image with
+cells everywhere is predicted as before.
 
 numpy and OpenCV only; the network is the ``predictor`` callable of
 :func:`~.tiling.predict_tiled`.
@@ -25,7 +28,10 @@ GROW_PX = 24  # at the model's scale: a coarse cell's edge may lie this far out
 CONTEXT_PX = 64  # predicted around each box, then dropped (the tiles' overlap)
 MIN_BLOB_PX = 8  # coarse pixels: smaller specks are noise (a cell there is ~1200)
 MIN_WINDOWS = 4  # images predicted in fewer windows are not worth a coarse pass
-MIN_SAVING = 0.75  # two passes only when they need at most this share of the network pixels
+MAX_COARSE_SHARE = 0.6  # of the plain tiling's cost: above it the boxes can hardly win it back
+# a window's fixed cost in pixels: the default network (fp32, one AVX2 core) took 25 ms plus
+# 0.9 us a pixel for windows of 128-448 px, and a 128 px window 40 ms
+WINDOW_COST_PX = 28_000
 
 
 @dataclass(frozen=True)
@@ -36,9 +42,9 @@ class Box:
     inner: tuple[slice, slice]
 
     @property
-    def pixels(self) -> int:
+    def shape(self) -> tuple[int, int]:
         r, c = self.outer
-        return (r.stop - r.start) * (c.stop - c.start)
+        return r.stop - r.start, c.stop - c.start
 
 
 def candidate_boxes(cell_prob: np.ndarray, shape_hw, *, threshold=CANDIDATE_THRESHOLD,
@@ -96,24 +102,50 @@ def _merge(rects, context, h, w):
     return rects
 
 
-def worth_a_coarse_pass(shape_hw, tile: int, overlap: int) -> bool:
-    """True for an image that the plain tiling cuts into at least :data:`MIN_WINDOWS`."""
-    return tiled_pixels(shape_hw, tile, overlap)[0] >= MIN_WINDOWS
+def worth_a_coarse_pass(shape_hw, tile: int, overlap: int, pad_multiple: int = 32) -> bool:
+    """True for an image that the plain tiling cuts into at least :data:`MIN_WINDOWS`, whose
+    coarse pass costs at most :data:`MAX_COARSE_SHARE` of the plain tiling."""
+    if len(_grid(shape_hw, tile, overlap, pad_multiple)) < MIN_WINDOWS:
+        return False
+    coarse_hw = _coarse_hw(shape_hw, pad_multiple)
+    coarse = network_cost(coarse_hw, balanced_tile(coarse_hw, tile, overlap, pad_multiple),
+                          overlap, pad_multiple)
+    return coarse <= MAX_COARSE_SHARE * network_cost(shape_hw, tile, overlap, pad_multiple)
 
 
-def sparse_plan(coarse_hw, boxes: list[Box], plain_pixels: int) -> bool:
-    """True when the coarse pass plus the boxes cost at most ``MIN_SAVING`` of the plain
-    tiling's network pixels."""
-    cost = coarse_hw[0] * coarse_hw[1] + sum(b.pixels for b in boxes)
-    return cost <= MIN_SAVING * plain_pixels
+def sparse_plan(boxes: list[Box], shape_hw, tile: int, overlap: int,
+                pad_multiple: int = 32) -> bool:
+    """True when predicting the boxes costs less than predicting every window of
+    ``shape_hw`` (the coarse pass is spent either way)."""
+    from .tiling import window_side
+
+    cost = sum(network_cost(b.shape, window_side(b.shape, tile, pad_multiple), overlap,
+                            pad_multiple) for b in boxes)
+    return cost < network_cost(shape_hw, tile, overlap, pad_multiple)
 
 
-def tiled_pixels(shape_hw, tile: int, overlap: int) -> tuple[int, int]:
-    """``(windows, network pixels)`` of the plain tiling of ``shape_hw``."""
+def network_cost(shape_hw, tile, overlap: int, pad_multiple: int = 32) -> int:
+    """What :func:`~.tiling.predict_tiled` spends on ``shape_hw`` with windows of ``tile``
+    (an int or a pair), in pixels: every window padded as it pads them, plus
+    :data:`WINDOW_COST_PX` each."""
+    grid = _grid(shape_hw, tile, overlap, pad_multiple)
+    (r, c) = grid[0]  # every window has the same shape
+    side = max(int(pad_multiple), 1)
+    ph, pw = (-(-(s.stop - s.start) // side) * side for s in (r, c))
+    return len(grid) * (ph * pw + WINDOW_COST_PX)
+
+
+def _grid(shape_hw, tile, overlap, pad_multiple):
     from .tiling import tile_grid
 
-    grid = tile_grid(shape_hw, tile, overlap)
-    return len(grid), sum((r.stop - r.start) * (c.stop - c.start) for r, c in grid)
+    side = max(int(pad_multiple), 1)
+    tiles = (tile, tile) if isinstance(tile, (int, np.integer)) else tile
+    return tile_grid(shape_hw, tuple(-(-int(t) // side) * side for t in tiles), overlap)
+
+
+def _coarse_hw(shape_hw, pad_multiple):
+    h, w = (int(s) for s in shape_hw[:2])
+    return (max(pad_multiple, round(h * COARSE_SCALE)), max(pad_multiple, round(w * COARSE_SCALE)))
 
 
 def balanced_tile(shape_hw, tile: int, overlap: int, multiple: int = 32) -> tuple[int, int]:
@@ -141,15 +173,14 @@ def predict_two_pass(work: np.ndarray, predictor, *, tile: int, overlap: int, ba
     from .tiling import predict_tiled, window_side
 
     h, w = work.shape[:2]
-    coarse_hw = (max(pad_multiple, round(h * COARSE_SCALE)),
-                 max(pad_multiple, round(w * COARSE_SCALE)))
+    coarse_hw = _coarse_hw((h, w), pad_multiple)
     small = cv2.resize(work, coarse_hw[::-1], interpolation=cv2.INTER_AREA)
     # windows of at most ``tile``: at 1.5x the tile, peak RSS rose by 130 MB
     coarse_tile = balanced_tile(coarse_hw, tile, overlap, pad_multiple)
     coarse = yield from predict_tiled(small, predictor, tile=coarse_tile, overlap=overlap,
                                       batch_size=batch_size, pad_multiple=pad_multiple)
     boxes = candidate_boxes(coarse[1] + coarse[2], (h, w))
-    if not sparse_plan(coarse_hw, boxes, tiled_pixels((h, w), tile, overlap)[1]):
+    if not sparse_plan(boxes, (h, w), tile, overlap, pad_multiple):
         return None, boxes
     channels = coarse.shape[0]
     del coarse  # before the full-size array: the peak memory of the plain path
