@@ -157,3 +157,38 @@ def test_a_worker_lost_mid_task_is_retried_with_one_row(fields, tmp_path, dask_c
     rows = (tmp_path / "out" / "summary.csv").read_text().splitlines()[1:]
     assert sorted(r.split(",")[0] for r in rows) == ["caseA__f0", "caseA__f1", "caseB__f2"]
     dask_client.wait_for_workers(2, timeout=60)  # the nanny restarted it for later tests
+
+
+@pytest.mark.parametrize("reply", [b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+                                   b"\x10\x00\x00\x00\x00\x00\x00\x00" + b"\xc1" * 16])
+def test_an_address_that_is_not_a_scheduler_is_one_error(fields, tmp_path, capsys, reply):
+    """A server that answers, but not as dask does (a dashboard's HTTP port, a garbled
+    handshake), gets the same one line as an address nobody answers on."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+
+    def answer():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall(reply)
+
+    threading.Thread(target=answer, daemon=True).start()
+    address = f"tcp://127.0.0.1:{port}"
+    try:
+        assert cli.main(["batch", str(fields), "--out", str(tmp_path / "out"), "--scheduler",
+                         address, "--scheduler-timeout", "2"]) == 2
+    finally:
+        server.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert address in err[0]
+    assert not (tmp_path / "out" / BATCH_LOCK_FILE).exists()

@@ -73,6 +73,13 @@ class BatchClient:
                 raise SchedulerUnreachableError(
                     f"cannot reach the dask scheduler at {address} within "
                     f"{self.timeout_s:g} s ({why})") from None
+            except Exception as exc:  # noqa: BLE001 - something else answered
+                # e.g. the dashboard's HTTP port: its reply read as a frame length asked
+                # distributed for exabytes (MemoryError), or a garbled handshake
+                raise SchedulerUnreachableError(
+                    f"{address} answered, but not as a dask scheduler "
+                    f"({type(exc).__name__}); is it the dashboard's port? A scheduler "
+                    "listens on tcp://HOST:8786 by default") from None
         return self
 
     def __exit__(self, *exc) -> None:
